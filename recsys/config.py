@@ -1,0 +1,103 @@
+"""One settings object, read from the environment first.
+
+Every knob has a default that works for the demo; `Settings.from_env()` reads
+`RECSYS_*` variables and `dataclasses.replace` overrides single fields (the DAG
+does that with its run parameters, the CLI with its flags).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """Hyper-parameters of implicit ALS (Hu, Koren, Volinsky 2008)."""
+
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 10.0
+    iterations: int = 15
+    cg_steps: int = 3
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one pipeline run.
+
+    Attributes:
+        database_url: SQLAlchemy URL of the data database (not Airflow's metadata DB).
+        schema: PostgreSQL schema holding recsys tables.
+        source_table: table or view the extractor reads interactions from
+            (unqualified names resolve inside `schema`).
+        artifact_dir: where datasets and model files of each run are kept.
+        k: length of each published recommendation list.
+        train_window_days: days of history, ending at the interval end, that train a model.
+        retention_days: the N of the N-day retention cells computed each night.
+        active_event_types: event types that count as a user being active.
+        positive_event_types: event types that count as implicit positive feedback.
+        keep_versions: published versions of each model kept as history.
+        als: ALS hyper-parameters.
+    """
+
+    database_url: str = DEFAULT_DATABASE_URL
+    schema: str = "recsys"
+    source_table: str = "interactions"
+    artifact_dir: Path = Path("artifacts")
+    k: int = 10
+    train_window_days: int = 90
+    retention_days: tuple[int, ...] = (1, 7)
+    active_event_types: tuple[str, ...] = ("click", "consume")
+    positive_event_types: tuple[str, ...] = ("click", "consume")
+    keep_versions: int = 7
+    score_batch_users: int = 4096
+    als: ALSConfig = field(default_factory=ALSConfig)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from `RECSYS_*` environment variables, then `overrides`."""
+        env = os.environ if env is None else env
+        def ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+            raw = env.get(name)
+            return default if not raw else tuple(int(x) for x in raw.split(","))
+
+        def strs(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            raw = env.get(name)
+            return default if not raw else tuple(x.strip() for x in raw.split(",") if x.strip())
+
+        base = cls()
+        als = ALSConfig(
+            factors=int(env.get("RECSYS_ALS_FACTORS", base.als.factors)),
+            regularization=float(env.get("RECSYS_ALS_REGULARIZATION", base.als.regularization)),
+            alpha=float(env.get("RECSYS_ALS_ALPHA", base.als.alpha)),
+            iterations=int(env.get("RECSYS_ALS_ITERATIONS", base.als.iterations)),
+            seed=int(env.get("RECSYS_SEED", base.als.seed)),
+        )
+        settings = cls(
+            database_url=env.get("RECSYS_DATABASE_URL", base.database_url),
+            schema=env.get("RECSYS_SCHEMA", base.schema),
+            source_table=env.get("RECSYS_SOURCE_TABLE", base.source_table),
+            artifact_dir=Path(env.get("RECSYS_ARTIFACT_DIR", str(base.artifact_dir))),
+            k=int(env.get("RECSYS_K", base.k)),
+            train_window_days=int(env.get("RECSYS_TRAIN_WINDOW_DAYS", base.train_window_days)),
+            retention_days=ints("RECSYS_RETENTION_DAYS", base.retention_days),
+            active_event_types=strs("RECSYS_ACTIVE_EVENT_TYPES", base.active_event_types),
+            positive_event_types=strs("RECSYS_POSITIVE_EVENT_TYPES", base.positive_event_types),
+            keep_versions=int(env.get("RECSYS_KEEP_VERSIONS", base.keep_versions)),
+            als=als,
+        )
+        return dataclasses.replace(settings, **overrides) if overrides else settings
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view without the database URL (it may hold a password)."""
+        data = dataclasses.asdict(self)
+        data.pop("database_url")
+        data["artifact_dir"] = str(self.artifact_dir)
+        return data

@@ -1,0 +1,124 @@
+"""Connections to the data database, SQL files by name, and COPY in and out.
+
+SQL text lives in `sql/`; Python binds values through the driver and quotes
+configured identifiers with `psycopg2.sql.Identifier`. Every connection has
+`search_path` set to the configured schema, so SQL files use unqualified names.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Iterator
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+from recsys.errors import DatabaseUnreachableError, SchemaMissingError
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+if not SQL_DIR.is_dir():  # installed as a wheel: SQL files ship inside the package
+    SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def load_sql(name: str) -> str:
+    """Text of `sql/queries/<name>.sql`."""
+    return (SQL_DIR / "queries" / f"{name}.sql").read_text()
+
+
+def describe_url(url: str) -> str:
+    """host:port/database of a URL, without user or password, for error messages."""
+    parsed = make_url(url)
+    host = parsed.host or parsed.query.get("host", "localhost")
+    return f"host={host} port={parsed.port or 5432} database={parsed.database}"
+
+
+_engines: dict[tuple[str, str], Engine] = {}
+
+
+def get_engine(url: str, schema: str) -> Engine:
+    """A pooled engine whose connections use `schema` as search path.
+
+    Raises:
+        DatabaseUnreachableError: naming host and port, when the server does not answer.
+    """
+    key = (url, schema)
+    if key not in _engines:
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _set_search_path(dbapi_conn, _record):  # noqa: ANN001 - SQLAlchemy callback
+            with dbapi_conn.cursor() as cur:
+                cur.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+            dbapi_conn.commit()
+
+        try:
+            with engine.connect():
+                pass
+        except Exception as exc:  # SQLAlchemy wraps psycopg2's OperationalError
+            engine.dispose()
+            raise DatabaseUnreachableError(
+                f"cannot connect to the recsys database ({describe_url(url)}): "
+                f"{str(getattr(exc, 'orig', exc)).strip()}"
+            ) from exc
+        _engines[key] = engine
+    return _engines[key]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests call this before dropping a database)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def raw_connection(url: str, schema: str) -> Iterator[psycopg2.extensions.connection]:
+    """A psycopg2 connection in a transaction: committed on success, rolled back on error."""
+    conn = get_engine(url, schema).raw_connection()
+    try:
+        yield conn.driver_connection
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def require_tables(cur: psycopg2.extensions.cursor, schema: str, *tables: str) -> None:
+    """Raise SchemaMissingError unless each table or view exists in `schema`."""
+    for table in tables:
+        cur.execute("SELECT to_regclass(%s)", (f"{_quote(schema)}.{_quote(table)}",))
+        if cur.fetchone()[0] is None:
+            raise SchemaMissingError(
+                f"table {schema}.{table} does not exist: run `recsys db upgrade` first"
+            )
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def copy_out(cur: psycopg2.extensions.cursor, query: sql.Composable | str, params: dict | None = None) -> io.BytesIO:
+    """Run `COPY (query) TO STDOUT` in CSV and return the bytes, rewound."""
+    bound = cur.mogrify(query if isinstance(query, str) else query.as_string(cur), params)
+    buf = io.BytesIO()
+    cur.copy_expert(b"COPY (" + bound + b") TO STDOUT WITH (FORMAT csv)", buf)
+    buf.seek(0)
+    return buf
+
+
+def copy_in(cur: psycopg2.extensions.cursor, table: str, columns: list[str], data: IO) -> None:
+    """`COPY table (columns) FROM STDIN` in CSV from a file-like object."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    cur.copy_expert(statement.as_string(cur), data)

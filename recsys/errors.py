@@ -1,0 +1,41 @@
+"""Exceptions raised at stage boundaries.
+
+Each message names what a user needs to fix: the table, the column and the
+offending value, or the host and port that could not be reached.
+"""
+
+
+class RecsysError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DatabaseUnreachableError(RecsysError):
+    """The data database did not answer (names host and port)."""
+
+
+class SchemaMissingError(RecsysError):
+    """The recsys schema or one of its tables is missing: run `recsys db upgrade`."""
+
+
+class DataValidationError(RecsysError):
+    """Input data broke a documented rule (names table, column and problem)."""
+
+    def __init__(self, table: str, column: str, problem: str) -> None:
+        self.table, self.column, self.problem = table, column, problem
+        super().__init__(f"{table}.{column}: {problem}")
+
+
+class EmptyWindowError(RecsysError):
+    """The run's data interval holds no events: nothing to train or publish."""
+
+
+class ModelFitError(RecsysError):
+    """Training produced an unusable model (for instance NaN factors)."""
+
+
+class InputFormatError(RecsysError):
+    """A file to load is malformed (names file, line number and reason)."""
+
+    def __init__(self, path: str, line_no: int, reason: str) -> None:
+        self.path, self.line_no, self.reason = path, line_no, reason
+        super().__init__(f"{path}:{line_no}: {reason}")
