@@ -67,6 +67,9 @@ CREATE TABLE recommendations (
     item_id       bigint   NOT NULL,
     score         real     NOT NULL
 ) PARTITION BY LIST (model_version);
+-- The serving lookup (one user's list of one model version) is an index probe
+-- on the partition of the live version.
+CREATE INDEX recommendations_user_rank ON recommendations (user_id, rank);
 
 -- The version of each model that serving reads. A backfill of an older date
 -- never moves this pointer back (see publish_make_live.sql).

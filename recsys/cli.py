@@ -1,0 +1,147 @@
+"""Command line: `recsys db upgrade | load | simulate | run | recommend | models`.
+
+Every command reads the same settings as the DAG (`RECSYS_*` environment
+variables, see README) and calls the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from recsys.config import Settings
+from recsys.errors import RecsysError
+
+logger = logging.getLogger("recsys")
+
+MODEL_ALIASES = {"mf": "mf_als"}
+
+
+def _cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.migrations import upgrade
+
+    applied = upgrade(settings.database_url, settings.schema)
+    print(f"schema {settings.schema}: applied {len(applied)} migration(s) {applied}" if applied
+          else f"schema {settings.schema} is up to date")
+    return 0
+
+
+def _cmd_load_movielens(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.loaders.movielens import load_movielens
+
+    n = load_movielens(settings, Path(args.path), progress=sys.stderr.isatty())
+    print(f"loaded {n} ratings from {args.path} as consume events")
+    return 0
+
+
+def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.sim.synthetic_log import simulate_log
+
+    summary = simulate_log(settings, days=args.days, users=args.users, items=args.items, seed=args.seed,
+                           start_date=args.start, progress=sys.stderr.isatty())
+    print(f"simulated {summary}")
+    return 0
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from recsys.interval import DataInterval
+    from recsys.pipeline import STAGES, run_night
+
+    interval = DataInterval.for_date(args.date)
+    with tqdm(total=len(STAGES), desc=f"night {args.date}", disable=not sys.stderr.isatty()) as bar:
+        def on_stage(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(0 if bar.n == 0 and name == STAGES[0] else 1)
+        report = run_night(settings, interval, triggered_by="cli", on_stage=on_stage)
+        bar.update(bar.total - bar.n)
+    print(json.dumps({"run_date": report.run_date, "seconds": report.seconds, "skipped": report.skipped},
+                     indent=2, default=str))
+    return 0
+
+
+def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.db import load_sql, raw_connection
+
+    model = MODEL_ALIASES.get(args.model, args.model)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("serving_top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
+        rows = cur.fetchall()
+    if not rows:
+        print(f"no published {model} recommendations for user {args.user_id}")
+        return 1
+    print(f"user {args.user_id}, {rows[0][3]}:")
+    for rank, item_id, score, _ in rows:
+        print(f"{rank:>4}  item {item_id:<10} score {score:.4f}")
+    return 0
+
+
+def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.db import load_sql, raw_connection
+
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("model_runs_list"), {"limit": args.limit})
+        for version, kind, status, start, end, n, users, items, metrics, trig in cur.fetchall():
+            print(f"{version:<28} {kind:<4} {status:<10} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) "
+                  f"events={n} users={users} items={items} by={trig} {json.dumps(metrics)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dbp = sub.add_parser("db", help="schema management").add_subparsers(dest="db_command", required=True)
+    dbp.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_cmd_db_upgrade)
+
+    load = sub.add_parser("load", help="load interaction data").add_subparsers(dest="format", required=True)
+    ml = load.add_parser("movielens", help="MovieLens u.data (100K) or ratings.dat (1M)")
+    ml.add_argument("path")
+    ml.set_defaults(func=_cmd_load_movielens)
+
+    sim = sub.add_parser("simulate", help="write a synthetic interaction log")
+    sim.add_argument("--days", type=int, default=28)
+    sim.add_argument("--users", type=int, default=2000)
+    sim.add_argument("--items", type=int, default=1000)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1), help="first simulated day")
+    sim.set_defaults(func=_cmd_simulate)
+
+    run = sub.add_parser("run", help="run the nightly stages for one as-of date")
+    run.add_argument("--date", type=date.fromisoformat, required=True,
+                     help="as-of date D: trains on events before D 00:00 UTC")
+    run.set_defaults(func=_cmd_run)
+
+    rec = sub.add_parser("recommend", help="print a user's published list")
+    rec.add_argument("user_id", type=int)
+    rec.add_argument("--model", default="mf")
+    rec.add_argument("-k", type=int, default=10)
+    rec.set_defaults(func=_cmd_recommend)
+
+    models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
+    lst = models.add_parser("list", help="trained models, newest first")
+    lst.add_argument("--limit", type=int, default=20)
+    lst.set_defaults(func=_cmd_models_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    settings = Settings.from_env()
+    try:
+        return args.func(settings, args)
+    except RecsysError as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

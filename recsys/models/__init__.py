@@ -1,0 +1,1 @@
+"""Recommender models. Models never import the database layer."""

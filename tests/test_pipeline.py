@@ -1,0 +1,99 @@
+"""The nightly stages on a real PostgreSQL, called the way the DAG calls them."""
+
+import dataclasses
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from conftest import copy_events
+from recsys import db
+from recsys.errors import DataValidationError, EmptyWindowError, SchemaMissingError
+from recsys.extract import extract_window
+from recsys.interval import DataInterval
+from recsys.pipeline import run_night
+
+LAST_ML_DAY = date(1998, 4, 23)  # MovieLens 100K ends 1998-04-22 23:10 UTC
+
+
+def _query(settings, statement, **params):
+    with db.get_engine(settings.database_url, settings.schema).connect() as conn:
+        return conn.execute(text(statement), params).fetchall()
+
+
+def test_night_trains_evaluates_and_publishes(movielens_settings):
+    s = movielens_settings
+    report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
+    assert report.skipped is None
+    assert set(report.seconds) == {"extract", "train", "evaluate", "publish", "retention"}
+
+    runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")
+    assert [(r[0], r[1]) for r in runs] == [("mf_als@1998-04-23", "published")]
+    assert runs[0][2] == 100_000 - _query(s, "SELECT count(*) FROM interactions WHERE event_time < '1997-04-23'")[0][0]
+    metrics = {(m, subj): v for subj, m, v in _query(s, "SELECT subject, metric, value FROM eval_metrics")}
+    assert {("recall", "model"), ("ndcg", "model"), ("recall", "popularity"), ("ndcg", "popularity")} <= set(metrics)
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+    # every user of the window gets K items, ranks 1..K, none of them already rated
+    per_user = _query(s, "SELECT count(*), min(rank), max(rank), count(DISTINCT item_id) FROM live_recommendations"
+                         " GROUP BY user_id")
+    assert len(per_user) == 943
+    assert all(row == (10, 1, 10, 10) for row in per_user)
+    overlap = _query(s, """SELECT count(*) FROM live_recommendations r JOIN interactions i
+                           ON i.user_id = r.user_id AND i.item_id = r.item_id""")[0][0]
+    assert overlap == 0
+    scores_sorted = _query(s, """SELECT bool_and(score >= next) FROM (SELECT score,
+        lead(score) OVER (PARTITION BY user_id ORDER BY rank) AS next FROM live_recommendations) x
+        WHERE next IS NOT NULL""")[0][0]
+    assert scores_sorted
+
+
+def test_rerun_replaces_and_backfill_keeps_newest_live(movielens_settings):
+    s = movielens_settings
+    run_night(s, DataInterval.for_date(LAST_ML_DAY))
+    run_night(s, DataInterval.for_date(LAST_ML_DAY))  # same date again
+    assert _query(s, "SELECT count(*) FROM recommendations")[0][0] == 9430
+    older = date(1998, 4, 20)
+    run_night(s, DataInterval.for_date(older))  # backfill: history only
+    live = _query(s, "SELECT model_version FROM live_models")
+    assert live == [("mf_als@1998-04-23",)]
+    statuses = dict(_query(s, "SELECT model_version, status FROM model_runs"))
+    assert statuses == {"mf_als@1998-04-23": "published", "mf_als@1998-04-20": "superseded"}
+    counts = dict(_query(s, "SELECT run_date::text, count(*) FROM recommendations GROUP BY 1"))
+    assert set(counts) == {"1998-04-23", "1998-04-20"}
+    # the backfilled model saw nothing after its own as-of date
+    end = _query(s, "SELECT data_interval_end FROM model_runs WHERE model_version = 'mf_als@1998-04-20'")[0][0]
+    assert end.date() == older
+
+
+def test_empty_interval_skips_and_keeps_live_tables(movielens_settings):
+    s = movielens_settings
+    run_night(s, DataInterval.for_date(LAST_ML_DAY))
+    report = run_night(s, DataInterval.for_date(date(1998, 6, 1)))  # no events on 1998-05-31
+    assert report.skipped and "no events" in report.skipped
+    assert "retention" in report.seconds
+    assert _query(s, "SELECT model_version FROM live_models") == [("mf_als@1998-04-23",)]
+    with pytest.raises(EmptyWindowError):
+        extract_window(s, DataInterval.for_date(date(1998, 6, 1)))
+
+
+def test_missing_schema_says_to_upgrade(empty_database, tmp_path):
+    from recsys.config import Settings
+
+    s = Settings(database_url=empty_database, artifact_dir=tmp_path)
+    with pytest.raises(SchemaMissingError, match="recsys db upgrade"):
+        extract_window(s, DataInterval.for_date(LAST_ML_DAY))
+
+
+def test_bad_source_rows_name_table_and_column_and_publish_nothing(movielens_settings):
+    s = movielens_settings
+    run_night(s, DataInterval.for_date(LAST_ML_DAY))
+    with db.raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        cur.execute("""CREATE VIEW bad_log AS
+                       SELECT event_time, CASE WHEN user_id = 1 THEN NULL ELSE user_id END AS user_id,
+                              item_id, event_type, value FROM interactions""")
+    bad = dataclasses.replace(s, source_table="bad_log")
+    with pytest.raises(DataValidationError, match=r"bad_log\.user_id: \d+ rows have NULL user_id"):
+        run_night(bad, DataInterval.for_date(date(1998, 4, 22)))
+    assert _query(s, "SELECT model_version FROM live_models") == [("mf_als@1998-04-23",)]
+    assert _query(s, "SELECT count(*) FROM model_runs")[0][0] == 1
