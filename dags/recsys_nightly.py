@@ -20,6 +20,7 @@ Output tables (schema `recsys`): `model_runs`, `eval_metrics`,
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -28,8 +29,6 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 def _settings():
     """Settings from RECSYS_* variables; the `recsys_db` connection supplies the URL when unset."""
-    import os
-
     from recsys.config import Settings
 
     overrides = {}
@@ -61,7 +60,8 @@ def _triggered_by() -> str:
 @dag(
     dag_id="recsys_nightly",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # Backfills can reach back to this date; set it to where your log starts.
+    start_date=pendulum.parse(os.environ.get("RECSYS_DAG_START_DATE", "2026-01-01"), tz="UTC"),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

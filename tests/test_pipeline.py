@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from conftest import copy_events
+from eventdata import copy_events
 from recsys import db
 from recsys.errors import DataValidationError, EmptyWindowError, SchemaMissingError
 from recsys.extract import extract_window

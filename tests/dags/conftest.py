@@ -31,6 +31,7 @@ def airflow_db(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "RECSYS_DAG_START_DATE": "1990-01-01",  # MovieLens 100K dates are from 1997-98
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

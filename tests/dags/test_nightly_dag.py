@@ -1,0 +1,58 @@
+"""`dag.test()` of recsys_nightly on real Airflow and a real PostgreSQL."""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from recsys import db
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors
+    return bag.dags["recsys_nightly"]
+
+
+def _states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+def _rows(settings, statement):
+    with db.get_engine(settings.database_url, settings.schema).connect() as conn:
+        return conn.execute(text(statement)).fetchall()
+
+
+def test_nightly_dag_writes_the_tables_for_its_logical_date(airflow_db, movielens_settings, monkeypatch):
+    s = movielens_settings
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
+    dag = _dag()
+
+    dag_run = dag.test(logical_date=datetime(1998, 4, 23, tzinfo=timezone.utc), run_conf={"train_window_days": 365})
+
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", _states(dag_run)
+    assert set(_states(dag_run).values()) == {"success"}
+    assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs") == [
+        ("mf_als@1998-04-23", "published", "manual")]
+    assert _rows(s, "SELECT count(DISTINCT user_id), count(*) FROM live_recommendations") == [(943, 9430)]
+    assert _rows(s, "SELECT count(*) > 0 FROM eval_metrics") == [(True,)]
+    assert _rows(s, "SELECT count(*) > 0 FROM retention WHERE cohort_date = '1998-04-22'") == [(True,)]
+
+
+def test_empty_night_is_skipped_not_failed(airflow_db, movielens_settings, monkeypatch):
+    s = movielens_settings
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
+    dag_run = _dag().test(logical_date=datetime(1998, 6, 2, tzinfo=timezone.utc))
+    states = _states(dag_run)
+    assert states["extract"] == "skipped"
+    assert states["train"] == states["publish"] == "skipped"
+    assert states["retention"] == "success"
+    assert _rows(s, "SELECT count(*) FROM model_runs") == [(0,)]
