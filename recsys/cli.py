@@ -1,4 +1,4 @@
-"""Command line: `recsys db upgrade | load | simulate | run | recommend | models`.
+"""Command line: `recsys db upgrade | load | simulate | run | recommend | models | sql`.
 
 Every command reads the same settings as the DAG (`RECSYS_*` environment
 variables, see README) and calls the same functions.
@@ -92,6 +92,23 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.db import raw_connection
+
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SET TRANSACTION READ ONLY")
+        cur.execute(args.query)
+        header = [d[0] for d in cur.description]
+        rows = [[("" if v is None else str(v)) for v in row] for row in cur.fetchmany(args.limit)]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print(f"({len(rows)} rows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -123,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--model", default="mf")
     rec.add_argument("-k", type=int, default=10)
     rec.set_defaults(func=_cmd_recommend)
+
+    query = sub.add_parser("sql", help="run a read-only query and print the rows (no psql needed)")
+    query.add_argument("query")
+    query.add_argument("--limit", type=int, default=50)
+    query.set_defaults(func=_cmd_sql)
 
     models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
     lst = models.add_parser("list", help="trained models, newest first")

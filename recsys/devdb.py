@@ -5,7 +5,7 @@ server on 127.0.0.1:5432 when one answers, or start an embedded one (pgserver,
 which bundles PostgreSQL binaries and runs as a dedicated user when started by
 root) kept under a project-local data directory.
 
-    python -m recsys.devdb start .recsys/pgdata   # prints a SQLAlchemy URL
+    python -m recsys.devdb start [--embedded] .recsys/pgdata   # prints a SQLAlchemy URL
     python -m recsys.devdb create-db URL NAME      # prints the URL of a new database
 """
 
@@ -104,13 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="print an admin URL: local server or embedded one")
     start.add_argument("data_dir", type=Path)
+    start.add_argument("--embedded", action="store_true", help="always use the embedded server")
     create = sub.add_parser("create-db", help="create a database if missing and print its URL")
     create.add_argument("admin_url")
     create.add_argument("name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     if args.command == "start":
-        print(admin_url(args.data_dir))
+        print(start_embedded(args.data_dir) if args.embedded else admin_url(args.data_dir))
     else:
         print(create_database(args.admin_url, args.name))
     return 0

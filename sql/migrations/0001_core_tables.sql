@@ -17,7 +17,7 @@ CREATE TABLE interactions (
     propensity    double precision CHECK (propensity > 0 AND propensity <= 1),
     source        text             NOT NULL DEFAULT 'external'  -- loader that wrote the row
 );
-CREATE INDEX interactions_event_time_brin ON interactions USING brin (event_time) WITH (pages_per_range = 32);
+CREATE INDEX interactions_event_time_brin ON interactions USING brin (event_time) WITH (pages_per_range = 32, autosummarize = on);
 CREATE INDEX interactions_user_time ON interactions (user_id, event_time);
 CREATE INDEX interactions_source ON interactions (source);
 

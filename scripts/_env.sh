@@ -1,0 +1,19 @@
+# Sourced by demo.sh and test.sh: a project-local virtualenv with the pinned
+# dependencies, (re)installed only when pyproject.toml changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${RECSYS_VENV:-$ROOT/.venv}"
+PYTHON_BIN="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating virtualenv $VENV with $PYTHON_BIN"
+  "$PYTHON_BIN" -m venv "$VENV"
+fi
+STAMP="$VENV/.recsys-installed"
+if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+  echo "==> installing recsys-airflow and its pinned dependencies (first time: a few minutes)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
+  touch "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"

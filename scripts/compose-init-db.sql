@@ -1,0 +1,2 @@
+-- docker-compose: Airflow's metadata database beside the recsys data database.
+CREATE DATABASE airflow OWNER recsys;
