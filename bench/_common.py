@@ -1,0 +1,64 @@
+"""Shared benchmark plumbing: a throwaway database and a peak-RSS sampler."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from recsys import db, devdb, migrations
+
+
+@contextmanager
+def bench_database(prefix: str, state_dir: Path) -> Iterator[str]:
+    """A new, migrated database on the local server (or an embedded one); dropped afterwards."""
+    admin = devdb.LOCAL_ADMIN_URL if devdb.reachable(devdb.LOCAL_ADMIN_URL) else devdb.start_embedded(
+        state_dir / "pgdata", keep_running=False)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = devdb.create_database(admin, name, exist_ok=False)
+    try:
+        migrations.upgrade(url, "recsys")
+        yield url
+    finally:
+        db.dispose_engines()
+        devdb.drop_database(admin, name)
+
+
+class PeakRss:
+    """Samples this process's resident memory every 20 ms while active."""
+
+    def __init__(self) -> None:
+        self._proc = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "PeakRss":
+        self.peak = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    @property
+    def mb(self) -> float:
+        return self.peak / 2**20
+
+
+def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN201 - tiny helper
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+    return result, time.perf_counter() - started, rss.mb
