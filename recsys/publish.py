@@ -1,17 +1,18 @@
 """Publish stage: top-K per active user, written with COPY, made live atomically.
 
 Each model version gets its own partition of `recommendations`. The publish
-transaction builds the new partition under a staging name (COPY, then the
-serving index), drops the partition of an earlier attempt at the same version,
-attaches the new one, moves the live pointer and marks the registry — all in
-one transaction, so a reader of `live_recommendations` sees the old version or
-the new one, never a mix or an empty list, and a failure leaves the old tables
-live. An advisory lock per model serialises concurrent publishes.
+transaction builds the new partition under a staging name (binary COPY, then
+the serving index), moves the live pointer, redefines `live_recommendations`
+over each model's live partition, drops the partition of an earlier attempt at
+the same version, attaches the new one and marks the registry — all in one
+transaction, so a reader sees the old version or the new one, never a mix or an
+empty list, and a failure leaves the old tables live. An advisory lock per
+model serialises concurrent publishes; versions beyond `keep_versions` are
+dropped.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
-from recsys.db import copy_in, load_sql, raw_connection, require_tables
+from recsys.copy_binary import recommendation_rows
+from recsys.db import load_sql, raw_connection, require_tables
 from recsys.models.factors import FactorModel
 from recsys.registry import get_run
 from recsys.score import TopK, top_k_factors, top_k_popular
@@ -85,49 +87,74 @@ def publish_mf(settings: Settings, run_date: date, dataset_path: str, version: s
     return manifest
 
 
+def partition_name(model: str, run_date: date) -> str:
+    """Table holding one version's lists: `recommendations_<model>_<yyyymmdd>`."""
+    return f"recommendations_{model}_{run_date:%Y%m%d}"
+
+
 def publish_lists(settings: Settings, model: str, version: str, run_date: date, user_ids: np.ndarray,
                   ranks: np.ndarray, item_ids: np.ndarray, scores: np.ndarray) -> bool:
-    """Write one version's lists as a partition and make it live; True when it went live."""
-    partition = f"recommendations_{model}_{run_date:%Y%m%d}"
+    """Write one version's lists as a partition and make it live; True when it went live.
+
+    Rows are clustered by user (the serving index order) and sent with binary COPY.
+    """
+    partition = partition_name(model, run_date)
     staging = f"{partition}_staging"
-    payload = _csv(model, version, run_date, user_ids, ranks, item_ids, scores)
+    order = np.lexsort((ranks, user_ids))
+    payload = recommendation_rows(model, version, run_date, user_ids[order], ranks[order], item_ids[order],
+                                  scores[order])
+    ident = sql.Identifier
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "recommendations", "live_models", "model_runs")
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('recsys.publish'), hashtext(%s))", (model,))
-        ident = sql.Identifier
+        t0 = time.perf_counter()
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
         cur.execute(sql.SQL("CREATE TABLE {} (LIKE recommendations INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
                     .format(ident(staging)))
-        t0 = time.perf_counter()
-        copy_in(cur, staging, _COLUMNS, payload)
+        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+            ident(staging), sql.SQL(", ").join(map(ident, _COLUMNS))).as_string(cur), payload)
         copy_s = time.perf_counter() - t0
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
         cur.execute(sql.SQL("CREATE INDEX ON {} (user_id, rank)").format(ident(staging)))
-        # the CHECK lets ATTACH skip its validation scan of the new partition
-        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (model_version IS NOT NULL AND model_version = {})")
-                    .format(ident(staging), ident(f"{staging}_version"), sql.Literal(version)))
+        # CHECKs let ATTACH skip its validation scan and let the live view's
+        # planner skip other models' tables
+        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (model_version IS NOT NULL AND model_version = {}),"
+                            " ADD CONSTRAINT {} CHECK (model = {})")
+                    .format(ident(staging), ident(f"{staging}_version"), sql.Literal(version),
+                            ident(f"{staging}_model"), sql.Literal(model)))
+        cur.execute(load_sql("publish_make_live"), {"model": model, "model_version": version, "run_date": run_date})
+        went_live = cur.fetchone() is not None
+        # the view must stop referencing the old table of this version before it is dropped
+        _define_live_view(cur, model if went_live else None, staging)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition)))
         cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(partition)))
         cur.execute(sql.SQL("ALTER TABLE recommendations ATTACH PARTITION {} FOR VALUES IN ({})")
                     .format(ident(partition), sql.Literal(version)))
-        cur.execute(load_sql("publish_make_live"), {"model": model, "model_version": version, "run_date": run_date})
-        went_live = cur.fetchone() is not None
         cur.execute(load_sql("publish_mark_status"), {"model": model, "model_version": version})
         cur.execute(load_sql("publish_expired_versions"), {"model": model, "keep": settings.keep_versions})
         for (expired,) in cur.fetchall():
-            expired_date = expired.split("@", 1)[1].replace("-", "")
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(f"recommendations_{model}_{expired_date}")))
-            logger.info("dropped the partition of %s (keeping %d versions)", expired, settings.keep_versions)
-    logger.info("COPY of %d rows took %.2fs", len(ranks), copy_s)
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition_name(model, get_run_date(expired)))))
+            logger.info("dropped the lists of %s (keeping %d versions)", expired, settings.keep_versions)
+        publish_s = time.perf_counter() - t0
+    logger.info("published %d rows of %s in %.2fs (COPY %.2fs)", len(ranks), version, publish_s, copy_s)
     return went_live
 
 
-def _csv(model: str, version: str, run_date: date, user_ids: np.ndarray, ranks: np.ndarray,
-         item_ids: np.ndarray, scores: np.ndarray) -> io.BytesIO:
-    order = np.lexsort((ranks, user_ids))  # rows clustered by user, as the serving index reads them
-    prefix = f"{model},{version},{run_date.isoformat()},"
-    lines = [
-        f"{prefix}{u},{r},{i},{s:.6g}\n"
-        for u, r, i, s in zip(user_ids[order].tolist(), ranks[order].tolist(), item_ids[order].tolist(),
-                              scores[order].tolist())
-    ]
-    return io.BytesIO("".join(lines).encode())
+def _define_live_view(cur, model: str | None, table_of_model: str) -> None:  # noqa: ANN001 - psycopg2 cursor
+    """Point live_recommendations at each model's live table; `model`'s at `table_of_model`."""
+    cur.execute("SELECT model, run_date FROM live_models ORDER BY model")
+    branches = []
+    for live_model, live_date in cur.fetchall():
+        table = table_of_model if live_model == model else partition_name(live_model, live_date)
+        branches.append(sql.SQL("SELECT model, model_version, run_date, user_id, rank, item_id, score FROM {}")
+                        .format(sql.Identifier(table)))
+    if not branches:
+        branches = [sql.SQL("SELECT model, model_version, run_date, user_id, rank, item_id, score"
+                            " FROM recommendations WHERE false")]
+    cur.execute(sql.SQL("CREATE OR REPLACE VIEW live_recommendations AS {}")
+                .format(sql.SQL(" UNION ALL ").join(branches)))
+
+
+def get_run_date(version: str) -> date:
+    """As-of date of a version string `model@YYYY-MM-DD`."""
+    return date.fromisoformat(version.rsplit("@", 1)[1])

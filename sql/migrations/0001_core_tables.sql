@@ -57,7 +57,9 @@ CREATE TABLE model_runs (
 );
 
 -- Published top-K lists. Partitioned by model version: each publish builds a
--- fresh partition, indexes it, and attaches it in one short transaction.
+-- fresh partition (COPY, then its index), and attaches it in one short
+-- transaction. Each partition also carries CHECK constraints on model and
+-- version, so queries on one model skip the others' partitions.
 CREATE TABLE recommendations (
     model         text     NOT NULL,
     model_version text     NOT NULL,
@@ -67,8 +69,6 @@ CREATE TABLE recommendations (
     item_id       bigint   NOT NULL,
     score         real     NOT NULL
 ) PARTITION BY LIST (model_version);
--- The serving lookup (one user's list of one model version) is an index probe
--- on the partition of the live version.
 CREATE INDEX recommendations_user_rank ON recommendations (user_id, rank);
 
 -- The version of each model that serving reads. A backfill of an older date
@@ -80,11 +80,14 @@ CREATE TABLE live_models (
     published_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- What serving reads. recsys.publish redefines this view in each publish
+-- transaction as a UNION ALL over the live partition of each model (so the
+-- planner reads one small table per query, not the partition tree); this is
+-- its definition while nothing is published.
 CREATE VIEW live_recommendations AS
-SELECT r.model, r.model_version, r.run_date, r.user_id, r.rank, r.item_id, r.score
-FROM live_models AS l
-JOIN recommendations AS r
-  ON r.model = l.model AND r.model_version = l.model_version;
+SELECT model, model_version, run_date, user_id, rank, item_id, score
+FROM recommendations
+WHERE false;
 
 -- Cohort retention cells. retained_users and rate are NULL while the cell is
 -- immature (day N not yet observed); they are never reported as zero.
