@@ -1,0 +1,135 @@
+"""Serving latency through the live view, and publish throughput, against their floors.
+
+Publishes U users x 100 recommendations with the real publish path, then, from
+one client on loopback, times the documented serving query (a user's top 10 of
+one model through `live_recommendations`) interleaved with the same lookup on a
+plain indexed table holding the same rows (the floor), so both streams see the
+same CPU placement. Publish throughput (first byte written to the new version
+live and indexed) is compared with a raw COPY of the same rows into a plain,
+unindexed table, measured in the same run.
+
+    python bench/serving.py            # 100,000 users x 100
+    python bench/serving.py --quick    # 10,000 users x 100
+
+Ends with `SUMMARY p50_us=.. p99_us=.. p99_vs_bare=.. publish_vs_copy=..`.
+Targets: p99_vs_bare <= 1.5, publish_vs_copy >= 0.7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import bench_database  # noqa: E402
+
+from recsys import devdb  # noqa: E402
+from recsys.config import Settings  # noqa: E402
+from recsys.copy_binary import recommendation_rows  # noqa: E402
+from recsys.db import load_sql  # noqa: E402
+from recsys.publish import publish_lists  # noqa: E402
+from recsys.registry import register_trained  # noqa: E402
+
+MODEL, PER_USER, RUN_DATE = "mf_als", 100, date(2026, 1, 2)
+
+
+def lists(users: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    user_ids = np.repeat(np.arange(users, dtype=np.int64) * 7 + 3, PER_USER)
+    ranks = np.tile(np.arange(1, PER_USER + 1, dtype=np.int16), users)
+    items = rng.integers(0, 20_000, size=users * PER_USER)
+    scores = np.tile(np.linspace(1, 0, PER_USER, dtype=np.float32), users)
+    return user_ids, ranks, items, scores
+
+
+def register(settings: Settings, run_date: date) -> str:
+    end = datetime.combine(run_date, datetime.min.time(), tzinfo=timezone.utc)
+    return register_trained(settings, {
+        "model": MODEL, "model_kind": "mf", "model_version": f"{MODEL}@{run_date}", "run_date": run_date,
+        "data_interval_start": end - timedelta(days=1), "data_interval_end": end, "train_window_start": end,
+        "n_interactions": 0, "n_users": 0, "n_items": 0, "params": {}, "triggered_by": "benchmark",
+        "artifact_path": "-", "artifact_sha256": "-"})
+
+
+def percentile_us(samples: list[int], q: float) -> float:
+    return float(np.percentile(np.array(samples) / 1000.0, q))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--queries", type=int, default=None, help="queries per stream")
+    args = parser.parse_args()
+    users = 10_000 if args.quick else 100_000
+    n_queries = args.queries or (5_000 if args.quick else 20_000)
+    user_ids, ranks, items, scores = lists(users)
+    import psycopg2
+
+    with tempfile.TemporaryDirectory() as tmp, bench_database("recsys_bench_serving", Path(tmp)) as url:
+        settings = Settings.from_env(database_url=url, artifact_dir=Path(tmp))
+        # warm-up publish of an older version, so the timed one is a real swap
+        register(settings, RUN_DATE - timedelta(days=1))
+        publish_lists(settings, MODEL, f"{MODEL}@{RUN_DATE - timedelta(days=1)}", RUN_DATE - timedelta(days=1),
+                      *lists(users, seed=1))
+        version = register(settings, RUN_DATE)
+        t0 = time.perf_counter()
+        publish_lists(settings, MODEL, version, RUN_DATE, user_ids, ranks, items, scores)
+        publish_s = time.perf_counter() - t0
+
+        conn = psycopg2.connect(devdb._dsn(url))
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SET search_path TO recsys")
+        cur.execute("CREATE TABLE bare_recs (LIKE recommendations)")
+        payload = recommendation_rows(MODEL, version, RUN_DATE, user_ids, ranks, items, scores)
+        t0 = time.perf_counter()
+        cur.copy_expert("COPY bare_recs (model, model_version, run_date, user_id, rank, item_id, score)"
+                        " FROM STDIN WITH (FORMAT binary)", payload)
+        copy_s = time.perf_counter() - t0
+        cur.execute("CREATE INDEX ON bare_recs (user_id, rank)")
+        cur.execute("VACUUM ANALYZE bare_recs")
+        cur.execute("ANALYZE")
+
+        live_sql = load_sql("serving_top_k")
+        bare_sql = "SELECT rank, item_id, score FROM bare_recs WHERE user_id = %(user_id)s ORDER BY rank LIMIT %(k)s"
+        rng = np.random.default_rng(7)
+        picks = rng.integers(0, users, size=n_queries) * 7 + 3
+        live_ns, bare_ns = [], []
+        for i, user in enumerate(picks.tolist()):
+            params = {"model": MODEL, "user_id": user, "k": 10}
+            streams = ((live_sql, live_ns), (bare_sql, bare_ns))
+            for statement, out in (streams if i % 2 == 0 else streams[::-1]):  # interleaved, alternating order
+                started = time.perf_counter_ns()
+                cur.execute(statement, params)
+                rows = cur.fetchall()
+                out.append(time.perf_counter_ns() - started)
+                if len(rows) != 10:
+                    raise RuntimeError(f"user {user}: {len(rows)} rows")
+        cur.execute("EXPLAIN " + cur.mogrify(live_sql, {"model": MODEL, "user_id": 10, "k": 10}).decode())
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        conn.close()
+
+    rows_n = len(user_ids)
+    print(f"{users:,} users x {PER_USER} = {rows_n:,} rows; {n_queries:,} queries per stream, interleaved")
+    print(f"{'query':<22} {'p50 us':>8} {'p99 us':>8}")
+    for name, samples in (("live view", live_ns), ("bare index lookup", bare_ns)):
+        print(f"{name:<22} {percentile_us(samples, 50):>8.0f} {percentile_us(samples, 99):>8.0f}")
+    print(f"publish: {publish_s:.2f} s ({rows_n / publish_s:,.0f} rows/s, live and indexed); "
+          f"raw COPY into a plain table: {copy_s:.2f} s ({rows_n / copy_s:,.0f} rows/s)")
+    print("plan of the live query:\n" + plan)
+    p50, p99 = percentile_us(live_ns, 50), percentile_us(live_ns, 99)
+    print(f"SUMMARY p50_us={p50:.0f} p99_us={p99:.0f} p99_vs_bare={p99 / percentile_us(bare_ns, 99):.2f} "
+          f"publish_vs_copy={copy_s / publish_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
