@@ -92,6 +92,28 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_show(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.db import raw_connection
+
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_jsonb(r) FROM model_runs AS r WHERE model_version = %s", (args.version,))
+        row = cur.fetchone()
+        if row is None:
+            print(f"no model_runs row with model_version {args.version!r}", file=sys.stderr)
+            return 1
+        cur.execute("SELECT subject, metric, k, value, n_users FROM eval_metrics WHERE model_version = %s"
+                    " ORDER BY subject, metric, k", (args.version,))
+        metrics = cur.fetchall()
+        cur.execute("SELECT 1 FROM live_models WHERE model_version = %s", (args.version,))
+        live = cur.fetchone() is not None
+    record = row[0]
+    record["live"] = live
+    print(json.dumps(record, indent=2, default=str))
+    for subject, metric, k, value, n_users in metrics:
+        print(f"{subject:<12} {metric}@{k:<4} {value:.4f}  ({n_users} users)")
+    return 0
+
+
 def _cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db import raw_connection
 
@@ -150,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst = models.add_parser("list", help="trained models, newest first")
     lst.add_argument("--limit", type=int, default=20)
     lst.set_defaults(func=_cmd_models_list)
+    show = models.add_parser("show", help="one model's registry record and evaluation figures")
+    show.add_argument("version", help="e.g. mf_als@2026-01-29")
+    show.set_defaults(func=_cmd_models_show)
     return parser
 
 

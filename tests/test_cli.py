@@ -1,0 +1,39 @@
+"""The command line against a real database: run, recommend, models, sql."""
+
+import pytest
+
+from recsys import cli
+
+
+@pytest.fixture
+def env(movielens_settings, monkeypatch):
+    s = movielens_settings
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
+    monkeypatch.setenv("RECSYS_TRAIN_WINDOW_DAYS", "365")
+    monkeypatch.setenv("RECSYS_ALS_ITERATIONS", "3")
+    return s
+
+
+def test_run_then_recommend_models_and_sql(env, capsys):
+    assert cli.main(["db", "upgrade"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert cli.main(["run", "--date", "1998-04-23"]) == 0
+    assert '"skipped": null' in capsys.readouterr().out
+    assert cli.main(["recommend", "1", "--model", "mf", "-k", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "user 1, mf_als@1998-04-23:" and len(out) == 6
+    assert cli.main(["models", "list"]) == 0
+    assert "mf_als@1998-04-23" in capsys.readouterr().out
+    assert cli.main(["models", "show", "mf_als@1998-04-23"]) == 0
+    shown = capsys.readouterr().out
+    assert '"status": "published"' in shown and '"live": true' in shown and "popularity" in shown
+    assert cli.main(["sql", "SELECT count(*) AS n FROM live_recommendations"]) == 0
+    assert "9430" in capsys.readouterr().out
+    assert cli.main(["recommend", "999999"]) == 1
+
+
+def test_errors_are_one_clear_line(monkeypatch, capsys, caplog):
+    monkeypatch.setenv("RECSYS_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    assert cli.main(["run", "--date", "2026-01-02"]) == 2
+    assert "host=127.0.0.1 port=1" in caplog.text
