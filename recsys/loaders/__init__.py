@@ -1,0 +1,1 @@
+"""Loaders that replace one source's rows of `interactions` and `items` with COPY."""

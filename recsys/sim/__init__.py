@@ -1,0 +1,1 @@
+"""Simulated interaction logs (open-loop now; a closed-loop simulator comes later)."""
