@@ -42,7 +42,7 @@ def run_size(target_events: int) -> dict:
     from recsys.extract import extract_window
     from recsys.holdout import evaluate_mf
     from recsys.interval import DataInterval
-    from recsys.publish import publish_mf
+    from recsys.pipeline import score_and_publish
     from recsys.retention import refresh_retention
     from recsys.sim.synthetic_log import simulate_log, users_for_target_events
     from recsys.train import train_mf
@@ -59,7 +59,7 @@ def run_size(target_events: int) -> dict:
         stages["train"] = (s, mb, trained.n_interactions)
         _, s, mb = timed(evaluate_mf, settings, interval, extracted.dataset_path, trained.model_version)
         stages["evaluate"] = (s, mb, trained.n_interactions)
-        published, s, mb = timed(publish_mf, settings, interval.run_date, extracted.dataset_path, trained.model_version)
+        published, s, mb = timed(score_and_publish, settings, interval.run_date, extracted.dataset_path, trained.model_version)
         stages["publish"] = (s, mb, published.rows)
         refreshed, s, mb = timed(refresh_retention, settings, interval.run_date)
         stages["retention"] = (s, mb, summary.events)

@@ -5,14 +5,16 @@ Nightly retraining of the recommenders on the interaction log in PostgreSQL.
 
 Each run covers one data interval, the day before its as-of date D
 (`[D-1 00:00, D 00:00)` UTC): **extract** reads the training window ending at
-D with COPY, **train** fits implicit ALS, **evaluate** scores it and a
-popularity baseline on the window's last day, **publish** writes top-K lists
-per user and makes them live in one transaction, and **retention** refreshes
-the cohort retention cells that day D-1 completes.
+D with COPY, **train** fits implicit ALS, **evaluate** scores it, the live
+model and a popularity baseline on the window's last day, **gate** keeps the
+live model when the new one is worse, **score** computes top-K lists shard by
+shard (mapped over user shards), **publish** writes every shard's lists and
+makes them live in one transaction, and **retention** refreshes the cohort
+retention cells that day D-1 completes (it runs even when training fails).
 
 A backfill of a past date trains only on data before that date and never
-replaces the live lists of a newer date. A night with no new events is shown
-as *skipped*: nothing is trained or published and yesterday's lists stay live.
+replaces the live lists of a newer date. A night with no new events, or a model
+the gate rejects, shows as *skipped*: nothing is published and the live lists stay.
 
 Output tables (schema `recsys`): `model_runs`, `eval_metrics`,
 `live_recommendations`, `retention`.
@@ -26,9 +28,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+KNOWN_MODELS = ["mf_als"]
+# Training and evaluation each use every core they are given: the pool keeps a
+# worker from running more of them at once than it has cores for.
+TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
+
 
 def _settings():
-    """Settings from RECSYS_* variables; the `recsys_db` connection supplies the URL when unset."""
+    """Settings from RECSYS_* variables and the run's params; the `recsys_db`
+    connection supplies the URL when RECSYS_DATABASE_URL is unset."""
     from recsys.config import Settings
 
     overrides = {}
@@ -46,9 +54,8 @@ def _interval():
     from recsys.interval import DataInterval
 
     context = get_current_context()
-    dag_run = context["dag_run"]
     return DataInterval.from_airflow(
-        context.get("data_interval_start"), context.get("data_interval_end"), dag_run.run_after
+        context.get("data_interval_start"), context.get("data_interval_end"), context["dag_run"].run_after
     )
 
 
@@ -63,13 +70,25 @@ def _triggered_by() -> str:
     # Backfills can reach back to this date; set it to where your log starts.
     start_date=pendulum.parse(os.environ.get("RECSYS_DAG_START_DATE", "2026-01-01"), tz="UTC"),
     catchup=False,
-    max_active_runs=1,
+    # Runs of different dates only share the live pointer, which publish
+    # updates under a lock; two at a time keeps a backfill moving without
+    # oversubscribing a small worker.
+    max_active_runs=2,
     doc_md=__doc__,
     tags=["recsys"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,  # transient database errors: 30 s, 1 min, 2 min
+        "max_retry_delay": timedelta(minutes=10),
+    },
     params={
+        "models": Param(KNOWN_MODELS, type="array", items={"type": "string", "enum": KNOWN_MODELS},
+                        minItems=1, title="Models to train"),
         "k": Param(10, type="integer", minimum=1, maximum=500, title="Recommendations per user"),
         "train_window_days": Param(90, type="integer", minimum=1, maximum=3650, title="Training window (days)"),
+        "force_publish": Param(False, type="boolean", title="Publish even if worse than the live model"),
+        "score_shards": Param(2, type="integer", minimum=1, maximum=64, title="User shards for scoring"),
     },
 )
 def recsys_nightly():
@@ -88,31 +107,60 @@ def recsys_nightly():
         except EmptyWindowError as exc:
             raise AirflowSkipException(str(exc)) from exc
 
-    @task
+    @task(pool=TRAINING_POOL)
     def train(extracted: dict) -> dict:
         """Fit implicit ALS on the window and register it in model_runs."""
         from dataclasses import asdict
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from recsys.train import train_mf
 
+        if "mf_als" not in get_current_context()["params"]["models"]:
+            raise AirflowSkipException("mf_als is not in this run's models")
         return asdict(train_mf(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
 
-    @task
+    @task(pool=TRAINING_POOL)
     def evaluate(extracted: dict, trained: dict) -> dict:
-        """Recall@K and NDCG@K of the model and of popularity on the last day of the window."""
+        """Recall@K and NDCG@K of the new model, the live model and popularity on the window's last day."""
         from recsys.holdout import evaluate_mf
 
         return evaluate_mf(_settings(), _interval(), extracted["dataset_path"], trained["model_version"])
 
     @task
-    def publish(extracted: dict, trained: dict, metrics: dict) -> dict:
-        """Write top-K per user and make it live in one transaction."""
+    def gate(trained: dict, metrics: dict) -> list[dict]:
+        """Keep the live model when the new one is worse beyond the tolerance; else plan the score shards."""
         from dataclasses import asdict
 
-        from recsys.publish import publish_mf
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        interval = _interval()
-        return asdict(publish_mf(_settings(), interval.run_date, extracted["dataset_path"], trained["model_version"]))
+        from recsys.gate import PublishRejected, decide
+
+        params = get_current_context()["params"]
+        try:
+            decision = decide(_settings(), trained["model_version"], force=bool(params["force_publish"]))
+        except PublishRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+        n = int(params["score_shards"])
+        return [{"shard": i, "n_shards": n, "reason": asdict(decision)["reason"]} for i in range(n)]
+
+    @task(map_index_template="shard {{ task.op_kwargs['plan']['shard'] }}",
+          doc_md="Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.")
+    def score(extracted: dict, trained: dict, plan: dict) -> str:
+        """Top-K lists of one user shard, saved as a scores artifact."""
+        from recsys.scoring import score_shard
+
+        return score_shard(_settings(), extracted["dataset_path"], trained["model_version"],
+                           plan["shard"], plan["n_shards"]).path
+
+    @task
+    def publish(trained: dict, score_paths: list[str]) -> dict:
+        """Write every shard's lists and make them live in one transaction."""
+        from dataclasses import asdict
+
+        from recsys.publish import publish_scores
+
+        return asdict(publish_scores(_settings(), _interval().run_date, trained["model_version"], list(score_paths)))
 
     @task
     def retention() -> dict:
@@ -126,7 +174,9 @@ def recsys_nightly():
     extracted = extract()
     trained = train(extracted)
     metrics = evaluate(extracted, trained)
-    publish(extracted, trained, metrics)
+    shards = gate(trained, metrics)
+    scored = score.partial(extracted=extracted, trained=trained).expand(plan=shards)
+    publish(trained, scored)
     retention()
 
 

@@ -9,20 +9,23 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any, Callable
 
 from recsys.config import Settings
 from recsys.errors import EmptyWindowError
 from recsys.extract import extract_window
+from recsys.gate import PublishRejected, decide
 from recsys.holdout import evaluate_mf
 from recsys.interval import DataInterval
-from recsys.publish import publish_mf
+from recsys.publish import PublishManifest, publish_scores
 from recsys.retention import refresh_retention
+from recsys.scoring import score_shard
 from recsys.train import train_mf
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("extract", "train", "evaluate", "publish", "retention")
+STAGES = ("extract", "train", "evaluate", "gate", "publish", "retention")
 
 
 @dataclass
@@ -33,12 +36,18 @@ class NightReport:
     skipped: str | None = None
 
 
-def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "manual",
-              on_stage: Callable[[str], None] | None = None) -> NightReport:
-    """Run extract, train, evaluate, publish and retention for one data interval.
+def score_and_publish(settings: Settings, run_date: date, dataset_path: str, version: str) -> PublishManifest:
+    """Score every user in one shard and publish the lists (the DAG maps scoring over shards)."""
+    return publish_scores(settings, run_date, version, [score_shard(settings, dataset_path, version).path])
 
-    An empty data interval skips training and publishing (the live tables stay)
-    but still refreshes retention.
+
+def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "manual",
+              on_stage: Callable[[str], None] | None = None, force_publish: bool = False) -> NightReport:
+    """Run extract, train, evaluate, gate, publish and retention for one data interval.
+
+    An empty data interval skips training and publishing, and a model the gate
+    rejects is not published; either way the live tables stay and retention
+    is still refreshed.
     """
     report = NightReport(interval.run_date.isoformat())
 
@@ -56,8 +65,10 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
         extracted = stage("extract", lambda: extract_window(settings, interval))
         trained = stage("train", lambda: train_mf(settings, interval, extracted.dataset_path, triggered_by))
         stage("evaluate", lambda: evaluate_mf(settings, interval, extracted.dataset_path, trained.model_version))
-        stage("publish", lambda: publish_mf(settings, interval.run_date, extracted.dataset_path, trained.model_version))
-    except EmptyWindowError as exc:
+        stage("gate", lambda: decide(settings, trained.model_version, force=force_publish))
+        stage("publish", lambda: score_and_publish(settings, interval.run_date, extracted.dataset_path,
+                                                   trained.model_version))
+    except (EmptyWindowError, PublishRejected) as exc:
         report.skipped = str(exc)
         logger.warning("skipping training and publishing: %s", exc)
     stage("retention", lambda: refresh_retention(settings, interval.run_date))

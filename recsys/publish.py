@@ -17,18 +17,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 from psycopg2 import sql
 
 from recsys.config import Settings
-from recsys.dataset import WindowDataset
 from recsys.copy_binary import recommendation_rows
 from recsys.db import load_sql, raw_connection, require_tables
-from recsys.models.factors import FactorModel
 from recsys.registry import get_run
-from recsys.score import TopK, top_k_factors, top_k_popular
 
 logger = logging.getLogger(__name__)
 
@@ -40,50 +36,30 @@ class PublishManifest:
     model_version: str
     rows: int
     users: int
-    cold_users: int
     live: bool
     seconds: float
 
 
-def recommend_all(settings: Settings, dataset_path: str, version: str) -> tuple[np.ndarray, np.ndarray, TopK, int]:
-    """Top-K for every user of the window, excluding items each already interacted with positively.
-
-    Users with positive history get the model's lists; the others (only
-    impressions so far) get the most popular items. Returns (user_ids, item_ids,
-    TopK indexing into those arrays, number of cold users).
-    """
-    run = get_run(settings, version)
-    model = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
-    model.check_finite()
-    dataset = WindowDataset.load(Path(dataset_path))
-    if not (np.array_equal(model.user_ids, dataset.user_ids) and np.array_equal(model.item_ids, dataset.item_ids)):
-        raise ValueError(f"model {version} was not trained on dataset {dataset_path}")
-    seen = dataset.user_item_matrix(dataset.positive_mask(settings.positive_event_types))
-    has_history = np.diff(seen.indptr) > 0
-    warm, cold = np.flatnonzero(has_history), np.flatnonzero(~has_history)
-    warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
-                             batch_users=settings.score_batch_users, users=warm)
-    popularity = np.asarray(seen.sum(axis=0)).ravel()
-    cold_top = top_k_popular(popularity, seen, settings.k, cold)
-    cold_scores = cold_top.score / max(float(popularity.max()), 1.0)  # popularity share, comparable across nights
-    merged = TopK(*(np.concatenate([getattr(warm_top, f), getattr(cold_top, f)]) for f in ("user_index", "item_index", "rank"))
-                  , np.concatenate([warm_top.score, cold_scores]))
-    return dataset.user_ids, dataset.item_ids, merged, len(cold)
-
-
-def publish_mf(settings: Settings, run_date: date, dataset_path: str, version: str) -> PublishManifest:
-    """Score every user of the window with `version` and publish the lists."""
+def publish_scores(settings: Settings, run_date: date, version: str, score_paths: list[str]) -> PublishManifest:
+    """Publish the scores artifacts of every shard of `version` in one transaction."""
     started = time.perf_counter()
-    user_ids, item_ids, top, n_cold = recommend_all(settings, dataset_path, version)
-    if not np.isfinite(top.score).all():
+    parts = []
+    for path in score_paths:
+        with np.load(path) as data:
+            parts.append({key: data[key] for key in ("user_id", "rank", "item_id", "score")})
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in ("user_id", "rank", "item_id", "score")}
+    if not np.isfinite(merged["score"]).all():
         raise ValueError(f"scores of {version} contain NaN/inf: not published")
+    users_per_shard = [np.unique(p["user_id"]) for p in parts]
+    if sum(map(len, users_per_shard)) != len(np.unique(merged["user_id"])):
+        raise ValueError(f"score shards of {version} overlap: a user appears in two shards")
     run = get_run(settings, version)
-    live = publish_lists(settings, run.model, version, run_date, user_ids[top.user_index], top.rank,
-                         item_ids[top.item_index], top.score)
-    n_users = len(np.unique(top.user_index))
-    manifest = PublishManifest(version, len(top.rank), n_users, n_cold, live, time.perf_counter() - started)
-    logger.info("published %s: %d rows for %d users in %.2fs (%s)", version, manifest.rows, n_users,
-                manifest.seconds, "live" if live else "history only: a newer date is live")
+    live = publish_lists(settings, run.model, version, run_date, merged["user_id"], merged["rank"],
+                         merged["item_id"], merged["score"])
+    n_users = len(np.unique(merged["user_id"]))
+    manifest = PublishManifest(version, len(merged["rank"]), n_users, live, time.perf_counter() - started)
+    logger.info("published %s: %d rows for %d users from %d shard(s) in %.2fs (%s)", version, manifest.rows,
+                n_users, len(score_paths), manifest.seconds, "live" if live else "history only: a newer date is live")
     return manifest
 
 

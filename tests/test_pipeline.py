@@ -25,7 +25,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
     s = movielens_settings
     report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
     assert report.skipped is None
-    assert set(report.seconds) == {"extract", "train", "evaluate", "publish", "retention"}
+    assert set(report.seconds) == {"extract", "train", "evaluate", "gate", "publish", "retention"}
 
     runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")
     assert [(r[0], r[1]) for r in runs] == [("mf_als@1998-04-23", "published")]
@@ -97,3 +97,28 @@ def test_bad_source_rows_name_table_and_column_and_publish_nothing(movielens_set
         run_night(bad, DataInterval.for_date(date(1998, 4, 22)))
     assert _query(s, "SELECT model_version FROM live_models") == [("mf_als@1998-04-23",)]
     assert _query(s, "SELECT count(*) FROM model_runs")[0][0] == 1
+
+
+def test_published_lists_are_the_same_for_any_shard_count(movielens_settings):
+    import numpy as np
+
+    from recsys.extract import extract_window
+    from recsys.scoring import score_shard
+    from recsys.train import train_mf
+
+    s = dataclasses.replace(movielens_settings, als=dataclasses.replace(movielens_settings.als, iterations=3))
+    interval = DataInterval.for_date(LAST_ML_DAY)
+    extracted = extract_window(s, interval)
+    version = train_mf(s, interval, extracted.dataset_path).model_version
+
+    def lists(n):
+        rows = []
+        for shard in range(n):
+            with np.load(score_shard(s, extracted.dataset_path, version, shard, n).path) as d:
+                rows += list(zip(d["user_id"].tolist(), d["rank"].tolist(), d["item_id"].tolist()))
+        return sorted(rows)
+
+    one = lists(1)
+    assert len(one) == 9430
+    assert lists(3) == one
+    assert lists(7) == one

@@ -35,10 +35,12 @@ def test_nightly_dag_writes_the_tables_for_its_logical_date(airflow_db, movielen
     monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
     dag = _dag()
 
-    dag_run = dag.test(logical_date=datetime(1998, 4, 23, tzinfo=timezone.utc), run_conf={"train_window_days": 365})
+    dag_run = dag.test(logical_date=datetime(1998, 4, 23, tzinfo=timezone.utc),
+                       run_conf={"train_window_days": 365, "score_shards": 3})
 
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", _states(dag_run)
     assert set(_states(dag_run).values()) == {"success"}
+    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "score") == 3
     assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs") == [
         ("mf_als@1998-04-23", "published", "manual")]
     assert _rows(s, "SELECT count(DISTINCT user_id), count(*) FROM live_recommendations") == [(943, 9430)]

@@ -1,0 +1,19 @@
+-- What the champion/challenger gate compares, for one challenger version.
+-- Parameters: %(model_version)s, %(metric)s, %(k)s. One row: the challenger's
+-- model and run date, the live version of that model (NULL when none) and its
+-- run date, and both figures on the challenger's hold-out (subject 'model' is
+-- the challenger, 'champion' the live model scored on the same users).
+SELECT
+    r.model,
+    r.run_date,
+    l.model_version AS live_version,
+    l.run_date      AS live_run_date,
+    (SELECT value FROM eval_metrics e
+      WHERE e.model_version = r.model_version AND e.subject = 'model'
+        AND e.metric = %(metric)s AND e.k = %(k)s) AS challenger_value,
+    (SELECT value FROM eval_metrics e
+      WHERE e.model_version = r.model_version AND e.subject = 'champion'
+        AND e.metric = %(metric)s AND e.k = %(k)s) AS champion_value
+FROM model_runs AS r
+LEFT JOIN live_models AS l ON l.model = r.model
+WHERE r.model_version = %(model_version)s
