@@ -26,6 +26,39 @@ class ALSConfig:
     iterations: int = 15
     cg_steps: int = 3
     seed: int = 42
+    num_threads: int = 0  # torch threads; 0 = the CPUs given to the task (sched_getaffinity)
+    warm_iterations: int = 5  # iterations when starting from the previous published model
+
+
+@dataclass(frozen=True)
+class BPRConfig:
+    """Hyper-parameters of BPR (Rendle et al. 2009), the second MF model (`mf_bpr`)."""
+
+    factors: int = 64
+    learning_rate: float = 0.05
+    regularization: float = 0.01
+    iterations: int = 30
+    batch_size: int = 16384
+    seed: int = 42
+    num_threads: int = 0
+    warm_iterations: int = 10
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The nightly hyper-parameter search of ALS on a validation split.
+
+    The split is the last `validation_days` of the training window before the
+    hold-out (never the hold-out itself); every grid point is fitted with
+    `iterations` iterations and ranked by recall@K on it.
+    """
+
+    enabled: bool = True
+    factors: tuple[int, ...] = (16, 64)
+    alphas: tuple[float, ...] = (1.0, 10.0, 40.0)
+    regularizations: tuple[float, ...] = (0.1, 10.0)
+    iterations: int = 6
+    validation_days: int = 1
 
 
 @dataclass(frozen=True)
@@ -41,9 +74,13 @@ class Settings:
         k: length of each published recommendation list.
         train_window_days: days of history, ending at the interval end, that train a model.
         retention_days: the N of the N-day retention cells computed each night.
+        retention_timezone: IANA time zone whose calendar days retention,
+            engagement and per-model retention count in.
         active_event_types: event types that count as a user being active.
         positive_event_types: event types that count as implicit positive feedback.
         keep_versions: published versions of each model kept as history.
+        gate_metric: hold-out metric (at K) the champion/challenger gate compares.
+        gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
     """
 
@@ -53,12 +90,19 @@ class Settings:
     artifact_dir: Path = Path("artifacts")
     k: int = 10
     train_window_days: int = 90
-    retention_days: tuple[int, ...] = (1, 7)
+    retention_days: tuple[int, ...] = (1, 7, 14, 30)
+    retention_timezone: str = "UTC"
     active_event_types: tuple[str, ...] = ("click", "consume")
     positive_event_types: tuple[str, ...] = ("click", "consume")
     keep_versions: int = 7
+    gate_metric: str = "ndcg"
+    gate_tolerance: float = 0.005
     score_batch_users: int = 4096
     als: ALSConfig = field(default_factory=ALSConfig)
+    bpr: BPRConfig = field(default_factory=BPRConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    holdout_last_n: int = 0  # 0: the hold-out is the window's last day; N: each user's last N positive events
+    warm_start: bool = True  # start from the previous published model's factors for known users and items
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -79,7 +123,19 @@ class Settings:
             alpha=float(env.get("RECSYS_ALS_ALPHA", base.als.alpha)),
             iterations=int(env.get("RECSYS_ALS_ITERATIONS", base.als.iterations)),
             seed=int(env.get("RECSYS_SEED", base.als.seed)),
+            num_threads=int(env.get("RECSYS_NUM_THREADS", base.als.num_threads)),
+            warm_iterations=int(env.get("RECSYS_ALS_WARM_ITERATIONS", base.als.warm_iterations)),
         )
+        bpr = BPRConfig(
+            factors=int(env.get("RECSYS_BPR_FACTORS", base.bpr.factors)),
+            learning_rate=float(env.get("RECSYS_BPR_LEARNING_RATE", base.bpr.learning_rate)),
+            regularization=float(env.get("RECSYS_BPR_REGULARIZATION", base.bpr.regularization)),
+            iterations=int(env.get("RECSYS_BPR_ITERATIONS", base.bpr.iterations)),
+            seed=int(env.get("RECSYS_SEED", base.bpr.seed)),
+            num_threads=int(env.get("RECSYS_NUM_THREADS", base.bpr.num_threads)),
+        )
+        search = dataclasses.replace(
+            base.search, enabled=env.get("RECSYS_ALS_SEARCH", "1").lower() not in ("0", "false", "no", "off"))
         settings = cls(
             database_url=env.get("RECSYS_DATABASE_URL", base.database_url),
             schema=env.get("RECSYS_SCHEMA", base.schema),
@@ -88,10 +144,17 @@ class Settings:
             k=int(env.get("RECSYS_K", base.k)),
             train_window_days=int(env.get("RECSYS_TRAIN_WINDOW_DAYS", base.train_window_days)),
             retention_days=ints("RECSYS_RETENTION_DAYS", base.retention_days),
+            retention_timezone=env.get("RECSYS_RETENTION_TIMEZONE", base.retention_timezone),
             active_event_types=strs("RECSYS_ACTIVE_EVENT_TYPES", base.active_event_types),
             positive_event_types=strs("RECSYS_POSITIVE_EVENT_TYPES", base.positive_event_types),
             keep_versions=int(env.get("RECSYS_KEEP_VERSIONS", base.keep_versions)),
+            gate_metric=env.get("RECSYS_GATE_METRIC", base.gate_metric),
+            gate_tolerance=float(env.get("RECSYS_GATE_TOLERANCE", base.gate_tolerance)),
             als=als,
+            bpr=bpr,
+            search=search,
+            holdout_last_n=int(env.get("RECSYS_HOLDOUT_LAST_N", base.holdout_last_n)),
+            warm_start=env.get("RECSYS_WARM_START", "1").lower() not in ("0", "false", "no", "off"),
         )
         return dataclasses.replace(settings, **overrides) if overrides else settings
 
