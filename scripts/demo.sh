@@ -45,6 +45,7 @@ fi
 
 echo "==> airflow db migrate"
 airflow db migrate > "$STATE/airflow-db-migrate.log" 2>&1 || { tail -n 30 "$STATE/airflow-db-migrate.log"; exit 1; }
+airflow pools set recsys_training 2 "training and evaluation tasks" > /dev/null
 
 for back in $(seq $((NIGHTS - 1)) -1 0); do
   DAY="$(python -c "import datetime as d; print(d.date.fromisoformat('$LAST_DAY') - d.timedelta(days=$back))")"

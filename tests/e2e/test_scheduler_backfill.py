@@ -39,6 +39,7 @@ def test_rest_trigger_then_backfill_three_dates(settings, metadata_url, tmp_path
         "RECSYS_ALS_ITERATIONS": "5",
     }
     with AirflowStack(tmp_path / "airflow", metadata_url, REPO / "dags", env) as stack:
+        stack.cli("pools", "set", "recsys_training", "2", "training and evaluation tasks")
         stack.wait_for_dag("recsys_nightly")
         stack.request("PATCH", "/api/v2/dags/recsys_nightly", {"is_paused": False})
         run = stack.request("POST", "/api/v2/dags/recsys_nightly/dagRuns",
