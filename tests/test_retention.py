@@ -1,8 +1,11 @@
-"""Classic N-day cohort retention against a real PostgreSQL.
+"""Cohort retention (classic and rolling) and engagement against a real PostgreSQL.
 
 A hand-counted fixture pins exact cells; MovieLens 100K checks a 40-night
 sequence against an independent pandas computation and `full_recompute`; and
-shuffled, repeated runs must leave the same table as in-order runs.
+shuffled, repeated runs must leave the same tables as in-order runs.
+tests/test_retention_reference.py compares every table with pandas on
+MovieLens and simulated logs; tests/test_retention_models.py covers
+per-model retention and the A/B read-out.
 """
 
 from __future__ import annotations
@@ -21,9 +24,15 @@ from psycopg2 import sql
 from recsys.config import Settings
 from recsys.db import dispose_engines, load_sql, raw_connection
 from recsys.errors import DataValidationError, SchemaMissingError
-from recsys.retention import RetentionRefresh, full_recompute, refresh_retention
+from recsys.retention import RetentionRefresh, full_recompute, refresh_retention, reset_retention
 
 D0 = date(2024, 3, 1)  # day 0 of the hand-counted fixture
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The conftest settings with the N of the hand-counted fixture."""
+    return dataclasses.replace(settings, retention_days=(1, 7))
 
 
 def day(i: int) -> date:
@@ -79,26 +88,41 @@ def insert_events(settings: Settings, events: list[tuple[str, int, str]]) -> Non
         )
 
 
-def snapshot(settings: Settings) -> list[tuple]:
-    """The retention table without computed_at, in key order."""
+SNAPSHOT_QUERIES = (
+    "SELECT retention_kind, cohort_date, day_n, cohort_size, retained_users, rate, is_mature"
+    " FROM retention ORDER BY retention_kind, cohort_date, day_n",
+    "SELECT day, dau, wau, mau, stickiness, is_full_window FROM engagement ORDER BY day",
+    "SELECT model_version, serve_day, day_n, users_served, retained_users, rate, ci_low, ci_high,"
+    " is_mature FROM model_retention ORDER BY model_version, serve_day, day_n",
+)
+
+
+def snapshot(settings: Settings) -> list[list[tuple]]:
+    """Every output table without computed_at, in key order."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT retention_kind, cohort_date, day_n, cohort_size, retained_users, rate, is_mature"
-            " FROM retention ORDER BY retention_kind, cohort_date, day_n"
-        )
-        return cur.fetchall()
+        out = []
+        for query in SNAPSHOT_QUERIES:
+            cur.execute(query)
+            out.append(cur.fetchall())
+        return out
 
 
-def cells(settings: Settings) -> dict[tuple[date, int], tuple]:
-    return {(r[1], r[2]): tuple(r[3:]) for r in snapshot(settings)}
+def cells(settings: Settings, kind: str = "classic") -> dict[tuple[date, int], tuple]:
+    return {(r[1], r[2]): tuple(r[3:]) for r in snapshot(settings)[0] if r[0] == kind}
 
 
-def compact_tables(settings: Settings) -> tuple[list, list, list]:
+def engagement(settings: Settings) -> dict[date, tuple]:
+    return {r[0]: tuple(r[1:]) for r in snapshot(settings)[1]}
+
+
+def compact_tables(settings: Settings) -> tuple[list, ...]:
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         out = []
         for query in ("SELECT user_id, day FROM user_activity_days ORDER BY 1, 2",
                       "SELECT user_id, cohort_date FROM user_cohorts ORDER BY 1",
-                      "SELECT day FROM activity_days_loaded ORDER BY 1"):
+                      "SELECT day FROM activity_days_loaded ORDER BY 1",
+                      "SELECT user_id, last_day FROM user_cohorts ORDER BY 1",
+                      "SELECT day, model_version, user_id FROM user_model_days ORDER BY 1, 2, 3"):
             cur.execute(query)
             out.append(cur.fetchall())
         return tuple(out)
@@ -106,8 +130,7 @@ def compact_tables(settings: Settings) -> tuple[list, list, list]:
 
 def reset(settings: Settings) -> None:
     """Forget everything the refreshes wrote, keep the interaction log."""
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE retention, user_activity_days, activity_days_loaded, user_cohorts")
+    reset_retention(settings)
 
 
 def run_all(settings: Settings, dates: list[date]) -> list[RetentionRefresh]:
@@ -152,7 +175,7 @@ def test_hand_counted_cells(settings: Settings) -> None:
     assert all(r.seconds >= 0 for r in results)
 
     # compact tables: UTC days, no impressions, one cohort per active user
-    activity, cohorts, loaded = compact_tables(settings)
+    activity, cohorts, loaded, _, _ = compact_tables(settings)
     assert (7, day(6)) in activity and (7, day(7)) not in activity
     assert (5, day(1)) in activity and (5, day(2)) not in activity
     assert (8, day(8)) in activity and (8, day(7)) not in activity
@@ -162,7 +185,8 @@ def test_hand_counted_cells(settings: Settings) -> None:
                              7: day(5), 8: day(6), 10: day(9)}
     assert [d for (d,) in loaded] == [day(i) for i in range(10)]
 
-    assert full_recompute(settings, LAST_RUN) == len(want)
+    full_counts = full_recompute(settings, LAST_RUN)
+    assert full_counts == {"classic": len(want), "rolling": len(want), "engagement": 10, "model": 0}
     assert cells(settings) == got
 
 
@@ -238,8 +262,9 @@ def test_late_event_on_an_old_day_then_rerunning_its_dates(settings: Settings) -
     assert incremental[(day(5), 1)] == (2, 2, 1.0, True)  # users 7 and 8
     assert incremental[(day(5), 7)] == (2, None, None, False)
     assert not {(day(6), 1), (day(6), 7)} & set(incremental)  # cohort of day 6 is empty now
-    _, cohorts, _ = compact_tables(settings)
+    _, cohorts, _, last_days, _ = compact_tables(settings)
     assert dict(cohorts)[8] == day(5)
+    assert dict(last_days)[8] == day(8)
     full_recompute(settings, LAST_RUN)
     assert cells(settings) == incremental
 
@@ -311,8 +336,8 @@ def test_concurrent_refreshes_serialise(settings: Settings) -> None:
 def test_empty_log_and_bad_arguments(settings: Settings) -> None:
     result = refresh_retention(settings, day(3))
     assert (result.cells_written, result.activity_rows) == (0, 0)
-    assert snapshot(settings) == []
-    assert full_recompute(settings, day(3)) == 0
+    assert snapshot(settings) == [[], [], []]
+    assert sum(full_recompute(settings, day(3)).values()) == 0
     with pytest.raises(TypeError):
         refresh_retention(settings, datetime(2024, 3, 3, tzinfo=timezone.utc))
     with pytest.raises(DataValidationError, match="retention_days"):
@@ -324,6 +349,113 @@ def test_empty_log_and_bad_arguments(settings: Settings) -> None:
 def test_missing_tables_are_reported(empty_database: str) -> None:
     with pytest.raises(SchemaMissingError, match="interactions"):
         refresh_retention(Settings(database_url=empty_database), day(3))
+
+
+# Rolling: a member counts for (c, N) when their last active day (as of day 9)
+# is c + N or later. Last days: 1 -> 7, 2 -> 0, 3 -> 7, 4 -> 9, 5 -> 1, 6 -> 9,
+# 7 -> 6, 8 -> 8, 10 -> 9. Same keys and maturity as the classic cells.
+TINY_ROLLING: dict[tuple[int, int], tuple[int, int | None, bool]] = {
+    (0, 1): (3, 2, True), (0, 7): (3, 2, True),   # users 1, 3 (2 never came back)
+    (1, 1): (2, 1, True), (1, 7): (2, 1, True),   # user 4 (last day 9 >= 8)
+    (2, 1): (1, 1, True), (2, 7): (1, 1, True),
+    (5, 1): (1, 1, True), (5, 7): (1, None, False),
+    (6, 1): (1, 1, True), (6, 7): (1, None, False),  # user 8 skipped day 7, back on day 8
+    (9, 1): (1, None, False), (9, 7): (1, None, False),
+}
+
+# Active users per day: 0 {1,2,3}, 1 {1,4,5}, 2 {3,4,6}, 3 {1,6}, 4 {}, 5 {1,7},
+# 6 {7,8}, 7 {1,3}, 8 {8}, 9 {4,6,10}. (DAU, WAU, MAU) per day:
+TINY_ENGAGEMENT: dict[int, tuple[int, int, int]] = {
+    0: (3, 3, 3), 1: (3, 5, 5), 2: (3, 6, 6), 3: (2, 6, 6), 4: (0, 6, 6),
+    5: (2, 7, 7), 6: (2, 8, 8), 7: (2, 7, 8), 8: (1, 6, 8), 9: (3, 7, 9),
+}
+
+
+def test_hand_counted_rolling_and_engagement(settings: Settings) -> None:
+    insert_events(settings, TINY_EVENTS)
+    results = run_all(settings, [day(i) for i in range(1, 11)])
+    got = cells(settings, "rolling")
+    assert got == {
+        (day(c), n): (size, kept, None if kept is None else pytest.approx(kept / size), mature)
+        for (c, n), (size, kept, mature) in TINY_ROLLING.items()
+    }
+    # rolling >= classic, and equal where nobody skipped past day c + N
+    classic = cells(settings)
+    assert got[(day(6), 1)][1] == 1 and classic[(day(6), 1)][1] == 0
+
+    eng = engagement(settings)
+    assert eng == {
+        day(d): (dau, wau, mau, pytest.approx(dau / mau), False)
+        for d, (dau, wau, mau) in TINY_ENGAGEMENT.items()
+    }
+    assert all(r.engagement_rows == 1 for r in results)  # day 4 too: DAU 0, not missing
+    assert all(r.rows_touched >= r.cells_written + r.activity_rows for r in results)
+
+    full_recompute(settings, LAST_RUN)
+    assert cells(settings, "rolling") == got and engagement(settings) == eng
+
+
+def test_rolling_follows_late_activity_of_an_old_cohort(settings: Settings) -> None:
+    insert_events(settings, TINY_EVENTS)
+    run_all(settings, [day(i) for i in range(1, 11)])
+    assert cells(settings, "rolling")[(day(0), 7)][1] == 2
+    # user 2 (cohort 0, active once) comes back on day 10: only run 11 sees it
+    insert_events(settings, [(at(10), 2, "click")])
+    result = refresh_retention(settings, day(11))
+    rolling = cells(settings, "rolling")
+    assert rolling[(day(0), 1)] == (3, 3, 1.0, True)
+    assert rolling[(day(0), 7)] == (3, 3, 1.0, True)
+    assert cells(settings)[(day(0), 7)] == (3, 2, pytest.approx(2 / 3), True)  # classic: exactly day 7
+    assert result.rolling_cells >= 2
+    incremental = snapshot(settings)
+    full_recompute(settings, day(11))
+    full = snapshot(settings)
+    assert full[1] == incremental[1]  # engagement
+    assert set(incremental[0]) <= set(full[0])
+
+
+# Times chosen around midnight: in Asia/Tokyo (UTC+9, no DST) user 21's two
+# events fall on one local day, user 22's on two; in UTC the other way round.
+TZ_EVENTS = [
+    ("2024-03-01T20:00:00+00:00", 21, "click"),    # 03-02 05:00 JST
+    ("2024-03-02T10:00:00+00:00", 21, "consume"),  # 03-02 19:00 JST
+    ("2024-03-01T10:00:00+00:00", 22, "click"),    # 03-01 19:00 JST
+    ("2024-03-01T16:00:00+00:00", 22, "click"),    # 03-02 01:00 JST
+    ("2024-03-03T14:59:59+00:00", 23, "click"),    # 03-03 23:59:59 JST
+    ("2024-03-03T15:00:00+00:00", 23, "click"),    # 03-04 00:00 JST: after as-of 03-04
+]
+
+
+def test_days_follow_the_configured_time_zone(settings: Settings) -> None:
+    insert_events(settings, TZ_EVENTS)
+    tokyo = dataclasses.replace(settings, retention_timezone="Asia/Tokyo", retention_days=(1,))
+    run_all(tokyo, [day(1), day(2), day(3)])
+    assert cells(tokyo) == {
+        (day(0), 1): (1, 1, 1.0, True),   # user 22: 03-01 and 03-02
+        (day(1), 1): (1, 0, 0.0, True),   # user 21: 03-02 only
+        (day(2), 1): (1, None, None, False),  # user 23: 03-03 (its 03-04 event is not loaded yet)
+    }
+    assert engagement(tokyo)[day(1)][:3] == (2, 2, 2)
+    _, cohorts, *_ = compact_tables(tokyo)
+    assert dict(cohorts) == {21: day(1), 22: day(0), 23: day(2)}
+    incremental = snapshot(tokyo)
+    full_recompute(tokyo, day(3))
+    assert snapshot(tokyo) == incremental
+
+    # the compact tables hold Tokyo days: a UTC refresh must not mix days in
+    utc = dataclasses.replace(tokyo, retention_timezone="UTC")
+    with pytest.raises(DataValidationError, match="Asia/Tokyo"):
+        refresh_retention(utc, day(3))
+    with pytest.raises(DataValidationError, match="active event types"):
+        refresh_retention(dataclasses.replace(tokyo, active_event_types=("click",)), day(3))
+    reset_retention(utc)
+    run_all(utc, [day(1), day(2), day(3)])
+    assert cells(utc) == {
+        (day(0), 1): (2, 1, 0.5, True),   # users 21 (back on 03-02 UTC) and 22 (not)
+        (day(2), 1): (1, None, None, False),  # user 23, both events on 03-03 UTC
+    }
+    with pytest.raises(DataValidationError, match="retention_timezone"):
+        refresh_retention(dataclasses.replace(utc, retention_timezone="Mars/Olympus_Mons"), day(3))
 
 
 # --------------------------------------------------------------------------- MovieLens 100K
@@ -429,10 +561,35 @@ def test_nightly_activity_sync_reads_one_day_through_brin(movielens) -> None:
         cur.execute("DELETE FROM user_activity_days WHERE day = %s", (newest,))
         cur.execute(sql.SQL("EXPLAIN (ANALYZE, COSTS OFF) ") + query, {
             "load_from": end - timedelta(days=1), "load_to": end, "newest_day": newest,
-            "active": list(settings.active_event_types),
+            "active": list(settings.active_event_types), "tz": "UTC",
         })
         plan = "\n".join(r[0] for r in cur.fetchall())
         conn.rollback()
     assert "Bitmap Index Scan on interactions_event_time_brin" in plan, plan
     heap_blocks = int(re.search(r"Heap Blocks: (?:exact=\d+ )?lossy=(\d+)", plan).group(1))
     assert heap_blocks < pages / 20, plan  # one day of ~210 read, not the log
+
+
+def test_readme_worked_example(settings: Settings) -> None:
+    """The example of README's Retention section, cell by cell."""
+    d = lambda i: date(2026, 1, 1) + timedelta(days=i)  # noqa: E731
+    t = lambda i: f"{d(i).isoformat()}T12:00:00+00:00"  # noqa: E731
+    a, b, c, dd = 1, 2, 3, 4
+    insert_events(settings, [(t(0), a, "click"), (t(1), a, "click"), (t(0), b, "click"), (t(7), b, "click"),
+                             (t(0), c, "click"), (t(1), dd, "click"), (t(4), dd, "click")])
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO interactions (event_time, user_id, item_id, event_type, model_version, source)"
+                        " VALUES (%s, %s, 1, 'impression', %s, 'test')",
+                        [(t(0), a, "mf_als"), (t(0), c, "mf_als"), (t(0), b, "rl_policy")])
+    run_all(settings, [d(i) for i in range(1, 9)])
+    assert cells(settings) == {
+        (d(0), 1): (3, 1, pytest.approx(1 / 3), True), (d(0), 7): (3, 1, pytest.approx(1 / 3), True),
+        (d(1), 1): (1, 0, 0.0, True), (d(1), 7): (1, None, None, False),
+    }
+    rolling = cells(settings, "rolling")
+    assert rolling[(d(0), 1)][1:3] == (2, pytest.approx(2 / 3)) and rolling[(d(0), 7)][1] == 1
+    assert rolling[(d(1), 1)][1:3] == (1, 1.0) and rolling[(d(1), 7)] == (1, None, None, False)
+    assert engagement(settings)[d(4)] == (1, 4, 4, 0.25, False)
+    models = {(r[0], r[1], r[2]): r[3:8] for r in snapshot(settings)[2]}
+    assert models[("mf_als", d(0), 1)] == (2, 1, 0.5, pytest.approx(0.0945, abs=5e-4), pytest.approx(0.9055, abs=5e-4))
+    assert models[("rl_policy", d(0), 1)] == (1, 0, 0.0, 0.0, pytest.approx(0.7935, abs=5e-4))

@@ -1,9 +1,10 @@
--- retention_activity_fill: add the distinct active (user, UTC day) pairs of the
--- days being (re)loaded, read set-based from the interaction log.
+-- retention_activity_fill: add the distinct active (user, local day) pairs of
+-- the days being (re)loaded, read set-based from the interaction log.
 -- Grain: one row per (user_id, day) inserted into user_activity_days.
 -- Parameters:
---   %(load_from)s  timestamptz, start of the first day to load (NULL: whole history)
---   %(load_to)s    timestamptz, run_date 00:00 UTC (exclusive)
+--   %(load_from)s  timestamptz, 00:00 (in %(tz)s) of the first day to load (NULL: whole history)
+--   %(load_to)s    timestamptz, run_date 00:00 in %(tz)s (exclusive)
+--   %(tz)s         text, time zone whose calendar days are counted
 --   %(newest_day)s date, run_date - 1: reloaded even though it is recorded
 --   %(active)s     text[], event types that count as activity
 -- {source} is the configured interaction table, quoted by the caller.
@@ -14,7 +15,7 @@
 -- the BRIN bitmap scan above a full scan of another index.
 -- Read by: recsys.retention.refresh_retention (step 2 of the activity sync).
 WITH window_pairs AS MATERIALIZED (
-    SELECT DISTINCT i.user_id, (i.event_time AT TIME ZONE 'UTC')::date AS day
+    SELECT DISTINCT i.user_id, (i.event_time AT TIME ZONE %(tz)s)::date AS day
     FROM {source} AS i
     WHERE i.event_time >= COALESCE(%(load_from)s::timestamptz, '-infinity'::timestamptz)
       AND i.event_time < %(load_to)s::timestamptz

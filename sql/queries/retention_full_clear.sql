@@ -1,8 +1,10 @@
--- retention_full_clear: drop every cell of one retention kind before a full recompute.
--- Grain: deletes rows of retention; rowcount = cells removed.
--- A DELETE of the kind rather than TRUNCATE: other kinds stay, and readers of
--- the table are not blocked by an ACCESS EXCLUSIVE lock.
--- Parameters: %(kind)s text, retention_kind ('classic').
+-- retention_full_clear: drop every output row before a full recompute.
+-- Grain: deletes all rows of retention (every kind), engagement and model_retention.
+-- DELETE rather than TRUNCATE: readers of the tables are not blocked by an
+-- ACCESS EXCLUSIVE lock, and the recompute commits in the same transaction.
+-- The compact tables (user_activity_days, user_cohorts, user_model_days,
+-- activity_days_loaded) are left as they are.
 -- Read by: recsys.retention.full_recompute.
-DELETE FROM retention
-WHERE retention_kind = %(kind)s;
+DELETE FROM retention;
+DELETE FROM engagement;
+DELETE FROM model_retention;
