@@ -1,0 +1,173 @@
+"""What the Recsys page shows, read from the data database as plain values.
+
+One function per panel, each running one query of `sql/queries/ui_*.sql`.
+Panels over tables that later migrations add (`model_retention` from 0002,
+`ope_estimates` from the RL work) return None while the table is missing, so
+the page can say "no data yet" instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Sequence
+
+import psycopg2.extensions
+
+from recsys.config import Settings
+from recsys.db import load_sql, raw_connection, require_tables
+
+logger = logging.getLogger(__name__)
+
+#: Columns the OPE panel needs in `ope_estimates`; see ui_ope_series.sql.
+OPE_COLUMNS = ("policy", "run_date", "predicted", "ci_low", "ci_high", "realised")
+MODEL_RETENTION_COLUMNS = ("model_version", "serve_day", "day_n", "users_served", "retained_users", "is_mature")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: `points` are (x, y) in x order; `band` is (x, low, high)."""
+
+    label: str
+    points: list[tuple[date, float]]
+    band: list[tuple[date, float, float]] = field(default_factory=list)
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class ModelRunRow:
+    model: str
+    model_version: str
+    model_kind: str
+    run_date: date
+    status: str
+    n_interactions: int | None
+    n_users: int | None
+    n_items: int | None
+    metrics: dict[str, Any]
+    triggered_by: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    """A retention cell; `rate` is None while the cell is immature (never 0)."""
+
+    cohort_date: date
+    day_n: int
+    cohort_size: int
+    retained_users: int | None
+    rate: float | None
+    is_mature: bool
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    model: str
+    model_version: str
+    run_date: date
+    published_at: datetime
+    model_kind: str | None
+    metrics: dict[str, Any]
+
+
+def model_runs(settings: Settings, limit: int = 50) -> list[ModelRunRow]:
+    """The newest `limit` rows of the registry."""
+    rows = _fetch(settings, "ui_model_runs", {"limit": limit}, required=("model_runs",))
+    return [ModelRunRow(*row) for row in rows]
+
+
+def eval_series(settings: Settings, k: int = 10, metrics: Sequence[str] = ("ndcg", "recall"),
+                days: int = 120) -> dict[str, dict[str, list[Series]]]:
+    """Hold-out metric@k over as-of dates: {model: {metric: [Series per subject]}}.
+
+    The model's own line comes first, baselines (dashed) after it.
+    """
+    rows = _fetch(settings, "ui_eval_series", {"k": k, "metrics": list(metrics), "days": days},
+                  required=("model_runs", "eval_metrics"))
+    grouped: dict[str, dict[str, dict[str, list[tuple[date, float]]]]] = {}
+    for model, run_date, subject, metric, value, _n_users in rows:
+        grouped.setdefault(model, {}).setdefault(metric, {}).setdefault(subject, []).append((run_date, float(value)))
+    out: dict[str, dict[str, list[Series]]] = {}
+    for model, by_metric in grouped.items():
+        out[model] = {}
+        for metric in metrics:
+            subjects = by_metric.get(metric, {})
+            order = sorted(subjects, key=lambda s: (s != "model", s))
+            out[model][metric] = [Series(label=s, points=subjects[s], dashed=s != "model") for s in order]
+    return out
+
+
+def retention_heatmap(settings: Settings, kind: str = "classic", cohorts: int = 30) -> list[HeatCell]:
+    """Cells of the newest `cohorts` cohorts of one retention kind, by cohort then N."""
+    rows = _fetch(settings, "ui_retention_heatmap", {"kind": kind, "cohorts": cohorts}, required=("retention",))
+    return [HeatCell(c, int(n), int(size), None if k is None else int(k), None if r is None else float(r), bool(m))
+            for c, n, size, k, r, m in rows]
+
+
+def model_retention(settings: Settings, day_ns: Sequence[int] = (1, 7),
+                    days: int = 120) -> dict[int, list[Series]] | None:
+    """Per-model N-day retention with Wilson 95% bands: {N: [Series per model]}.
+
+    None when `model_retention` (migration 0002) is not in the schema.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        if not _has_columns(cur, "model_retention", MODEL_RETENTION_COLUMNS):
+            return None
+        cur.execute(load_sql("ui_model_retention"), {"day_ns": list(day_ns), "days": days})
+        rows = cur.fetchall()
+    grouped: dict[int, dict[str, list[tuple]]] = {n: {} for n in day_ns}
+    for model, day_n, serve_day, _served, _retained, rate, low, high in rows:
+        grouped[int(day_n)].setdefault(model, []).append((serve_day, float(rate), float(low), float(high)))
+    return {n: [Series(label=model, points=[(d, r) for d, r, _, _ in cells],
+                       band=[(d, lo, hi) for d, _, lo, hi in cells])
+                for model, cells in sorted(by_model.items())]
+            for n, by_model in grouped.items()}
+
+
+def live_models(settings: Settings) -> list[LiveModel]:
+    """The live version of each model and when it was published."""
+    rows = _fetch(settings, "ui_live_models", {}, required=("live_models", "model_runs"))
+    return [LiveModel(model, version, run_date, published_at, kind, metrics or {})
+            for model, version, run_date, published_at, kind, metrics in rows]
+
+
+def ope_series(settings: Settings, days: int = 120) -> list[Series] | None:
+    """Predicted (with its interval) and realised return rate per policy over nights.
+
+    None while `ope_estimates` with the columns of OPE_COLUMNS is not in the schema.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        if not _has_columns(cur, "ope_estimates", OPE_COLUMNS):
+            return None
+        cur.execute(load_sql("ui_ope_series"), {"days": days})
+        rows = cur.fetchall()
+    by_policy: dict[str, list[tuple]] = {}
+    for policy, run_date, predicted, low, high, realised in rows:
+        by_policy.setdefault(policy, []).append((run_date, predicted, low, high, realised))
+    out: list[Series] = []
+    for policy, cells in sorted(by_policy.items()):
+        out.append(Series(label=f"{policy} predicted",
+                          points=[(d, float(p)) for d, p, _, _, _ in cells if p is not None],
+                          band=[(d, float(lo), float(hi)) for d, _, lo, hi, _ in cells
+                                if lo is not None and hi is not None]))
+        out.append(Series(label=f"{policy} realised", dashed=True,
+                          points=[(d, float(r)) for d, _, _, _, r in cells if r is not None]))
+    return out
+
+
+def _fetch(settings: Settings, query: str, params: dict[str, Any], required: Sequence[str]) -> list[tuple]:
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, *required)
+        cur.execute(load_sql(query), params)
+        return cur.fetchall()
+
+
+def _has_columns(cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str]) -> bool:
+    cur.execute(load_sql("ui_table_columns"), {"table": table})
+    present = {row[0] for row in cur.fetchall()}
+    if present and not set(columns) <= present:
+        logger.warning("table %s lacks columns %s: its panel stays empty", table, sorted(set(columns) - present))
+    return set(columns) <= present

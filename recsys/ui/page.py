@@ -1,0 +1,169 @@
+"""The Recsys page: HTML panels around the SVG charts, one function per panel.
+
+`PANELS` maps a panel name to its title and to a function from settings to
+the panel's HTML (data read with `recsys.ui.data`, drawn with `recsys.ui.svg`).
+`render_page` puts them together into one self-contained document: inline
+CSS and SVG, no script, nothing fetched from anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from html import escape
+from typing import Any, Callable, Sequence
+
+from recsys.config import Settings
+from recsys.ui import data, svg
+from recsys.ui.data import HeatCell, LiveModel, ModelRunRow, Series
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:16px;color:#212529;background:#fff}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:0 0 6px}
+.sub{color:#6c757d;font-size:12px;margin:0 0 8px}
+.grid{display:flex;flex-wrap:wrap;gap:16px}
+.panel{border:1px solid #dee2e6;border-radius:6px;padding:12px;margin:0 0 16px;max-width:1180px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:0} figcaption{font-size:12px;color:#495057;margin:2px 0}
+table{border-collapse:collapse;font-size:12px} th,td{padding:3px 8px;border-bottom:1px solid #e9ecef;text-align:left}
+th{background:#f1f3f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.status{padding:1px 6px;border-radius:8px;font-size:11px;color:#fff}
+.status-published{background:#2f9e44}.status-trained{background:#1f6fb4}.status-superseded{background:#868e96}
+.status-rejected{background:#e67700}.status-failed{background:#c92a2a}
+.empty-note{color:#495057;background:#f8f9fa;border:1px dashed #ced4da;padding:16px;border-radius:4px}
+"""
+
+
+def render_live(live: Sequence[LiveModel]) -> str:
+    """Table of the live version of each model and when it was published."""
+    if not live:
+        return _note("No model is live yet: nothing has been published.")
+    rows = "".join(
+        f"<tr><td>{escape(m.model)}</td><td><code>{escape(m.model_version)}</code></td>"
+        f"<td>{m.run_date.isoformat()}</td><td>{_ts(m.published_at)}</td><td>{escape(m.model_kind or '')}</td>"
+        f"<td>{_metrics(m.metrics)}</td></tr>" for m in live)
+    return ("<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
+            f"<th>kind</th><th>hold-out metrics</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def render_runs(runs: Sequence[ModelRunRow]) -> str:
+    """Table of registry rows with their status and headline metrics."""
+    if not runs:
+        return _note("No model run recorded yet.")
+    rows = "".join(
+        f'<tr><td>{r.run_date.isoformat()}</td><td>{escape(r.model)}</td><td><code>{escape(r.model_version)}</code>'
+        f'</td><td><span class="status status-{escape(r.status)}">{escape(r.status)}</span></td>'
+        f'<td class="num">{_int(r.n_interactions)}</td><td class="num">{_int(r.n_users)}</td>'
+        f'<td class="num">{_int(r.n_items)}</td><td>{_metrics(r.metrics)}</td>'
+        f'<td>{escape(r.triggered_by or "")}</td><td>{_ts(r.published_at)}</td></tr>' for r in runs)
+    return ("<table><thead><tr><th>as-of date</th><th>model</th><th>version</th><th>status</th>"
+            "<th>interactions</th><th>users</th><th>items</th><th>metrics</th><th>trigger</th>"
+            f"<th>published at</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def render_eval(by_model: dict[str, dict[str, list[Series]]], k: int) -> str:
+    """Per model, NDCG@k and recall@k over as-of dates, the model against its baselines."""
+    if not by_model:
+        return _note(f"No hold-out metrics at K={k} yet.")
+    names = {"ndcg": "NDCG", "recall": "Recall"}
+    parts = []
+    for model, by_metric in sorted(by_model.items()):
+        charts = "".join(
+            _figure(svg.line_chart(series, title=f"{model}: {names.get(m, m)}@{k}", width=520, height=220),
+                    f"{model}: {names.get(m, m)}@{k} (solid: model, dashed: baselines)")
+            for m, series in by_metric.items())
+        parts.append(f'<div class="charts" data-model="{escape(model)}">{charts}</div>')
+    return "".join(parts)
+
+
+def render_heatmap(cells: Sequence[HeatCell]) -> str:
+    """The classic cohort retention heat map."""
+    if not cells:
+        return _note("No retention cells yet: the nightly retention task has not run.")
+    return _figure(svg.heatmap(cells, title="Classic N-day retention by cohort"),
+                   "Share of each cohort (users by day of first activity) active on exactly day N. "
+                   "Hatched: day N not observed yet (immature), not zero.")
+
+
+def render_model_retention(by_n: dict[int, list[Series]] | None) -> str:
+    """D1/D7 retention of the users each model served, with Wilson 95% bands."""
+    if by_n is None:
+        return _note("No data yet: per-model retention (table model_retention) is not in this database's schema.")
+    if not any(s.points for series in by_n.values() for s in series):
+        return _note("No data yet: no mature per-model retention cell.")
+    return '<div class="charts">' + "".join(
+        _figure(svg.line_chart(series, title=f"D{n} retention by serving model", percent=True,
+                               width=520, height=240),
+                f"D{n}: share of users served on a day who are active on exactly day +{n}; band: Wilson 95% interval")
+        for n, series in sorted(by_n.items())) + "</div>"
+
+
+def render_ope(series: list[Series] | None) -> str:
+    """OPE estimate of each policy's return rate against the realised rate, or a placeholder."""
+    if series is None:
+        return _note("Not available yet: off-policy estimates (table ope_estimates) arrive with the RL recommender.")
+    return _figure(svg.line_chart(series, title="OPE: predicted vs realised return rate", percent=True),
+                   "Solid: OPE estimate with its interval; dashed: realised rate of the arm that served the policy")
+
+
+#: name -> (title, subtitle, html of the panel for some settings)
+PANELS: dict[str, tuple[str, str, Callable[[Settings], str]]] = {
+    "live": ("Live models", "The version serving reads for each model (live_models).",
+             lambda s: render_live(data.live_models(s))),
+    "runs": ("Model runs", "The newest 50 rows of the registry (model_runs).",
+             lambda s: render_runs(data.model_runs(s))),
+    "eval": ("Hold-out NDCG@10 and recall@10", "Per model over as-of dates: the model against the popularity "
+             "baseline on the window's last day (eval_metrics).",
+             lambda s: render_eval(data.eval_series(s, k=10), 10)),
+    "retention": ("Cohort retention", "retention, kind 'classic', newest 30 cohorts.",
+                  lambda s: render_heatmap(data.retention_heatmap(s))),
+    "model-retention": ("Retention by model", "D1 and D7 retention of the users each model served (model_retention).",
+                        lambda s: render_model_retention(data.model_retention(s))),
+    "ope": ("OPE: predicted vs realised", "Off-policy estimates checked against what happened.",
+            lambda s: render_ope(data.ope_series(s))),
+}
+
+
+def render_panel(name: str, settings: Settings) -> str:
+    """One `<section>` of the page. Raises KeyError for an unknown panel name."""
+    title, subtitle, body = PANELS[name]
+    return (f'<section class="panel" id="panel-{name}" data-panel="{name}"><h2>{escape(title)}</h2>'
+            f'<p class="sub">{escape(subtitle)}</p>{body(settings)}</section>')
+
+
+def render_page(settings: Settings, generated_at: datetime | None = None) -> str:
+    """The whole page as one HTML document."""
+    stamp = f" Generated {generated_at:%Y-%m-%d %H:%M:%S %Z}." if generated_at else ""
+    sections = "".join(render_panel(name, settings) for name in PANELS)
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Recsys</title>"
+            f"<style>{CSS}</style></head><body><h1>Recsys</h1>"
+            f'<p class="sub">Schema <code>{escape(settings.schema)}</code> of the data database.{stamp}</p>'
+            f"{sections}</body></html>")
+
+
+def _figure(svg_text: str, caption: str) -> str:
+    return f"<figure>{svg_text}<figcaption>{escape(caption)}</figcaption></figure>"
+
+
+def _note(text: str) -> str:
+    return f'<div class="empty-note">{escape(text)}</div>'
+
+
+def _ts(value: datetime | date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return escape(value.strftime("%Y-%m-%d %H:%M %Z").strip())
+    return value.isoformat()
+
+
+def _int(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _metrics(metrics: dict[str, Any]) -> str:
+    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))}
+    if not shown:
+        return ""
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+    return f'<span title="{escape(json.dumps(metrics))}">{escape(text)}</span>'

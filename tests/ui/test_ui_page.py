@@ -1,0 +1,78 @@
+"""recsys.ui.page: the whole page from a real database, self-contained and with every panel."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from recsys import db
+from recsys.ui import page
+
+from uidata import RUN_DATES, has_table
+
+
+def _execute(settings, statement: str) -> None:
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(statement)
+
+
+def _section(html: str, name: str) -> str:
+    match = re.search(rf'<section class="panel" id="panel-{name}".*?</section>', html, re.S)
+    assert match, f"panel {name} missing"
+    return match.group(0)
+
+
+def test_page_has_every_panel_with_its_data(ui_settings):
+    html = page.render_page(ui_settings)
+    assert html.startswith("<!doctype html>")
+    live = _section(html, "live")
+    last = RUN_DATES[-1].isoformat()
+    assert f"mf_als@{last}" in live and f"{last} 01:00" in live
+    runs = _section(html, "runs")
+    assert runs.count("<tr>") == 1 + len(RUN_DATES) + 1
+    assert 'class="status status-rejected"' in runs and 'class="status status-published"' in runs
+    evals = _section(html, "eval")
+    # 2 metrics x 2 subjects x the run dates
+    assert evals.count("<svg") == 2 and evals.count('class="point"') == 2 * 2 * len(RUN_DATES)
+    heat = _section(html, "retention")
+    assert heat.count('class="cell mature"') > 0 and heat.count('class="cell immature"') > 0
+    ope = _section(html, "ope")
+    assert "Not available yet" in ope and "<svg" not in ope
+    if has_table(ui_settings, "model_retention"):
+        by_model = _section(html, "model-retention")
+        assert by_model.count("<svg") == 2 and by_model.count('class="band"') == 4
+        assert by_model.count('class="point"') == 2 * 2 * 12  # D1, D7 x 2 models x 12 serve days
+
+
+def test_page_needs_nothing_from_outside(ui_settings):
+    html = page.render_page(ui_settings)
+    assert "<script" not in html.lower()
+    assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg"}
+
+
+def test_model_retention_panel_says_no_data_without_its_table(ui_settings):
+    _execute(ui_settings, "DROP TABLE IF EXISTS model_retention")
+    panel = page.render_panel("model-retention", ui_settings)
+    assert "No data yet" in panel and "<svg" not in panel
+
+
+def test_empty_database_renders_notes_not_errors(settings):
+    html = page.render_page(settings)
+    for name in page.PANELS:
+        assert f'id="panel-{name}"' in html
+    assert "No model is live yet" in html and "No retention cells yet" in html
+
+
+def test_unknown_panel_is_a_key_error(settings):
+    with pytest.raises(KeyError):
+        page.render_panel("nope", settings)
+
+
+def test_recsys_ui_does_not_import_airflow():
+    import subprocess
+    import sys
+
+    code = "import sys, recsys.ui.page; print('airflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
