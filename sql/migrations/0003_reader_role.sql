@@ -13,7 +13,7 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO recsys_reader', current_schema());
     -- the view runs with its owner's rights, so no grant on the partitions is needed
     EXECUTE format('GRANT SELECT ON %I.live_recommendations TO recsys_reader', current_schema());
-    EXECUTE format('GRANT SELECT ON %I.model_runs, %I.eval_metrics, %I.retention TO recsys_reader',
-                   current_schema(), current_schema(), current_schema());
+    EXECUTE format('GRANT SELECT ON %1$I.live_models, %1$I.model_runs, %1$I.eval_metrics, %1$I.retention,'
+                   ' %1$I.engagement, %1$I.model_retention TO recsys_reader', current_schema());
 END
 $$;
