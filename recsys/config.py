@@ -62,6 +62,46 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class RLConfig:
+    """Hyper-parameters of the RL recommenders (`rl_reinforce`, `rl_cql`) and their reward.
+
+    Reward of an impression in session t: click + retention_weight * returned_t +
+    gamma * G_{t+1}, where returned_t is 1 when the user starts another session
+    within `return_horizon_days` calendar days after the session's day and G_{t+1}
+    is the discounted per-session value of the user's next session (see
+    recsys.models.rl.trajectories).
+    """
+
+    embedding_dim: int = 32
+    hidden_dim: int = 32
+    history_len: int = 10
+    epochs: int = 6
+    batch_sessions: int = 256
+    learning_rate: float = 0.005
+    gamma: float = 0.9
+    retention_weight: float = 1.0
+    return_horizon_days: int = 1
+    retention_credit: str = "clicked"  # 'clicked': a session's retention credit goes to its clicks; 'session': to all
+    weight_cap: float = 10.0  # importance weights pi / beta are clipped here
+    value_loss_weight: float = 0.5
+    behaviour_loss_weight: float = 1.0
+    cql_alpha: float = 1.0  # conservative penalty of rl_cql
+    init_from_mf: bool = True  # item embeddings from the same night's mf_als item factors, when there
+    seed: int = 42
+    num_threads: int = 1  # torch threads of the fit; 0 = 1 too (the networks are small)
+
+
+@dataclass(frozen=True)
+class OPEConfig:
+    """Off-policy evaluation: weight clipping, bootstrap size and the target policies' exploration."""
+
+    weight_cap: float | None = 20.0
+    n_bootstrap: int = 200
+    explore: float = 0.1  # per-slot exploration assumed for a candidate list policy
+    seed: int = 42
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration of one pipeline run.
 
@@ -82,6 +122,12 @@ class Settings:
         gate_metric: hold-out metric (at K) the champion/challenger gate compares.
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
+        bpr: BPR hyper-parameters (the `mf_bpr` model).
+        search: the nightly ALS hyper-parameter search on a validation split.
+        holdout_last_n: 0 = the hold-out is the window's last day; N = each user's last N positive events.
+        warm_start: start MF fits from the previous published model's factors.
+        max_events_per_user: events of one user an extract keeps (the latest); a bot beyond
+            it is capped and reported in the log. 0 disables the cap.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -103,6 +149,9 @@ class Settings:
     search: SearchConfig = field(default_factory=SearchConfig)
     holdout_last_n: int = 0  # 0: the hold-out is the window's last day; N: each user's last N positive events
     warm_start: bool = True  # start from the previous published model's factors for known users and items
+    rl: RLConfig = field(default_factory=RLConfig)
+    ope: OPEConfig = field(default_factory=OPEConfig)
+    max_events_per_user: int = 100_000  # a user beyond it (a bot) keeps only the latest ones; 0: no cap
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -136,6 +185,23 @@ class Settings:
         )
         search = dataclasses.replace(
             base.search, enabled=env.get("RECSYS_ALS_SEARCH", "1").lower() not in ("0", "false", "no", "off"))
+        rl = dataclasses.replace(
+            base.rl,
+            gamma=float(env.get("RECSYS_RL_GAMMA", base.rl.gamma)),
+            retention_weight=float(env.get("RECSYS_RL_RETENTION_WEIGHT", base.rl.retention_weight)),
+            return_horizon_days=int(env.get("RECSYS_RL_RETURN_HORIZON_DAYS", base.rl.return_horizon_days)),
+            retention_credit=env.get("RECSYS_RL_RETENTION_CREDIT", base.rl.retention_credit),
+            weight_cap=float(env.get("RECSYS_RL_WEIGHT_CAP", base.rl.weight_cap)),
+            epochs=int(env.get("RECSYS_RL_EPOCHS", base.rl.epochs)),
+            seed=int(env.get("RECSYS_SEED", base.rl.seed)),
+            num_threads=int(env.get("RECSYS_RL_NUM_THREADS", base.rl.num_threads)),
+        )
+        ope = dataclasses.replace(
+            base.ope,
+            weight_cap=float(env["RECSYS_OPE_WEIGHT_CAP"]) if env.get("RECSYS_OPE_WEIGHT_CAP") else base.ope.weight_cap,
+            n_bootstrap=int(env.get("RECSYS_OPE_BOOTSTRAP", base.ope.n_bootstrap)),
+            explore=float(env.get("RECSYS_OPE_EXPLORE", base.ope.explore)),
+        )
         settings = cls(
             database_url=env.get("RECSYS_DATABASE_URL", base.database_url),
             schema=env.get("RECSYS_SCHEMA", base.schema),
@@ -155,6 +221,9 @@ class Settings:
             search=search,
             holdout_last_n=int(env.get("RECSYS_HOLDOUT_LAST_N", base.holdout_last_n)),
             warm_start=env.get("RECSYS_WARM_START", "1").lower() not in ("0", "false", "no", "off"),
+            rl=rl,
+            ope=ope,
+            max_events_per_user=int(env.get("RECSYS_MAX_EVENTS_PER_USER", base.max_events_per_user)),
         )
         return dataclasses.replace(settings, **overrides) if overrides else settings
 

@@ -2,7 +2,9 @@
 
 Scores are computed one batch of users at a time (matrix product and
 `torch.topk`); seen items are masked from the sparse seen-matrix rows of the
-batch, so memory is bounded by batch x items, never users x items.
+batch, so memory is bounded by batch x items, never users x items. The batch
+is also capped so that one score block holds at most `MAX_BATCH_SCORES`
+floats (64 MiB), whatever the catalogue size.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+MAX_BATCH_SCORES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
     users = np.arange(user_factors.shape[0]) if users is None else np.asarray(users)
     item_t = torch.from_numpy(np.ascontiguousarray(item_factors, dtype=np.float32)).T.contiguous()
     k_eff = min(k, item_factors.shape[0])
+    batch_users = max(1, min(batch_users, MAX_BATCH_SCORES // max(item_factors.shape[0], 1)))
     parts = []
     for lo in range(0, len(users), batch_users):
         batch = users[lo:lo + batch_users]
@@ -55,6 +60,7 @@ def top_k_popular(popularity: np.ndarray, seen: sp.csr_matrix, k: int, users: np
     """Most popular unseen items for each of `users` (the cold-start fallback)."""
     popularity_t = torch.from_numpy(popularity.astype(np.float32))
     k_eff = min(k, popularity.shape[0])
+    batch_users = max(1, min(batch_users, MAX_BATCH_SCORES // max(popularity.shape[0], 1)))
     parts = []
     for lo in range(0, len(users), batch_users):
         batch = np.asarray(users[lo:lo + batch_users])

@@ -2,7 +2,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score
 
-from recsys.evaluate import ranking_metrics
+from recsys.evaluate import gini, intra_list_diversity, ranking_metrics, temporal_split
 from recsys.score import TopK, top_k_factors
 
 
@@ -23,9 +23,10 @@ def _relevant(sets, n_items):
 def test_perfect_ranking_scores_one_and_no_hit_scores_zero():
     rel = _relevant([{0, 1}, {2}], 5)
     perfect = ranking_metrics(_top([[0, 1, 4], [2, 3, 4]]), rel, np.arange(2), 3)
-    assert perfect == {"recall": 1.0, "ndcg": 1.0}
+    assert {m: perfect[m] for m in ("recall", "ndcg", "map", "hit_rate")} == dict.fromkeys(("recall", "ndcg", "map", "hit_rate"), 1.0)
+    assert np.isclose(perfect["precision"], (2 / 3 + 1 / 3) / 2)
     none = ranking_metrics(_top([[2, 3, 4], [0, 1, 4]]), rel, np.arange(2), 3)
-    assert none == {"recall": 0.0, "ndcg": 0.0}
+    assert all(none[m] == 0.0 for m in ("recall", "ndcg", "map", "hit_rate", "precision"))
 
 
 def test_hand_computed_case():
@@ -33,6 +34,66 @@ def test_hand_computed_case():
     m = ranking_metrics(_top([[0, 1, 2]]), _relevant([{1, 3}], 5), np.arange(1), 3)
     assert np.isclose(m["recall"], 0.5)
     assert np.isclose(m["ndcg"], (1 / np.log2(3)) / (1 + 1 / np.log2(3)))
+    assert np.isclose(m["precision"], 1 / 3)
+    assert np.isclose(m["map"], (1 / 2) / 2)  # precision@2 at the one hit, over min(K, 2 relevant)
+    assert m["hit_rate"] == 1.0
+
+
+def test_hand_computed_two_users_and_beyond_accuracy():
+    # user 0: list [1, 0, 2], relevant {0, 2}: hits at ranks 2 and 3
+    # user 1: list [3, 4], relevant {4}: one hit at rank 2 (a list shorter than K)
+    top = _top([[1, 0, 2], [3, 4]])
+    rel = _relevant([{0, 2}, {4}], 6)
+    train = sp.csr_matrix(np.array([[0, 0, 0, 1, 0, 1], [1, 1, 0, 0, 0, 1], [0, 1, 0, 0, 0, 0]], dtype=float))
+    m = ranking_metrics(top, rel[[0, 1]], np.arange(2), 3, train=train)
+    assert np.isclose(m["recall"], (2 / 2 + 1 / 1) / 2)
+    assert np.isclose(m["precision"], (2 / 3 + 1 / 3) / 2)
+    assert np.isclose(m["map"], ((1 / 2 + 2 / 3) / 2 + (1 / 2) / 1) / 2)
+    d = 1 / np.log2([2, 3, 4])
+    assert np.isclose(m["ndcg"], ((d[1] + d[2]) / (d[0] + d[1]) + d[1] / d[0]) / 2)
+    assert np.isclose(m["coverage"], 5 / 6)  # items 0..4 recommended, item 5 never
+    # users per item in train (3 users): item0 1, item1 2, item2 0, item3 1, item4 0
+    share = np.array([1, 2, 0, 1, 0]) / 3
+    slots = share[[1, 0, 2, 3, 4]]
+    assert np.isclose(m["mean_popularity"], slots.mean())
+    assert np.isclose(m["novelty"], (-np.log2(np.maximum(slots, 1 / 3))).mean() / np.log2(3))
+    assert np.isclose(m["gini"], gini(np.array([1, 1, 1, 1, 1, 0])))
+
+
+def test_gini_and_diversity_limits():
+    assert gini(np.array([3, 3, 3])) == 0.0
+    assert np.isclose(gini(np.array([0, 0, 0, 9])), 3 / 4)
+    factors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    assert np.isclose(intra_list_diversity(_top([[0, 1]]), factors), 0.5)  # orthogonal items
+    assert np.isclose(intra_list_diversity(_top([[0, 2]]), factors), 0.0)  # identical directions
+    assert np.isclose(intra_list_diversity(_top([[0, 1, 2]]), factors), (0.5 + 0 + 0.5) / 3)
+    assert np.isclose(intra_list_diversity(_top([[0, 1]]), np.array([[1.0, 0.0], [-1.0, 0.0]])), 1.0)  # opposite
+
+
+def test_temporal_split_last_day_and_last_n_never_leak():
+    from datetime import datetime, timezone
+
+    from recsys.dataset import WindowDataset
+
+    day = 86400.0
+    end = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    t_end = end.timestamp()
+    # user 0: items 0,1,2 on days -3,-2,-1; user 1: item 1 twice (day -3 and -1), item 3 on day -1
+    ds = WindowDataset(user_ids=np.array([7, 8]), item_ids=np.arange(4) * 10,
+                       user_index=np.array([0, 0, 0, 1, 1, 1]), item_index=np.array([0, 1, 2, 1, 1, 3]),
+                       event_code=np.full(6, 2), ts=t_end - day * np.array([2.5, 1.5, 0.5, 2.5, 0.5, 0.4]),
+                       value=np.ones(6))
+    hold = temporal_split(ds, ("consume",), end)
+    assert hold.relevant.toarray().tolist() == [[0, 0, 1, 0], [0, 0, 0, 1]]  # user 1's repeat of item 1 is not new
+    assert hold.train.toarray().tolist() == [[1, 1, 0, 0], [0, 1, 0, 0]]
+    val = temporal_split(ds, ("consume",), end, offset=1)
+    assert val.relevant.toarray().tolist() == [[0, 1, 0, 0], [0, 0, 0, 0]] and val.users.tolist() == [0]
+    assert val.train.toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0]]
+    last1 = temporal_split(ds, ("consume",), end, last_n=1)
+    assert last1.relevant.toarray().tolist() == [[0, 0, 1, 0], [0, 0, 0, 1]]
+    last1_val = temporal_split(ds, ("consume",), end, last_n=1, offset=1)
+    assert last1_val.train.toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0]]
+    assert last1_val.relevant.toarray().tolist() == [[0, 1, 0, 0], [0, 0, 0, 0]]
 
 
 def test_ndcg_agrees_with_sklearn_when_all_relevant_items_are_ranked():
@@ -56,3 +117,12 @@ def test_top_k_excludes_seen_items_and_keeps_ranks_contiguous():
     assert 0 not in by_user[0] and by_user[0][0] == 3
     assert by_user[2] == []  # every item seen: empty list, not -inf rows
     assert list(top.rank[top.user_index == 1]) == [1, 2]
+
+
+def test_top_k_in_small_batches_equals_one_batch_and_never_returns_seen():
+    rng = np.random.default_rng(1)
+    users, items = rng.random((50, 4), dtype=np.float32), rng.random((30, 4), dtype=np.float32)
+    seen = sp.random(50, 30, density=0.3, random_state=2, format="csr")
+    a, b = top_k_factors(users, items, seen, 5, batch_users=7), top_k_factors(users, items, seen, 5, batch_users=4096)
+    assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("user_index", "item_index", "rank"))
+    assert not np.asarray(seen[a.user_index, a.item_index]).any()
