@@ -17,3 +17,6 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
   touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
+# Idle OpenMP threads that spin instead of sleeping slow torch down several
+# times on a shared 2-core machine (measured by bench/mf.py).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
