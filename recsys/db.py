@@ -87,7 +87,12 @@ def raw_connection(url: str, schema: str) -> Iterator[psycopg2.extensions.connec
         yield conn.driver_connection
         conn.commit()
     except BaseException:
-        conn.rollback()
+        if conn.driver_connection.closed:
+            # the server went away (restart, network): nothing to roll back; keep the
+            # connection error as the one raised (Airflow retries it) and drop the dead connection
+            conn.invalidate()
+        else:
+            conn.rollback()
         raise
     finally:
         conn.close()
