@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.artifacts import save_npz_atomic
+
 EVENT_TYPES = ("impression", "click", "consume")
 
 
@@ -43,11 +45,8 @@ class WindowDataset:
         return int(self.user_index.shape[0])
 
     def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f: getattr(self, f) for f in self.__dataclass_fields__})
-        tmp.replace(path)  # a crashed extract never leaves a half-written dataset behind
-        return path
+        # a crashed extract never leaves a half-written dataset behind
+        return save_npz_atomic(path, **{f: getattr(self, f) for f in self.__dataclass_fields__})
 
     @classmethod
     def load(cls, path: Path) -> "WindowDataset":

@@ -255,7 +255,7 @@ def reset_retention(settings: Settings) -> None:
     logger.info("retention tables of schema %s emptied", settings.schema)
 
 
-def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Identifier:
+def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Composable:
     """Take the retention lock, check the tables and the time zone; returns the quoted source."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
     source_schema, source_table = _source_name(settings)
@@ -271,6 +271,15 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
             f"unknown time zone {params['tz']!r}: use an IANA name such as 'UTC' or 'Europe/Paris'",
         ) from exc
     cur.execute("RELEASE SAVEPOINT retention_timezone")
+    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " AND column_name = 'model_version'", (source_schema, source_table))
+    if cur.fetchone() is None:
+        # a user's log view may map only the five training columns: per-model
+        # retention then has no serving model to attribute users to
+        logger.warning("%s.%s has no model_version column: per-model retention stays empty",
+                       source_schema, source_table)
+        return sql.SQL("(SELECT *, NULL::text AS model_version FROM {})").format(
+            sql.Identifier(source_schema, source_table))
     return sql.Identifier(source_schema, source_table)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.artifacts import save_npz_atomic
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.models.factors import FactorModel
@@ -67,10 +68,8 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     if not np.isfinite(scores).all():
         raise ValueError(f"scores of {version} contain NaN/inf: refusing to write them")
     path = Path(run.artifact_path).parent / f"scores-{shard:03d}-of-{n_shards:03d}.npz"
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, user_id=dataset.user_ids[user_index], rank=np.concatenate([warm_top.rank, cold_top.rank]),
-             item_id=dataset.item_ids[item_index], score=scores)
-    tmp.replace(path)
+    save_npz_atomic(path, user_id=dataset.user_ids[user_index], rank=np.concatenate([warm_top.rank, cold_top.rank]),
+                    item_id=dataset.item_ids[item_index], score=scores)
     result = ScoredShard(str(path), shard, n_shards, len(scores), len(warm) + len(cold), len(cold))
     logger.info("scored shard %d/%d of %s: %d users (%d cold), %d rows in %.2fs", shard, n_shards, version,
                 result.users, result.cold_users, result.rows, time.perf_counter() - started)

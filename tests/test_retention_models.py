@@ -178,3 +178,26 @@ def test_compare_models_pools_mature_serve_days(models: Settings) -> None:
         compare_models(models, "mf", "mf", 1, day(0), day(3))
     with pytest.raises(DataValidationError):
         compare_models(models, "mf", "rl", 1, day(3), day(0))
+
+
+def test_a_source_view_without_model_version_gives_empty_per_model_retention(settings):
+    import dataclasses
+    from datetime import date, datetime, timezone
+
+    from recsys import db
+    from recsys.retention import refresh_retention
+    from eventdata import copy_events
+
+    t = lambda d: datetime(2026, 1, d, 12, tzinfo=timezone.utc)  # noqa: E731
+    copy_events(settings, [(t(1), 1, 1, "click", None), (t(2), 1, 2, "click", None), (t(1), 2, 1, "consume", 4.0)])
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW five_columns AS SELECT event_time, user_id, item_id, event_type, value FROM interactions")
+    s = dataclasses.replace(settings, source_table="five_columns")
+    for day in (2, 3):
+        refresh_retention(s, date(2026, 1, day))
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM model_retention")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT cohort_size, retained_users FROM retention"
+                    " WHERE retention_kind = 'classic' AND cohort_date = '2026-01-01' AND day_n = 1")
+        assert cur.fetchone() == (2, 1)

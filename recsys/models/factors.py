@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from recsys.artifacts import save_npz_atomic
+
 from recsys.errors import ModelFitError
 
 
@@ -47,10 +49,8 @@ class FactorModel:
         self.check_finite()
         directory.mkdir(parents=True, exist_ok=True)
         npz = directory / "model.npz"
-        tmp = directory / "model.tmp.npz"
-        np.savez(tmp, user_factors=self.user_factors, item_factors=self.item_factors,
-                 user_ids=self.user_ids, item_ids=self.item_ids)
-        tmp.replace(npz)
+        save_npz_atomic(npz, user_factors=self.user_factors, item_factors=self.item_factors,
+                        user_ids=self.user_ids, item_ids=self.item_ids)
         digest = sha256_file(npz)
         (directory / "model.json").write_text(json.dumps({**self.meta, "sha256": digest}, indent=2, default=str))
         return npz, digest
