@@ -12,6 +12,15 @@ shard (mapped over user shards), **publish** writes every shard's lists and
 makes them live in one transaction, and **retention** refreshes the cohort
 retention cells that day D-1 completes (it runs even when training fails).
 
+When `models` holds `rl_reinforce` (default models: `RECSYS_NIGHTLY_MODELS`,
+default `mf_als`), a parallel branch **train_rl** -> **score_rl** -> **publish_rl**
+trains the REINFORCE recommender with top-K off-policy correction on the logged
+impressions (after MF's train, whose item factors initialise it), scores every
+user and publishes its lists. It has no ranking gate: its read-out is its A/B
+arm's retention and the off-policy estimate, which **ope_rl** stores with its
+interval in `ope_estimates` (and fills in the realised rate of earlier estimates
+whose outcome has matured). A window without impressions skips the branch.
+
 A backfill of a past date trains only on data before that date and never
 replaces the live lists of a newer date. A night with no new events, or a model
 the gate rejects, shows as *skipped*: nothing is published and the live lists stay.
@@ -28,7 +37,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-KNOWN_MODELS = ["mf_als"]
+KNOWN_MODELS = ["mf_als", "rl_reinforce"]
+# RL needs impression logs with propensities; scheduled runs train it when listed here.
+DEFAULT_MODELS = [m for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "mf_als").split(",") if m in KNOWN_MODELS]
 # Training and evaluation each use every core they are given: the pool keeps a
 # worker from running more of them at once than it has cores for.
 TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
@@ -83,7 +94,7 @@ def _triggered_by() -> str:
         "max_retry_delay": timedelta(minutes=10),
     },
     params={
-        "models": Param(KNOWN_MODELS, type="array", items={"type": "string", "enum": KNOWN_MODELS},
+        "models": Param(DEFAULT_MODELS or ["mf_als"], type="array", items={"type": "string", "enum": KNOWN_MODELS},
                         minItems=1, title="Models to train"),
         "k": Param(10, type="integer", minimum=1, maximum=500, title="Recommendations per user"),
         "train_window_days": Param(90, type="integer", minimum=1, maximum=3650, title="Training window (days)"),
@@ -162,6 +173,54 @@ def recsys_nightly():
 
         return asdict(publish_scores(_settings(), _interval().run_date, trained["model_version"], list(score_paths)))
 
+    @task(pool=TRAINING_POOL, trigger_rule="all_done")
+    def train_rl(extracted: dict | None) -> dict:
+        """Fit REINFORCE with top-K off-policy correction on the window's impressions; register rl_reinforce."""
+        from dataclasses import asdict
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from recsys.errors import EmptyWindowError
+        from recsys.rl_stage import train_rl as fit
+
+        if "rl_reinforce" not in get_current_context()["params"]["models"]:
+            raise AirflowSkipException("rl_reinforce is not in this run's models")
+        if not extracted:  # all_done: runs after MF's train whatever its state, but needs a dataset
+            raise AirflowSkipException("no extracted window for this night")
+        try:
+            return asdict(fit(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
+        except EmptyWindowError as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task
+    def score_rl(extracted: dict, trained_rl: dict) -> str:
+        """Top-K lists of every user by policy logit, saved as a scores artifact (one shard)."""
+        from recsys.rl_stage import score_rl as score_all
+
+        return score_all(_settings(), extracted["dataset_path"], trained_rl["model_version"]).path
+
+    @task
+    def publish_rl(trained_rl: dict, score_path: str) -> dict:
+        """Publish rl_reinforce's lists and make them live (no ranking gate: A/B arm and OPE read it out)."""
+        from dataclasses import asdict
+
+        from recsys.publish import publish_scores
+
+        return asdict(publish_scores(_settings(), _interval().run_date, trained_rl["model_version"], [score_path]))
+
+    @task
+    def ope_rl(extracted: dict, trained_rl: dict, score_path: str) -> dict:
+        """Off-policy estimate of rl_reinforce's click and D1 return rates (ope_estimates, eval_metrics),
+        and the realised rate of every earlier estimate whose outcome has matured."""
+        from dataclasses import asdict
+
+        from recsys.ope_stage import estimate_candidate, record_realised
+
+        settings = _settings()
+        manifest = asdict(estimate_candidate(settings, _interval(), extracted["dataset_path"],
+                                             trained_rl["model_version"], score_path))
+        return {**manifest, "realised_rows": record_realised(settings)}
+
     @task
     def retention() -> dict:
         """Refresh the cohort retention cells that the interval's day completes."""
@@ -177,7 +236,12 @@ def recsys_nightly():
     shards = gate(trained, metrics)
     scored = score.partial(extracted=extracted, trained=trained).expand(plan=shards)
     publish(trained, scored)
-    retention()
+    trained_rl = train_rl(extracted)
+    trained >> trained_rl  # MF's item factors initialise RL's item embeddings
+    scored_rl = score_rl(extracted, trained_rl)
+    published_rl = publish_rl(trained_rl, scored_rl)
+    # realised rates come from model_retention, so the estimate waits for the night's refresh
+    [published_rl, retention()] >> ope_rl(extracted, trained_rl, scored_rl)
 
 
 recsys_nightly()

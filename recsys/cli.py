@@ -39,11 +39,34 @@ def _cmd_load_movielens(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.closed_loop:
+        return _simulate_closed_loop(settings, args)
     from recsys.sim.synthetic_log import simulate_log
 
     summary = simulate_log(settings, days=args.days, users=args.users, items=args.items, seed=args.seed,
                            start_date=args.start, progress=sys.stderr.isatty())
     print(f"simulated {summary}")
+    return 0
+
+
+def _simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.interval import DataInterval
+    from recsys.pipeline import run_night
+    from recsys.sim.closed_loop import run_closed_loop
+
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    extra = tuple(a for a in arms if a in ("rl_reinforce", "rl_cql"))
+
+    def nightly(run_date: date):
+        report = run_night(settings, DataInterval.for_date(run_date), triggered_by="simulate", extra_models=extra,
+                           force_publish=not args.gate)
+        return {"run_date": report.run_date, "skipped": report.skipped, "seconds": report.seconds}
+
+    summary = run_closed_loop(settings, days=args.days, users=args.users, items=args.items, seed=args.seed,
+                              start_date=args.start, arms=arms, explore=args.explore,
+                              nightly=None if args.no_nightly else nightly)
+    print(json.dumps({"source": summary.sim_source, "days": summary.days, "events": summary.events,
+                      "served": summary.served, "seconds": round(summary.seconds, 1)}, indent=2))
     return 0
 
 
@@ -150,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--items", type=int, default=1000)
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1), help="first simulated day")
+    sim.add_argument("--closed-loop", action="store_true",
+                     help="serve each simulated day from the published lists (arms by user hash), then run the night")
+    sim.add_argument("--arms", default="random,popularity,mf_als,rl_reinforce",
+                     help="closed loop: comma-separated arms (models, random, popularity)")
+    sim.add_argument("--explore", type=float, default=0.1, help="closed loop: per-slot exploration rate")
+    sim.add_argument("--no-nightly", action="store_true", help="closed loop: do not run the nightly pipeline")
+    sim.add_argument("--gate", action="store_true",
+                     help="closed loop: let the MF gate keep an older model (default: every arm serves its newest "
+                          "model, as RL does, so the A/B compares like with like)")
     sim.set_defaults(func=_cmd_simulate)
 
     run = sub.add_parser("run", help="run the nightly stages for one as-of date")

@@ -42,12 +42,18 @@ def score_and_publish(settings: Settings, run_date: date, dataset_path: str, ver
 
 
 def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "manual",
-              on_stage: Callable[[str], None] | None = None, force_publish: bool = False) -> NightReport:
+              on_stage: Callable[[str], None] | None = None, force_publish: bool = False,
+              extra_models: tuple[str, ...] = ()) -> NightReport:
     """Run extract, train, evaluate, gate, publish and retention for one data interval.
 
     An empty data interval skips training and publishing, and a model the gate
     rejects is not published; either way the live tables stay and retention
-    is still refreshed.
+    is still refreshed. `extra_models` may hold "rl_reinforce": it trains after MF
+    (its item embeddings start from MF's factors), is scored and published without
+    the ranking gate (its read-out is the A/B arm and the OPE estimate), and an MF
+    rejection does not stop it. "rl_cql" (conservative Q-learning) runs the same way.
+    Each RL candidate's off-policy estimate is stored (`ope_estimates`), and estimates
+    whose outcome has matured get their realised rate after the retention refresh.
     """
     report = NightReport(interval.run_date.isoformat())
 
@@ -61,6 +67,7 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
         logger.info("stage %s done in %.2fs", name, report.seconds[name])
         return result
 
+    extracted = None
     try:
         extracted = stage("extract", lambda: extract_window(settings, interval))
         trained = stage("train", lambda: train_mf(settings, interval, extracted.dataset_path, triggered_by))
@@ -71,5 +78,30 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
     except (EmptyWindowError, PublishRejected) as exc:
         report.skipped = str(exc)
         logger.warning("skipping training and publishing: %s", exc)
+    for rl_model in (m for m in ("rl_reinforce", "rl_cql") if m in extra_models):
+        if extracted is not None:
+            _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model)
     stage("retention", lambda: refresh_retention(settings, interval.run_date))
+    if set(extra_models) & {"rl_reinforce", "rl_cql"}:
+        from recsys.ope_stage import record_realised
+
+        stage("ope_realised", lambda: record_realised(settings))
     return report
+
+
+def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
+            stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, model: str) -> None:
+    from recsys.ope_stage import estimate_candidate
+    from recsys.rl_stage import score_rl, train_rl  # torch-heavy; only nights that train RL pay for it
+
+    suffix = "rl" if model == "rl_reinforce" else "cql"
+    try:
+        trained = stage(f"train_{suffix}", lambda: train_rl(settings, interval, dataset_path, triggered_by, model))
+    except EmptyWindowError as exc:
+        report.results[f"{suffix}_skipped"] = str(exc)
+        logger.warning("skipping %s: %s", model, exc)
+        return
+    score_path = score_rl(settings, dataset_path, trained.model_version).path
+    stage(f"publish_{suffix}", lambda: publish_scores(settings, interval.run_date, trained.model_version, [score_path]))
+    stage(f"ope_{suffix}", lambda: estimate_candidate(settings, interval, dataset_path, trained.model_version,
+                                                      score_path))

@@ -27,7 +27,8 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     assert out.returncode == 0, out.stderr[-3000:]
     heavy_line = next(l for l in out.stdout.splitlines() if l.startswith("HEAVY"))
     assert heavy_line == "HEAVY []", heavy_line
-    assert "['evaluate', 'extract', 'gate', 'publish', 'retention', 'score', 'train']" in out.stdout
+    assert ("['evaluate', 'extract', 'gate', 'ope_rl', 'publish', 'publish_rl', 'retention', 'score', 'score_rl',"
+            " 'train', 'train_rl']") in out.stdout
     assert "('train', 'recsys_training')" in out.stdout and "('evaluate', 'recsys_training')" in out.stdout
 
 

@@ -85,6 +85,8 @@ def test_live_models(ui_settings):
 
 
 def test_ope_series_none_until_the_table_exists(ui_settings):
+    assert data.ope_series(ui_settings) == []  # migration 0004 creates the table, empty
+    _execute(ui_settings, "DROP TABLE ope_estimates")  # as before migration 0004
     assert data.ope_series(ui_settings) is None
     _execute(ui_settings, "CREATE TABLE ope_estimates (run_date date, policy text, predicted float8)")
     assert data.ope_series(ui_settings) is None  # columns missing: still not available

@@ -1,0 +1,98 @@
+"""Discrete-action conservative Q-learning (CQL(H), Kumar et al., NeurIPS 2020) over the
+same GRU state encoder as REINFORCE: the value-based learner to compare with.
+
+Q(s, .) = W h_s + b over all items. For a logged impression (s, a) of session t with
+immediate reward r = click + retention_weight * returned_t and the user's next session
+state s' (none after the last), the TD target is
+    y = r + gamma * max_a' Q_target(s', a')      (y = r when t is the user's last session),
+with Q_target a copy of the network refreshed at each epoch. The loss is
+    (Q(s, a) - y)^2 + cql_alpha * (logsumexp_a' Q(s, a') - Q(s, a)),
+whose second term pushes down the values of actions the log never took, so the greedy
+policy stays near the data. The policy served is greedy in Q (top-K by Q).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from recsys.config import RLConfig
+from recsys.errors import ModelFitError
+from recsys.models.rl.reinforce import FitResult, StateEncoder, check_finite, session_batches
+from recsys.models.rl.trajectories import Trajectories
+
+logger = logging.getLogger(__name__)
+
+
+class QNet(nn.Module):
+    def __init__(self, n_items: int, config: RLConfig, item_init: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.encoder = StateEncoder(n_items, config, item_init)
+        self.q = nn.Linear(config.hidden_dim, n_items)
+
+
+def cql_loss(net: QNet, target: QNet, traj: Trajectories, sess: np.ndarray, imp: np.ndarray, local: np.ndarray,
+             config: RLConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    q_all = net.q(net.encoder(torch.from_numpy(traj.history[sess])))[torch.from_numpy(local)]
+    action = torch.from_numpy(traj.action[imp])
+    q_taken = q_all.gather(1, action[:, None]).squeeze(1)
+    reward = torch.from_numpy((traj.click[imp] + traj.session_reward[traj.session_of[imp]]).astype(np.float32))
+    nxt = traj.next_session[sess]
+    with torch.no_grad():
+        bootstrap = torch.zeros(len(sess))
+        has = nxt >= 0
+        if has.any():
+            q_next = target.q(target.encoder(torch.from_numpy(traj.history[nxt[has]])))
+            bootstrap[torch.from_numpy(has)] = q_next.max(dim=1).values
+        y = reward + config.gamma * bootstrap[torch.from_numpy(local)]
+    td = nn.functional.mse_loss(q_taken, y)
+    conservative = (torch.logsumexp(q_all, dim=1) - q_taken).mean()
+    return td + config.cql_alpha * conservative, {"critic": td.item(), "actor": conservative.item()}
+
+
+def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None = None) -> tuple[QNet, FitResult]:
+    """Train the conservative Q-network; `FitResult.critic` holds the TD loss, `.actor` the penalty.
+
+    Raises:
+        ModelFitError: no impressions, or a loss / parameter turned NaN.
+    """
+    if traj.n == 0:
+        raise ModelFitError("no logged impressions in the window: the RL recommenders need impressions")
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.num_threads if config.num_threads > 0 else 1)
+    try:
+        net = QNet(traj.n_items, config, item_init)
+        optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+        generator = torch.Generator().manual_seed(config.seed)
+        result = FitResult(propensity_coverage=traj.propensity_coverage)
+        for epoch in range(config.epochs):
+            target = copy.deepcopy(net).eval()
+            sums, batches = {"loss": 0.0, "critic": 0.0, "actor": 0.0}, 0
+            for sess, imp, local in session_batches(traj, config.batch_sessions, generator):
+                loss, parts = cql_loss(net, target, traj, sess, imp, local, config)
+                if not torch.isfinite(loss):
+                    raise ModelFitError(f"CQL loss became {loss.item()} in epoch {epoch}")
+                optimiser.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                optimiser.step()
+                sums["loss"] += loss.item()
+                for name, value in parts.items():
+                    sums[name] += value
+                batches += 1
+            for name, total in sums.items():
+                getattr(result, name).append(total / max(batches, 1))
+            logger.info("CQL epoch %d: loss %.4f (TD %.4f, conservative %.4f)", epoch, result.loss[-1],
+                        result.critic[-1], result.actor[-1])
+        check_finite(net)
+    finally:
+        torch.set_num_threads(previous_threads)
+    result.seconds = time.perf_counter() - started
+    return net, result
