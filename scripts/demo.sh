@@ -63,7 +63,8 @@ ORDER BY rank;"
 echo "==> the published lists, as the serving side reads them:"
 echo "$QUERY"
 recsys sql "$QUERY"
-echo "==> retention (D1 / D7 cohorts):"
+echo "==> classic D1 / D7 cohort retention (immature cells are empty, not zero):"
 recsys sql "SELECT cohort_date, day_n, cohort_size, retained_users, round(rate::numeric, 3) AS rate, is_mature
-FROM recsys.retention ORDER BY cohort_date DESC, day_n LIMIT 8;"
+FROM recsys.retention WHERE retention_kind = 'classic' AND day_n IN (1, 7)
+ORDER BY cohort_date DESC, day_n LIMIT 8;"
 echo "database: $RECSYS_DATABASE_URL"
