@@ -23,7 +23,7 @@ from torch import nn
 
 from recsys.config import RLConfig
 from recsys.errors import ModelFitError
-from recsys.models.rl.reinforce import FitResult, StateEncoder, check_finite, session_batches
+from recsys.models.rl.reinforce import FitResult, StateEncoder, check_finite, run_epoch, session_batches
 from recsys.models.rl.trajectories import Trajectories
 
 logger = logging.getLogger(__name__)
@@ -74,21 +74,12 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
         result = FitResult(propensity_coverage=traj.propensity_coverage)
         for epoch in range(config.epochs):
             target = copy.deepcopy(net).eval()
-            sums, batches = {"loss": 0.0, "critic": 0.0, "actor": 0.0}, 0
-            for sess, imp, local in session_batches(traj, config.batch_sessions, generator):
-                loss, parts = cql_loss(net, target, traj, sess, imp, local, config)
-                if not torch.isfinite(loss):
-                    raise ModelFitError(f"CQL loss became {loss.item()} in epoch {epoch}")
-                optimiser.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-                optimiser.step()
-                sums["loss"] += loss.item()
-                for name, value in parts.items():
-                    sums[name] += value
-                batches += 1
-            for name, total in sums.items():
-                getattr(result, name).append(total / max(batches, 1))
+            means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator),
+                              lambda sess, imp, local, target=target: cql_loss(net, target, traj, sess, imp, local,
+                                                                               config),
+                              ("loss", "critic", "actor"), "CQL", epoch)
+            for name, mean in means.items():
+                getattr(result, name).append(mean)
             logger.info("CQL epoch %d: loss %.4f (TD %.4f, conservative %.4f)", epoch, result.loss[-1],
                         result.critic[-1], result.actor[-1])
         check_finite(net)

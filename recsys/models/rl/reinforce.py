@@ -143,6 +143,32 @@ def fit_reinforce(traj: Trajectories, config: RLConfig, k: int, item_init: np.nd
         torch.set_num_threads(previous_threads)
 
 
+def run_epoch(net: nn.Module, optimiser: torch.optim.Optimizer, batches, loss_of,  # noqa: ANN001
+              names: tuple[str, ...], label: str, epoch: int) -> dict[str, float]:
+    """One epoch of gradient steps, shared by the RL learners; returns each loss part's mean.
+
+    `batches` yields (sessions, impressions, local index) as `session_batches` does;
+    `loss_of(sess, imp, local)` returns (loss tensor, {part name: float}).
+
+    Raises:
+        ModelFitError: the loss turned NaN or infinite.
+    """
+    sums, count = dict.fromkeys(names, 0.0), 0
+    for sess, imp, local in batches:
+        loss, parts = loss_of(sess, imp, local)
+        if not torch.isfinite(loss):
+            raise ModelFitError(f"{label} loss became {float(loss)} in epoch {epoch}")
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        optimiser.step()
+        sums["loss"] += loss.item()
+        for name, value in parts.items():
+            sums[name] += value
+        count += 1
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
 def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | None,
          started: float) -> tuple[PolicyNet, FitResult]:
     net = PolicyNet(traj.n_items, config, item_init)
@@ -153,22 +179,11 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
         logger.warning("%.1f%% of impressions lack a logged propensity: the behaviour head estimates beta there",
                        100 * (1 - result.propensity_coverage))
     for epoch in range(config.epochs):
-        sums = {"loss": 0.0, "actor": 0.0, "critic": 0.0, "behaviour": 0.0}
-        batches = 0
-        for sess, imp, local in session_batches(traj, config.batch_sessions, generator):
-            loss, parts = reinforce_loss(net, traj, sess, imp, local, config, k)
-            if not torch.isfinite(loss):
-                raise ModelFitError(f"REINFORCE loss became {float(loss)} in epoch {epoch}")
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            optimiser.step()
-            sums["loss"] += loss.item()
-            for name, value in parts.items():
-                sums[name] += value
-            batches += 1
-        for name, total in sums.items():
-            getattr(result, name).append(total / max(batches, 1))
+        means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator),
+                          lambda sess, imp, local: reinforce_loss(net, traj, sess, imp, local, config, k),
+                          ("loss", "actor", "critic", "behaviour"), "REINFORCE", epoch)
+        for name, mean in means.items():
+            getattr(result, name).append(mean)
         logger.info("REINFORCE epoch %d: loss %.4f (actor %.4f, critic %.4f, behaviour %.4f)", epoch,
                     result.loss[-1], result.actor[-1], result.critic[-1], result.behaviour[-1])
     check_finite(net)
