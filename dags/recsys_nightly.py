@@ -32,6 +32,7 @@ Output tables (schema `recsys`): `model_runs`, `eval_metrics`,
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -45,7 +46,7 @@ DEFAULT_MODELS = [m for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "mf_als").s
 TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
 
 
-def _settings():
+def _settings(context=None):  # noqa: ANN001 - Airflow's Context
     """Settings from RECSYS_* variables and the run's params; the `recsys_db`
     connection supplies the URL when RECSYS_DATABASE_URL is unset."""
     from recsys.config import Settings
@@ -56,23 +57,47 @@ def _settings():
 
         uri = Connection.get("recsys_db").get_uri()
         overrides["database_url"] = "postgresql+psycopg2://" + uri.split("://", 1)[1]
-    params = get_current_context()["params"]
+    params = (context or get_current_context())["params"]
     overrides.update(k=int(params["k"]), train_window_days=int(params["train_window_days"]))
     return Settings.from_env(**overrides)
 
 
-def _interval():
+def _interval(context=None):  # noqa: ANN001 - Airflow's Context
     from recsys.interval import DataInterval
 
-    context = get_current_context()
+    context = context or get_current_context()
     return DataInterval.from_airflow(
         context.get("data_interval_start"), context.get("data_interval_end"), context["dag_run"].run_after
     )
 
 
-def _triggered_by() -> str:
-    run_type = get_current_context()["dag_run"].run_type
+def _triggered_by(context=None) -> str:  # noqa: ANN001 - Airflow's Context
+    run_type = (context or get_current_context())["dag_run"].run_type
     return getattr(run_type, "value", str(run_type))
+
+
+@contextmanager
+def _no_retry_on_bad_input():
+    """Bad input or a missing schema fails the task at once: retrying cannot fix it."""
+    from recsys.errors import PERMANENT_ERRORS
+
+    try:
+        yield
+    except PERMANENT_ERRORS as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{exc} (not retried: fix the input, then clear the task)") from exc
+
+
+def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
+    """on_failure_callback, run once the last retry has failed: the registry row of each
+    model the task was building says `failed`, with the task and the error."""
+    from recsys.registry import models_built_by, record_failure
+
+    task_id = context["ti"].task_id
+    for model in models_built_by(task_id, context["params"]["models"]):
+        record_failure(_settings(context), model, _interval(context), task_id,
+                       context.get("exception") or "task failed", _triggered_by(context))
 
 
 @dag(
@@ -92,6 +117,7 @@ def _triggered_by() -> str:
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,  # transient database errors: 30 s, 1 min, 2 min
         "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": _record_failure,  # model_runs.status = 'failed' after the last retry
     },
     params={
         "models": Param(DEFAULT_MODELS or ["mf_als"], type="array", items={"type": "string", "enum": KNOWN_MODELS},
@@ -114,7 +140,8 @@ def recsys_nightly():
         from recsys.extract import extract_window
 
         try:
-            return asdict(extract_window(_settings(), _interval()))
+            with _no_retry_on_bad_input():
+                return asdict(extract_window(_settings(), _interval()))
         except EmptyWindowError as exc:
             raise AirflowSkipException(str(exc)) from exc
 
@@ -129,7 +156,8 @@ def recsys_nightly():
 
         if "mf_als" not in get_current_context()["params"]["models"]:
             raise AirflowSkipException("mf_als is not in this run's models")
-        return asdict(train_mf(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
+        with _no_retry_on_bad_input():
+            return asdict(train_mf(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
 
     @task(pool=TRAINING_POOL)
     def evaluate(extracted: dict, trained: dict) -> dict:

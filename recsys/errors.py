@@ -39,3 +39,9 @@ class InputFormatError(RecsysError):
     def __init__(self, path: str, line_no: int, reason: str) -> None:
         self.path, self.line_no, self.reason = path, line_no, reason
         super().__init__(f"{path}:{line_no}: {reason}")
+
+
+# Errors a retry cannot fix: the input or the schema must change first. The DAG
+# fails these at once instead of retrying them with backoff.
+PERMANENT_ERRORS: tuple[type[RecsysError], ...] = (DataValidationError, SchemaMissingError, ModelFitError,
+                                                   InputFormatError)

@@ -19,6 +19,7 @@ from recsys.gate import PublishRejected, decide
 from recsys.holdout import evaluate_mf
 from recsys.interval import DataInterval
 from recsys.publish import PublishManifest, publish_scores
+from recsys.registry import models_built_by, record_failure
 from recsys.retention import refresh_retention
 from recsys.scoring import score_shard
 from recsys.train import train_mf
@@ -61,7 +62,15 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
         if on_stage:
             on_stage(name)
         started = time.perf_counter()
-        result = fn()
+        try:
+            result = fn()
+        except (EmptyWindowError, PublishRejected):
+            raise
+        except Exception as exc:
+            # the registry says which models this night left unfinished, and why
+            for model in models_built_by(name, ("mf_als", *extra_models)):
+                record_failure(settings, model, interval, name, exc, triggered_by)
+            raise
         report.seconds[name] = time.perf_counter() - started
         report.results[name] = asdict(result) if hasattr(result, "__dataclass_fields__") else result
         logger.info("stage %s done in %.2fs", name, report.seconds[name])

@@ -96,7 +96,10 @@ def test_bad_source_rows_name_table_and_column_and_publish_nothing(movielens_set
     with pytest.raises(DataValidationError, match=r"bad_log\.user_id: \d+ rows have NULL user_id"):
         run_night(bad, DataInterval.for_date(date(1998, 4, 22)))
     assert _query(s, "SELECT model_version FROM live_models") == [("mf_als@1998-04-23",)]
-    assert _query(s, "SELECT count(*) FROM model_runs")[0][0] == 1
+    # the failed date is in the registry as failed, with the stage and the message
+    assert _query(s, "SELECT model_version, status, metrics->'last_failure'->>'stage' FROM model_runs"
+                     " ORDER BY 1") == [("mf_als@1998-04-22", "failed", "extract"),
+                                        ("mf_als@1998-04-23", "published", None)]
 
 
 def test_published_lists_are_the_same_for_any_shard_count(movielens_settings):

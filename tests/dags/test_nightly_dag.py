@@ -61,3 +61,28 @@ def test_empty_night_is_skipped_not_failed(airflow_db, movielens_settings, monke
     assert states["train"] == states["publish"] == "skipped"
     assert states["retention"] == "success"
     assert _rows(s, "SELECT count(*) FROM model_runs") == [(0,)]
+
+
+def test_bad_input_fails_at_once_and_the_registry_says_failed(airflow_db, movielens_settings, monkeypatch):
+    s = movielens_settings
+    with db.raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        # a user's own log mapped through a view, with one NaN value inside the interval
+        cur.execute("CREATE VIEW log_with_nan AS SELECT event_time, user_id, item_id, event_type, value"
+                    " FROM interactions UNION ALL"
+                    " SELECT '1998-04-22 12:00+00'::timestamptz, 1::bigint, 1::bigint, 'consume', 'NaN'::float8")
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
+    monkeypatch.setenv("RECSYS_SOURCE_TABLE", "log_with_nan")
+
+    dag_run = _dag().test(logical_date=datetime(1998, 4, 23, tzinfo=timezone.utc))
+
+    extract = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "extract")
+    assert str(getattr(extract.state, "value", extract.state)) == "failed"
+    assert extract.try_number == 1  # not retried: a retry cannot fix the input
+    assert _states(dag_run)["publish"] == "upstream_failed"
+    assert _states(dag_run)["retention"] == "success"
+    rows = _rows(s, "SELECT model_version, status, metrics->'last_failure'->>'stage',"
+                    " metrics->'last_failure'->>'error' FROM model_runs")
+    assert [r[:3] for r in rows] == [("mf_als@1998-04-23", "failed", "extract")]
+    assert rows[0][3].startswith("log_with_nan.value: 1 rows hold NaN")
+    assert _rows(s, "SELECT count(*) FROM live_models") == [(0,)]

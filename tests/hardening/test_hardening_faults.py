@@ -197,7 +197,7 @@ def live_night(settings: Settings) -> Settings:
 
 def test_unwritable_artifact_directory_fails_with_that_reason_and_publishes_nothing(live_night, tmp_path):
     s = live_night
-    before = live_state(s), query(s, "SELECT model_version, status FROM model_runs")
+    before = live_state(s), query(s, "SELECT model_version, status FROM model_runs WHERE status <> 'failed'")
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     (readonly / "keep").write_text("")
@@ -207,12 +207,13 @@ def test_unwritable_artifact_directory_fails_with_that_reason_and_publishes_noth
         with pytest.raises(OSError) as err:
             run_night(dataclasses.replace(s, artifact_dir=readonly), INTERVAL)
     assert err.value.errno == errno.EROFS and str(readonly) in str(err.value), err.value
-    assert (live_state(s), query(s, "SELECT model_version, status FROM model_runs")) == before
+    assert (live_state(s), query(s, "SELECT model_version, status FROM model_runs WHERE status <> 'failed'")) == before
+    assert query(s, "SELECT metrics->'last_failure'->>'stage' FROM model_runs WHERE status = 'failed'") == [("extract",)]
 
 
 def test_full_artifact_directory_fails_with_that_reason_and_a_retry_after_cleanup_succeeds(live_night, tmp_path):
     s = live_night
-    before = live_state(s), query(s, "SELECT model_version, status FROM model_runs")
+    before = live_state(s), query(s, "SELECT model_version, status FROM model_runs WHERE status <> 'failed'")
     full = tmp_path / "full"
     with _mounted(full, "-t", "tmpfs", "-o", "size=64k", "tmpfs"):
         filler = full / "filler"
@@ -232,13 +233,16 @@ def test_full_artifact_directory_fails_with_that_reason_and_a_retry_after_cleanu
         with pytest.raises(OSError) as err:
             train_mf(target, INTERVAL, dataset_path)
         assert err.value.errno == errno.ENOSPC, err.value
-        assert (live_state(s), query(s, "SELECT model_version, status FROM model_runs")) == before
+        assert (live_state(s), query(s, "SELECT model_version, status FROM model_runs WHERE status <> 'failed'")) == before
+        assert query(s, "SELECT metrics->'last_failure'->>'stage' FROM model_runs WHERE status = 'failed'") == [
+            ("extract",)]
         # space freed: the retry publishes the night once
         filler.unlink()
         for leftover in full.rglob("*.tmp.npz"):  # half-written temporary files of the failed attempts
             leftover.unlink()
         assert run_night(target, INTERVAL).skipped is None
     assert query(s, "SELECT model_version FROM live_models") == [(f"mf_als@{RUN_DATE}",)]
+    assert query(s, "SELECT status FROM model_runs WHERE model_version = :v", v=f"mf_als@{RUN_DATE}") == [("published",)]
     assert query(s, "SELECT count(*), count(DISTINCT (user_id, rank)) FROM live_recommendations")[0][0] == 60 * s.k
 
 
