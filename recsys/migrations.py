@@ -49,8 +49,8 @@ def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def upgrade(database_url: str, schema: str) -> list[str]:
-    """Apply pending migrations to `schema`; returns the names of those applied."""
+def upgrade(database_url: str, schema: str, target: int | None = None) -> list[str]:
+    """Apply pending migrations to `schema` (up to version `target`, default all); returns the names applied."""
     applied_now: list[str] = []
     with raw_connection(database_url, schema) as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -66,6 +66,8 @@ def upgrade(database_url: str, schema: str) -> list[str]:
         cur.execute("SELECT version, checksum FROM schema_migrations")
         done = dict(cur.fetchall())
         for migration in available_migrations():
+            if target is not None and migration.version > target:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     logger.warning("migration %s changed after it was applied", migration.path.name)

@@ -43,7 +43,7 @@ def _rows(settings, statement):
 
 def _partitions(settings):
     return sorted(r[0] for r in _rows(settings, """SELECT c.relname FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'recommendations'::regclass"""))
+        JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'recommendation_lists'::regclass"""))
 
 
 def test_readers_never_see_a_mix_or_an_empty_table_during_swaps(settings):
@@ -172,3 +172,26 @@ def test_reader_role_reads_the_live_view_and_cannot_write(settings):
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_lists_of_different_lengths_and_unsorted_input_read_back_in_rank_order(settings):
+    """A user with fewer candidates than K gets a shorter list; input order does not matter."""
+    version = _register(settings, date(2026, 4, 1))
+    user_ids = np.array([9, 5, 9, 5, 5, 7], dtype=np.int64)
+    ranks = np.array([2, 3, 1, 1, 2, 1], dtype=np.int16)
+    items = np.array([92, 53, 91, 51, 52, 71], dtype=np.int64)
+    scores = np.array([0.5, 0.1, 0.9, 0.8, 0.4, 0.3], dtype=np.float32)
+    assert publish.publish_lists(settings, MODEL, version, date(2026, 4, 1), user_ids, ranks, items, scores)
+    rows = _rows(settings, "SELECT user_id, rank, item_id, score FROM live_recommendations ORDER BY user_id, rank")
+    assert [tuple(r[:3]) for r in rows] == [(5, 1, 51), (5, 2, 52), (5, 3, 53), (7, 1, 71), (9, 1, 91), (9, 2, 92)]
+    assert [round(r[3], 6) for r in rows] == [0.8, 0.4, 0.1, 0.3, 0.9, 0.5]
+    assert _rows(settings, "SELECT count(*) FROM recommendation_lists") == [(3,)]
+
+
+@pytest.mark.parametrize("ranks", [[1, 3], [1, 1], [2, 3]])
+def test_ranks_with_a_gap_or_a_repeat_are_refused(settings, ranks):
+    version = _register(settings, date(2026, 4, 2))
+    with pytest.raises(ValueError, match="user 4 has rank"):
+        publish.publish_lists(settings, MODEL, version, date(2026, 4, 2), np.array([4, 4]), np.array(ranks),
+                              np.array([1, 2]), np.array([0.5, 0.4], dtype=np.float32))
+    assert _rows(settings, "SELECT count(*) FROM live_models") == [(0,)]

@@ -63,7 +63,7 @@ def live_state(settings: Settings) -> tuple:
 
 def partitions(settings: Settings) -> list[str]:
     return sorted(r[0] for r in query(settings, """SELECT c.relname FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'recommendations'::regclass"""))
+        JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'recommendation_lists'::regclass"""))
 
 
 MODEL = "mf_als"
