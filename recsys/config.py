@@ -70,11 +70,19 @@ class RLConfig:
     within `return_horizon_days` calendar days after the session's day and G_{t+1}
     is the discounted per-session value of the user's next session (see
     recsys.models.rl.trajectories).
+
+    The state encoder (`recsys.models.rl.encoders`) is a GRU by default or, with
+    `encoder="sasrec"`, SASRec-style causal self-attention, whose depth, heads and
+    dropout the `attention_*` and `dropout` fields set (the GRU ignores them).
     """
 
     embedding_dim: int = 32
     hidden_dim: int = 32
     history_len: int = 10
+    encoder: str = "gru"  # 'gru' or 'sasrec' (RECSYS_RL_ENCODER)
+    attention_heads: int = 2  # sasrec only; must divide hidden_dim
+    attention_blocks: int = 2  # sasrec only
+    dropout: float = 0.1  # sasrec only; off at serving time (eval mode)
     epochs: int = 6
     batch_sessions: int = 256
     learning_rate: float = 0.005
@@ -89,6 +97,11 @@ class RLConfig:
     init_from_mf: bool = True  # item embeddings from the same night's mf_als item factors, when there
     seed: int = 42
     num_threads: int = 1  # torch threads of the fit; 0 = 1 too (the networks are small)
+
+    def __post_init__(self) -> None:
+        # fail when the settings are read, not hours later when the nightly fit starts
+        if self.encoder not in ("gru", "sasrec"):
+            raise ValueError(f"RLConfig.encoder (RECSYS_RL_ENCODER) must be 'gru' or 'sasrec', got {self.encoder!r}")
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,7 @@ class Settings:
             retention_weight=float(env.get("RECSYS_RL_RETENTION_WEIGHT", base.rl.retention_weight)),
             return_horizon_days=int(env.get("RECSYS_RL_RETURN_HORIZON_DAYS", base.rl.return_horizon_days)),
             retention_credit=env.get("RECSYS_RL_RETENTION_CREDIT", base.rl.retention_credit),
+            encoder=env.get("RECSYS_RL_ENCODER", base.rl.encoder).strip().lower(),
             weight_cap=float(env.get("RECSYS_RL_WEIGHT_CAP", base.rl.weight_cap)),
             epochs=int(env.get("RECSYS_RL_EPOCHS", base.rl.epochs)),
             seed=int(env.get("RECSYS_SEED", base.rl.seed)),

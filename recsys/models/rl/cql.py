@@ -1,5 +1,6 @@
 """Discrete-action conservative Q-learning (CQL(H), Kumar et al., NeurIPS 2020) over the
-same GRU state encoder as REINFORCE: the value-based learner to compare with.
+same state encoder as REINFORCE (GRU or SASRec, `RLConfig.encoder`): the value-based
+learner to compare with.
 
 Q(s, .) = W h_s + b over all items. For a logged impression (s, a) of session t with
 immediate reward r = click + retention_weight * returned_t and the user's next session
@@ -8,7 +9,9 @@ state s' (none after the last), the TD target is
 with Q_target a copy of the network refreshed at each epoch. The loss is
     (Q(s, a) - y)^2 + cql_alpha * (logsumexp_a' Q(s, a') - Q(s, a)),
 whose second term pushes down the values of actions the log never took, so the greedy
-policy stays near the data. The policy served is greedy in Q (top-K by Q).
+policy stays near the data. The policy served is greedy in Q (top-K by Q). The target
+network runs in eval mode (no dropout in the bootstrap), and the fitted network is
+returned in eval mode.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from torch import nn
 
 from recsys.config import RLConfig
 from recsys.errors import ModelFitError
-from recsys.models.rl.reinforce import FitResult, StateEncoder, check_finite, run_epoch, session_batches
+from recsys.models.rl.encoders import make_encoder
+from recsys.models.rl.reinforce import FitResult, check_finite, run_epoch, session_batches
 from recsys.models.rl.trajectories import Trajectories
 
 logger = logging.getLogger(__name__)
@@ -32,7 +36,7 @@ logger = logging.getLogger(__name__)
 class QNet(nn.Module):
     def __init__(self, n_items: int, config: RLConfig, item_init: np.ndarray | None = None) -> None:
         super().__init__()
-        self.encoder = StateEncoder(n_items, config, item_init)
+        self.encoder = make_encoder(n_items, config, item_init)
         self.q = nn.Linear(config.hidden_dim, n_items)
 
 
@@ -86,4 +90,4 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
     finally:
         torch.set_num_threads(previous_threads)
     result.seconds = time.perf_counter() - started
-    return net, result
+    return net.eval(), result

@@ -1,8 +1,9 @@
 """REINFORCE with top-K off-policy correction (Chen et al., "Top-K Off-Policy Correction
 for a REINFORCE Recommender System", WSDM 2019), as an advantage actor-critic.
 
-State s: a GRU over the user's recent positive items (item embeddings, optionally
-initialised from MF item factors). Policy pi(a|s) = softmax(W h_s + b) over all items.
+State s: an encoder of the user's recent positive items (item embeddings, optionally
+initialised from MF item factors): a GRU or SASRec self-attention, `RLConfig.encoder`
+(`recsys.models.rl.encoders`). Policy pi(a|s) = softmax(W h_s + b) over all items.
 Critic V(s) (a linear head) is the baseline; behaviour head beta_theta(a|s) = softmax of
 its own linear head on the state with the gradient into the state blocked, as in the paper.
 
@@ -17,7 +18,9 @@ item a with probability P(a in slate) / K), otherwise the behaviour head's estim
 (R - V(s))^2 and the behaviour head the cross-entropy of the logged actions. Total loss
 = actor + value_loss_weight * critic + behaviour_loss_weight * behaviour.
 
-Deterministic for a seed on CPU: seeded init and minibatch order, single-process data.
+Deterministic for a seed on CPU: seeded init, dropout and minibatch order, single-process
+data. The fitted network is returned in eval mode (no dropout) and `serving_factors`
+always scores in eval mode.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from torch import nn
 
 from recsys.config import RLConfig
 from recsys.errors import ModelFitError
+from recsys.models.rl.encoders import make_encoder
 from recsys.models.rl.trajectories import Trajectories
 
 logger = logging.getLogger(__name__)
@@ -47,28 +51,12 @@ def capped_importance_weight(pi: torch.Tensor, beta: torch.Tensor, cap: float) -
     return torch.clamp(pi / beta, max=cap)
 
 
-class StateEncoder(nn.Module):
-    """GRU over item embeddings of the recent history; (B, L) indices -> (B, hidden)."""
-
-    def __init__(self, n_items: int, config: RLConfig, item_init: np.ndarray | None = None) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(n_items + 1, config.embedding_dim, padding_idx=n_items)
-        if item_init is not None:
-            with torch.no_grad():
-                self.embedding.weight[:n_items] = torch.from_numpy(item_init.astype(np.float32))
-        self.gru = nn.GRU(config.embedding_dim, config.hidden_dim, batch_first=True)
-
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
-        _, h = self.gru(self.embedding(history))
-        return h[-1]
-
-
 class PolicyNet(nn.Module):
     """Encoder + policy, value and behaviour heads."""
 
     def __init__(self, n_items: int, config: RLConfig, item_init: np.ndarray | None = None) -> None:
         super().__init__()
-        self.encoder = StateEncoder(n_items, config, item_init)
+        self.encoder = make_encoder(n_items, config, item_init)
         self.policy = nn.Linear(config.hidden_dim, n_items)
         self.value = nn.Linear(config.hidden_dim, 1)
         self.behaviour = nn.Linear(config.hidden_dim, n_items)
@@ -188,7 +176,7 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
                     result.loss[-1], result.actor[-1], result.critic[-1], result.behaviour[-1])
     check_finite(net)
     result.seconds = time.perf_counter() - started
-    return net, result
+    return net.eval(), result
 
 
 def check_finite(net: nn.Module) -> None:
@@ -200,12 +188,20 @@ def check_finite(net: nn.Module) -> None:
 
 def serving_factors(net: PolicyNet, histories: np.ndarray, head: str = "policy") -> tuple[np.ndarray, np.ndarray]:
     """(n_users, h + 1) user factors and (n_items, h + 1) item factors whose dot product is
-    the head's logit: [state, 1] . [W_a, b_a], so MF's top-K scoring serves the policy."""
+    the head's logit: [state, 1] . [W_a, b_a], so MF's top-K scoring serves the policy.
+
+    Runs in eval mode (dropout off, so serving is deterministic) and restores the
+    network's mode afterwards."""
     layer = getattr(net, head)
-    with torch.no_grad():
-        states = torch.cat([net.encoder(torch.from_numpy(histories[lo:lo + 4096]))
-                            for lo in range(0, len(histories), 4096)]) if len(histories) else \
-            torch.zeros((0, layer.in_features))
-        user = torch.cat([states, torch.ones(len(states), 1)], dim=1)
-        item = torch.cat([layer.weight, layer.bias[:, None]], dim=1)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            states = torch.cat([net.encoder(torch.from_numpy(histories[lo:lo + 4096]))
+                                for lo in range(0, len(histories), 4096)]) if len(histories) else \
+                torch.zeros((0, layer.in_features))
+            user = torch.cat([states, torch.ones(len(states), 1)], dim=1)
+            item = torch.cat([layer.weight, layer.bias[:, None]], dim=1)
+    finally:
+        net.train(was_training)
     return user.numpy().astype(np.float32), item.numpy().astype(np.float32)
