@@ -1,1 +1,2 @@
-"""Simulated interaction logs (open-loop now; a closed-loop simulator comes later)."""
+"""Simulated interaction logs: open-loop (synthetic_log) and the closed loop served from the published
+lists (world, closed_loop; stepwise plays it one day per task for the recsys_closed_loop DAG)."""

@@ -28,6 +28,10 @@ Each simulated day d (date start_date + d):
 
 Arms are assigned per user for the whole run, so per-model retention in
 `model_retention` is the A/B read-out.
+
+`run_closed_loop` (the CLI, the benchmark) keeps the world in memory across days;
+recsys.sim.stepwise plays the same days one task at a time from a saved state (the
+`recsys_closed_loop` DAG), and writes the same rows for a seed.
 """
 
 from __future__ import annotations
@@ -66,6 +70,17 @@ class ClosedLoopSummary:
     served: dict[str, int]
     seconds: float
     nights: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What one simulated day wrote: its index and date, active users, events, served users per arm."""
+
+    day: int
+    date: date
+    active_users: int
+    events: int
+    served: dict[str, int]
 
 
 def arm_of(user_ids: np.ndarray, n_arms: int) -> np.ndarray:
@@ -186,29 +201,45 @@ def run_closed_loop(
     params = params or WorldParams()
     world = world or World(users, items, days, seed, params)
     server = ArmServer(world.n_items, params.slate_size, explore, seed)
-    source = sim_source(seed)
-    _write_items(settings, source, world)
+    write_items(settings, sim_source(seed), world)
     served = {a: 0 for a in arms}
     events, nights = 0, []
     for day in range(days):
-        today = start_date + timedelta(days=day)
-        active = world.active_users(day)
-        if before_day is not None:
-            before_day(day, world, server, active)
-        slate, propensity, versions = serve(settings, server, arms, active, np.random.default_rng([seed, 4, day]))
-        outcome = world.step(day, active, slate)
-        server.record_clicks(outcome)
-        for a, name in enumerate(arms):
-            served[name] += int((arm_of(active, len(arms)) == a).sum())
-        frame = day_events(outcome, propensity, versions, today, world.quality, np.random.default_rng([seed, 6, day]))
-        events += replace_source_rows(settings, f"{source}:day={today.isoformat()}", frame)
-        _write_truth(settings, source, today, outcome, world, arm_of(outcome.in_system, len(arms)), arms)
-        if on_day is not None:
-            on_day(day, world, outcome, propensity, versions)
-        logger.info("closed loop day %s: %d active users, %d events", today, len(active), len(frame))
+        result = play_day(settings, world, server, arms, seed, day, start_date, before_day, on_day)
+        events += result.events
+        for name, n in result.served.items():
+            served[name] += n
         if nightly is not None:
-            nights.append(nightly(today + timedelta(days=1)))
-    return ClosedLoopSummary(source, days, events, served, time.perf_counter() - started, nights)
+            nights.append(nightly(result.date + timedelta(days=1)))
+    return ClosedLoopSummary(sim_source(seed), days, events, served, time.perf_counter() - started, nights)
+
+
+def play_day(settings: Settings, world: World, server: ArmServer, arms: Sequence[str], seed: int, day: int,
+             start_date: date, before_day: Callable[..., None] | None = None,
+             on_day: Callable[..., None] | None = None) -> DayResult:
+    """Serve, step and log simulated day `day` (steps 1-3 of the module docstring); no night.
+
+    `world` and `server` advance in place. Every random draw is keyed by (seed, purpose,
+    day), so the same world and server state always give the same day, whether they were
+    kept in memory (run_closed_loop) or restored from a file (recsys.sim.stepwise).
+    """
+    today = start_date + timedelta(days=day)
+    source = sim_source(seed)
+    active = world.active_users(day)
+    if before_day is not None:
+        before_day(day, world, server, active)
+    slate, propensity, versions = serve(settings, server, arms, active, np.random.default_rng([seed, 4, day]))
+    outcome = world.step(day, active, slate)
+    server.record_clicks(outcome)
+    arm = arm_of(active, len(arms))
+    served = {name: int((arm == a).sum()) for a, name in enumerate(arms)}
+    frame = day_events(outcome, propensity, versions, today, world.quality, np.random.default_rng([seed, 6, day]))
+    events = replace_source_rows(settings, f"{source}:day={today.isoformat()}", frame)
+    _write_truth(settings, source, today, outcome, world, arm_of(outcome.in_system, len(arms)), arms)
+    if on_day is not None:
+        on_day(day, world, outcome, propensity, versions)
+    logger.info("closed loop day %s: %d active users, %d events", today, len(active), len(frame))
+    return DayResult(day, today, len(active), events, served)
 
 
 def serve(settings: Settings, server: ArmServer, arms: Sequence[str], active: np.ndarray,
@@ -272,7 +303,8 @@ def day_events(outcome: DayOutcome, propensity: np.ndarray, versions: np.ndarray
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
-def _write_items(settings: Settings, source: str, world: World) -> None:
+def write_items(settings: Settings, source: str, world: World) -> None:
+    """The catalogue (items with topics) in the log, and the items' true quality and appeal in sim_items."""
     catalog = pd.DataFrame({"item_id": np.arange(world.n_items, dtype=np.int64),
                             "topic": [f"topic_{t:02d}" for t in world.topic]})
     # the catalogue goes with the source of the whole run (no interactions of its own)

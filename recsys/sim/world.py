@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy as copy_module
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -108,6 +109,31 @@ class World:
     def copy(self) -> "World":
         return copy_module.deepcopy(self)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the world, drawn and evolving: with params and seed, what `restore` needs.
+
+        Taken from the instance rather than listed, so an array added to the world cannot be
+        left out of a saved state by mistake (`restore` then refuses the unknown name).
+        """
+        return {name: value for name, value in vars(self).items() if isinstance(value, np.ndarray)}
+
+    @classmethod
+    def restore(cls, params: WorldParams, seed: int, arrays: Mapping[str, np.ndarray]) -> "World":
+        """The world whose `state_arrays()` these are, without drawing anything again.
+
+        The closed loop run as a DAG keeps the world in a file between the day tasks
+        (recsys.sim.stepwise); a restored world steps exactly as the original would.
+        """
+        missing, unknown = set(_STATE_ARRAYS) - set(arrays), set(arrays) - set(_STATE_ARRAYS)
+        if missing or unknown:
+            raise ValueError(f"world state arrays: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        world = cls.__new__(cls)
+        world.params, world.seed = params, seed
+        world.n_users, world.n_items = len(arrays["arrival"]), len(arrays["topic"])
+        for name in _STATE_ARRAYS:
+            setattr(world, name, np.array(arrays[name]))
+        return world
+
     def active_users(self, day: int) -> np.ndarray:
         """Users who come on `day`: arrivals of the day and returning users."""
         arrived = self.arrival == day
@@ -145,6 +171,10 @@ class World:
         self.returns_next[:] = False
         self.returns_next[in_system] = comes_back & ~churned
         return DayOutcome(day, users, slate, click, consume, in_system, sat.copy(), (1 - churn_p) * ret_p, churned)
+
+
+_STATE_ARRAYS = ("topic", "quality", "appeal", "arrival", "preference", "affinity", "base_return",
+                 "satisfaction", "churned", "returns_next")
 
 
 def _normal_score(x: np.ndarray) -> np.ndarray:
