@@ -13,19 +13,27 @@ makes them live in one transaction, and **retention** refreshes the cohort
 retention cells that day D-1 completes (it runs even when training fails).
 
 When `models` holds `rl_reinforce` (default models: `RECSYS_NIGHTLY_MODELS`,
-default `mf_als`), a parallel branch **train_rl** -> **score_rl** -> **publish_rl**
-trains the REINFORCE recommender with top-K off-policy correction on the logged
-impressions (after MF's train, whose item factors initialise it), scores every
-user and publishes its lists. It has no ranking gate: its read-out is its A/B
-arm's retention and the off-policy estimate, which **ope_rl** stores with its
-interval in `ope_estimates` (and fills in the realised rate of earlier estimates
-whose outcome has matured). A window without impressions skips the branch.
+default `mf_als`), a parallel branch **train_rl** -> **score_rl** -> **ope_rl**
+-> **gate_rl** -> **publish_rl** trains the REINFORCE recommender with top-K
+off-policy correction on the logged impressions (after MF's train, whose item
+factors initialise it), scores every user, stores the off-policy (DR) estimate of
+its click and D1 return rates on day D-2 with its interval in `ope_estimates`,
+gates it and publishes its lists. With the default ranking gate RL passes
+(it has no ranking hold-out: its read-out is its A/B arm's retention and the
+off-policy estimate). A window without impressions skips the branch.
+**ope_realised** (after retention, every night) fills in the realised rate of
+earlier estimates whose outcome has matured.
+
+With `RECSYS_GATE_METRIC=dr_return_lcb` every gate (MF's and RL's) compares the
+lower 95% bound of the challenger's DR return-rate estimate with the live
+version's DR estimate on the same logged day; **evaluate** then also stores MF's
+estimate, so it exists before **gate**.
 
 A backfill of a past date trains only on data before that date and never
 replaces the live lists of a newer date. A night with no new events, or a model
 the gate rejects, shows as *skipped*: nothing is published and the live lists stay.
 
-Output tables (schema `recsys`): `model_runs`, `eval_metrics`,
+Output tables (schema `recsys`): `model_runs`, `eval_metrics`, `ope_estimates`,
 `live_recommendations`, `retention`.
 """
 
@@ -161,10 +169,17 @@ def recsys_nightly():
 
     @task(pool=TRAINING_POOL)
     def evaluate(extracted: dict, trained: dict) -> dict:
-        """Recall@K and NDCG@K of the new model, the live model and popularity on the window's last day."""
-        from recsys.holdout import evaluate_mf
+        """Recall@K and NDCG@K of the new model, the live model and popularity on the window's last day;
+        with the DR gate (RECSYS_GATE_METRIC=dr_return_lcb) also the new model's off-policy estimate."""
+        from dataclasses import asdict
 
-        return evaluate_mf(_settings(), _interval(), extracted["dataset_path"], trained["model_version"])
+        from recsys.holdout import evaluate_mf
+        from recsys.ope_stage import estimate_for_gate
+
+        settings, interval, version = _settings(), _interval(), trained["model_version"]
+        metrics = evaluate_mf(settings, interval, extracted["dataset_path"], version)
+        estimated = estimate_for_gate(settings, interval, extracted["dataset_path"], version)
+        return {**metrics, "ope": asdict(estimated)} if estimated else metrics
 
     @task
     def gate(trained: dict, metrics: dict) -> list[dict]:
@@ -228,8 +243,35 @@ def recsys_nightly():
         return score_all(_settings(), extracted["dataset_path"], trained_rl["model_version"]).path
 
     @task
+    def ope_rl(extracted: dict, trained_rl: dict, score_path: str) -> dict:
+        """Off-policy estimate of rl_reinforce's click and D1 return rates on day D-2 (ope_estimates,
+        eval_metrics), before its gate: the DR gate compares it with the live version's."""
+        from dataclasses import asdict
+
+        from recsys.ope_stage import estimate_candidate
+
+        return asdict(estimate_candidate(_settings(), _interval(), extracted["dataset_path"],
+                                         trained_rl["model_version"], score_path))
+
+    @task
+    def gate_rl(trained_rl: dict) -> dict:
+        """Gate rl_reinforce: under the DR gate its lower bound against the live version's estimate;
+        a ranking gate lets it through (no ranking hold-out: A/B arm and OPE read it out)."""
+        from dataclasses import asdict
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from recsys.gate import PublishRejected, decide
+
+        force = bool(get_current_context()["params"]["force_publish"])
+        try:
+            return asdict(decide(_settings(), trained_rl["model_version"], force=force))
+        except PublishRejected as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task
     def publish_rl(trained_rl: dict, score_path: str) -> dict:
-        """Publish rl_reinforce's lists and make them live (no ranking gate: A/B arm and OPE read it out)."""
+        """Publish rl_reinforce's lists and make them live, once its gate has let it through."""
         from dataclasses import asdict
 
         from recsys.publish import publish_scores
@@ -237,17 +279,12 @@ def recsys_nightly():
         return asdict(publish_scores(_settings(), _interval().run_date, trained_rl["model_version"], [score_path]))
 
     @task
-    def ope_rl(extracted: dict, trained_rl: dict, score_path: str) -> dict:
-        """Off-policy estimate of rl_reinforce's click and D1 return rates (ope_estimates, eval_metrics),
-        and the realised rate of every earlier estimate whose outcome has matured."""
-        from dataclasses import asdict
+    def ope_realised() -> dict:
+        """Realised D1 return rate of every earlier off-policy estimate whose outcome has matured
+        (read from model_retention, so after the night's retention refresh)."""
+        from recsys.ope_stage import record_realised
 
-        from recsys.ope_stage import estimate_candidate, record_realised
-
-        settings = _settings()
-        manifest = asdict(estimate_candidate(settings, _interval(), extracted["dataset_path"],
-                                             trained_rl["model_version"], score_path))
-        return {**manifest, "realised_rows": record_realised(settings)}
+        return {"realised_rows": record_realised(_settings())}
 
     @task
     def retention() -> dict:
@@ -267,9 +304,10 @@ def recsys_nightly():
     trained_rl = train_rl(extracted)
     trained >> trained_rl  # MF's item factors initialise RL's item embeddings
     scored_rl = score_rl(extracted, trained_rl)
-    published_rl = publish_rl(trained_rl, scored_rl)
-    # realised rates come from model_retention, so the estimate waits for the night's refresh
-    [published_rl, retention()] >> ope_rl(extracted, trained_rl, scored_rl)
+    # the DR gate reads the candidate's estimate, so the estimate comes before the gate
+    ope_rl(extracted, trained_rl, scored_rl) >> gate_rl(trained_rl) >> publish_rl(trained_rl, scored_rl)
+    # realised rates come from model_retention, so they wait for the night's refresh
+    retention() >> ope_realised()
 
 
 recsys_nightly()

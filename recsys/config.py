@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+# `gate_metric` value that gates on the off-policy estimate of the D1 return rate
+# instead of a hold-out ranking metric (see Settings and recsys.gate).
+DR_GATE_METRIC = "dr_return_lcb"
 
 
 @dataclass(frozen=True)
@@ -132,12 +135,23 @@ class Settings:
         active_event_types: event types that count as a user being active.
         positive_event_types: event types that count as implicit positive feedback.
         keep_versions: published versions of each model kept as history.
-        gate_metric: hold-out metric (at K) the champion/challenger gate compares.
+        gate_metric: what the champion/challenger gate compares (`RECSYS_GATE_METRIC`). A hold-out
+            ranking metric at K (`ndcg`, the default, `recall`, ...), for MF; RL models pass that
+            gate (no ranking hold-out: their read-out is the A/B arm and OPE). Or `dr_return_lcb`
+            (DR_GATE_METRIC), for every model: the lower bound of the 95% bootstrap interval of
+            the challenger's doubly robust estimate of its D1 return rate on the night's logged
+            day (D-2) against the live version's DR point estimate on the same day, from the
+            lists it serves; accepted when lcb >= champion - gate_tolerance. A day without
+            logged impressions with propensities gives no estimate: the fresher model is published.
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
         bpr: BPR hyper-parameters (the `mf_bpr` model).
         search: the nightly ALS hyper-parameter search on a validation split.
-        holdout_last_n: 0 = the hold-out is the window's last day; N = each user's last N positive events.
+        holdout: the evaluate stage's temporal hold-out: `last_day` (the window's last day, the
+            default: the gate compares the live model on it) or `user_last_day` (each user's own
+            last active UTC day: every returning user counts, a steadier figure; no champion).
+            The search validates on the day before, in the same sense.
+        holdout_last_n: N > 0 = the hold-out is each user's last N positive events instead.
         warm_start: start MF fits from the previous published model's factors.
         max_events_per_user: events of one user an extract keeps (the latest); a bot beyond
             it is capped and reported in the log. 0 disables the cap.
@@ -160,7 +174,8 @@ class Settings:
     als: ALSConfig = field(default_factory=ALSConfig)
     bpr: BPRConfig = field(default_factory=BPRConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
-    holdout_last_n: int = 0  # 0: the hold-out is the window's last day; N: each user's last N positive events
+    holdout: str = "last_day"  # 'last_day' (the window's), 'user_last_day' (each user's own last active day)
+    holdout_last_n: int = 0  # N > 0: the hold-out is each user's last N positive events instead
     warm_start: bool = True  # start from the previous published model's factors for known users and items
     rl: RLConfig = field(default_factory=RLConfig)
     ope: OPEConfig = field(default_factory=OPEConfig)
@@ -233,6 +248,7 @@ class Settings:
             als=als,
             bpr=bpr,
             search=search,
+            holdout=env.get("RECSYS_HOLDOUT", base.holdout),
             holdout_last_n=int(env.get("RECSYS_HOLDOUT_LAST_N", base.holdout_last_n)),
             warm_start=env.get("RECSYS_WARM_START", "1").lower() not in ("0", "false", "no", "off"),
             rl=rl,

@@ -49,21 +49,35 @@ class Split:
     users: np.ndarray
 
 
+HOLDOUTS = ("last_day", "user_last_day", "last_n")
+
+
 def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end: datetime, last_n: int = 0,
-                   offset: int = 0) -> Split:
+                   offset: int = 0, holdout: str = "last_day") -> Split:
     """Split the window's positive events chronologically.
 
     Args:
         dataset: the window.
         positive_types: event types that count as positive.
         end: end of the window (exclusive).
-        last_n: 0 = the test part is one day; N > 0 = each user's N most recent positive events.
+        last_n: N > 0 = the test part is each user's N most recent positive events
+            (whatever `holdout` says).
         offset: 0 = the last day (or last N events); 1 = the day (or N events) before
             that, with everything after it dropped: the validation split of the
             hyper-parameter search, which never sees the hold-out.
+        holdout: 'last_day' = the window's last day (the same day for everyone: what the
+            champion/challenger gate needs); 'user_last_day' = each user's own last
+            active UTC day (every user with two active days is tested, so the figure
+            is steadier); 'last_n' = each user's last `last_n` events.
     """
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
     positive = dataset.positive_mask(positive_types)
-    if last_n <= 0:
+    if last_n <= 0 and holdout == "user_last_day":
+        day_rank = _day_recency_rank(dataset.user_index, dataset.ts, positive)
+        train_mask = positive & (day_rank > offset)
+        test_mask = positive & (day_rank == offset)
+    elif last_n <= 0:
         test_end = (end - timedelta(days=offset)).timestamp()
         test_start = (end - timedelta(days=offset + 1)).timestamp()
         train_mask = positive & (dataset.ts < test_start)
@@ -80,6 +94,22 @@ def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end:
     relevant = relevant.tocsr()
     users = np.flatnonzero((np.diff(train.indptr) > 0) & (np.diff(relevant.indptr) > 0))
     return Split(train, relevant, users)
+
+
+def _day_recency_rank(user_index: np.ndarray, ts: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per event, how many of its user's active UTC days (on the mask) are more recent than
+    its own day (0 = the user's last day); -1 off the mask."""
+    idx = np.flatnonzero(mask)
+    day = np.floor_divide(ts[idx], 86_400).astype(np.int64)
+    order = np.lexsort((-day, user_index[idx]))  # by user, newest day first
+    users, days = user_index[idx][order], day[order]
+    new_user = np.r_[True, users[1:] != users[:-1]]
+    distinct_day = np.cumsum(new_user | np.r_[True, days[1:] != days[:-1]]) - 1
+    starts = np.flatnonzero(new_user)
+    first_day_of_user = np.repeat(distinct_day[starts], np.diff(np.r_[starts, len(order)]))
+    out = np.full(len(ts), -1, dtype=np.int64)
+    out[idx[order]] = distinct_day - first_day_of_user
+    return out
 
 
 def _recency_rank(user_index: np.ndarray, ts: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """Evaluate stage: the model against a popularity baseline on a temporal hold-out.
 
-The hold-out is the last day of the training window, or each user's last N
+The hold-out is the last day of the training window (`RECSYS_HOLDOUT=last_day`),
+each user's own last active day (`user_last_day`), or each user's last N
 positive events (`RECSYS_HOLDOUT_LAST_N`). A model with the version's own
 configuration (the values its search chose, read from the model file) is
 fitted on the events before the hold-out, then it and the popularity baseline
 rank items for the users who had positive events before and a new positive
-item in the hold-out. With a last-day hold-out the live model (the
+item in the hold-out. With the window's-last-day hold-out the live model (the
 champion, trained on data before the hold-out day) is scored on the same
 users under subject `champion`, for the gate (`recsys.gate`). Every metric of
 `recsys.evaluate` goes to `eval_metrics` under the version; the headline
@@ -43,7 +44,8 @@ def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, v
     """Fit on the window minus its hold-out, score the hold-out; returns the headline metrics."""
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
-    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n)
+    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n,
+                           holdout=settings.holdout)
     if len(split.users) == 0:
         logger.info("no user with history has a new positive item in the hold-out: no metrics for %s", version)
         return {}
@@ -65,7 +67,7 @@ def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, v
     popular_top = top_k_popular(popularity, split.train, k, split.users)
     figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors),
                "popularity": ranking_metrics(popular_top, split.relevant, split.users, k, split.train, item_factors)}
-    if settings.holdout_last_n <= 0:
+    if settings.holdout_last_n <= 0 and settings.holdout == "last_day":  # the live model never saw that day
         champion = _champion_top(settings, run.model, version, dataset, split.train, split.users, k)
         if champion is not None:
             figures["champion"] = ranking_metrics(champion[0], split.relevant, split.users, k, split.train, champion[1])

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-from recsys.config import Settings
+from recsys.config import DR_GATE_METRIC, Settings
 from recsys.errors import EmptyWindowError
 from recsys.extract import extract_window
 from recsys.gate import PublishRejected, decide
@@ -50,11 +50,14 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
     An empty data interval skips training and publishing, and a model the gate
     rejects is not published; either way the live tables stay and retention
     is still refreshed. `extra_models` may hold "rl_reinforce": it trains after MF
-    (its item embeddings start from MF's factors), is scored and published without
-    the ranking gate (its read-out is the A/B arm and the OPE estimate), and an MF
-    rejection does not stop it. "rl_cql" (conservative Q-learning) runs the same way.
-    Each RL candidate's off-policy estimate is stored (`ope_estimates`), and estimates
-    whose outcome has matured get their realised rate after the retention refresh.
+    (its item embeddings start from MF's factors), is scored, its off-policy estimate
+    stored (`ope_estimates`), gated and published, and an MF rejection does not stop
+    it; the default ranking gate lets RL through (its read-out is the A/B arm and the
+    OPE estimate). "rl_cql" (conservative Q-learning) runs the same way. With the DR
+    gate (`gate_metric="dr_return_lcb"`) the evaluate stage also stores MF's estimate,
+    so every gate finds its challenger's estimate, and a rejected RL model is not
+    published. Estimates whose outcome has matured get their realised rate after the
+    retention refresh.
     """
     report = NightReport(interval.run_date.isoformat())
 
@@ -80,7 +83,7 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
     try:
         extracted = stage("extract", lambda: extract_window(settings, interval))
         trained = stage("train", lambda: train_mf(settings, interval, extracted.dataset_path, triggered_by))
-        stage("evaluate", lambda: evaluate_mf(settings, interval, extracted.dataset_path, trained.model_version))
+        stage("evaluate", lambda: _evaluate(settings, interval, extracted.dataset_path, trained.model_version))
         stage("gate", lambda: decide(settings, trained.model_version, force=force_publish))
         stage("publish", lambda: score_and_publish(settings, interval.run_date, extracted.dataset_path,
                                                    trained.model_version))
@@ -89,9 +92,10 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
         logger.warning("skipping training and publishing: %s", exc)
     for rl_model in (m for m in ("rl_reinforce", "rl_cql") if m in extra_models):
         if extracted is not None:
-            _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model)
+            _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model,
+                    force_publish)
     stage("retention", lambda: refresh_retention(settings, interval.run_date))
-    if set(extra_models) & {"rl_reinforce", "rl_cql"}:
+    if set(extra_models) & {"rl_reinforce", "rl_cql"} or settings.gate_metric == DR_GATE_METRIC:
         from recsys.ope_stage import record_realised
 
         stage("ope_realised", lambda: record_realised(settings))
@@ -99,7 +103,8 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
 
 
 def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
-            stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, model: str) -> None:
+            stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, model: str,
+            force_publish: bool = False) -> None:
     from recsys.ope_stage import estimate_candidate
     from recsys.rl_stage import score_rl, train_rl  # torch-heavy; only nights that train RL pay for it
 
@@ -111,6 +116,22 @@ def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, trigg
         logger.warning("skipping %s: %s", model, exc)
         return
     score_path = score_rl(settings, dataset_path, trained.model_version).path
-    stage(f"publish_{suffix}", lambda: publish_scores(settings, interval.run_date, trained.model_version, [score_path]))
+    # the DR gate reads the candidate's estimate, so the estimate comes before the gate
     stage(f"ope_{suffix}", lambda: estimate_candidate(settings, interval, dataset_path, trained.model_version,
                                                       score_path))
+    try:
+        stage(f"gate_{suffix}", lambda: decide(settings, trained.model_version, force=force_publish))
+    except PublishRejected as exc:
+        report.results[f"{suffix}_skipped"] = str(exc)
+        logger.warning("not publishing %s: %s", model, exc)
+        return
+    stage(f"publish_{suffix}", lambda: publish_scores(settings, interval.run_date, trained.model_version, [score_path]))
+
+
+def _evaluate(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, Any]:
+    """The hold-out metrics, plus the off-policy estimate when the gate compares DR lower bounds."""
+    from recsys.ope_stage import estimate_for_gate
+
+    metrics = evaluate_mf(settings, interval, dataset_path, version)
+    estimated = estimate_for_gate(settings, interval, dataset_path, version)
+    return {**metrics, "ope": asdict(estimated)} if estimated else metrics

@@ -145,7 +145,8 @@ def search_als(settings: Settings, dataset: WindowDataset, interval: DataInterva
     the search. With no validation user, the configured values stand.
     """
     grid = settings.search
-    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n, offset=1)
+    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n, offset=1,
+                           holdout=settings.holdout)
     if len(split.users) == 0 or split.train.nnz == 0:
         logger.info("hyper-parameter search skipped: no validation user")
         return settings.als, {"skipped": "no validation user"}

@@ -96,6 +96,36 @@ def test_temporal_split_last_day_and_last_n_never_leak():
     assert last1_val.relevant.toarray().tolist() == [[0, 1, 0, 0], [0, 0, 0, 0]]
 
 
+def test_temporal_split_user_last_day_holds_out_each_users_own_last_day():
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from recsys.dataset import WindowDataset
+
+    day = 86400.0
+    end = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    t_end = end.timestamp()
+    # user 0 (id 7): item 0 on day -5, items 1 and 2 on day -4 (its last day), nothing after;
+    # user 1 (id 8): item 1 on day -3, item 3 on day -2, item 0 on day -1 (its last day);
+    # user 2 (id 9): one active day only (item 2 twice on day -1): never tested
+    ds = WindowDataset(user_ids=np.array([7, 8, 9]), item_ids=np.arange(4) * 10,
+                       user_index=np.array([0, 0, 0, 1, 1, 1, 2, 2]),
+                       item_index=np.array([0, 1, 2, 1, 3, 0, 2, 2]), event_code=np.full(8, 2),
+                       ts=t_end - day * np.array([4.5, 3.9, 3.1, 2.5, 1.5, 0.5, 0.6, 0.2]), value=np.ones(8))
+    hold = temporal_split(ds, ("consume",), end, holdout="user_last_day")
+    assert hold.relevant.toarray().tolist() == [[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
+    assert hold.train.toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0]]
+    assert hold.users.tolist() == [0, 1]  # the window's last day alone would test user 1 only
+    assert temporal_split(ds, ("consume",), end).users.tolist() == [1]
+    val = temporal_split(ds, ("consume",), end, offset=1, holdout="user_last_day")
+    assert val.relevant.toarray().tolist() == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    assert val.train.toarray().tolist() == [[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    assert val.users.tolist() == [1]  # user 0 has no day before its validation day
+    with pytest.raises(ValueError, match="holdout must be one of"):
+        temporal_split(ds, ("consume",), end, holdout="yesterday")
+
+
 def test_ndcg_agrees_with_sklearn_when_all_relevant_items_are_ranked():
     rng = np.random.default_rng(0)
     n_items, k = 8, 8

@@ -1,10 +1,12 @@
 -- What the champion/challenger gate compares, for one challenger version.
 -- Parameters: %(model_version)s, %(metric)s, %(k)s. One row: the challenger's
--- model and run date, the live version of that model (NULL when none) and its
--- run date, and both figures on the challenger's hold-out (subject 'model' is
--- the challenger, 'champion' the live model scored on the same users).
+-- model, model kind ('mf', 'rl') and run date, the live version of that model
+-- (NULL when none) and its run date, and both ranking figures on the challenger's
+-- hold-out (subject 'model' is the challenger, 'champion' the live model scored on
+-- the same users). The DR gate reads its figures through recsys.ope_stage instead.
 SELECT
     r.model,
+    r.model_kind,
     r.run_date,
     l.model_version AS live_version,
     l.run_date      AS live_run_date,

@@ -27,8 +27,8 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     assert out.returncode == 0, out.stderr[-3000:]
     heavy_line = next(l for l in out.stdout.splitlines() if l.startswith("HEAVY"))
     assert heavy_line == "HEAVY []", heavy_line
-    assert ("['evaluate', 'extract', 'gate', 'ope_rl', 'publish', 'publish_rl', 'retention', 'score', 'score_rl',"
-            " 'train', 'train_rl']") in out.stdout
+    assert ("['evaluate', 'extract', 'gate', 'gate_rl', 'ope_realised', 'ope_rl', 'publish', 'publish_rl',"
+            " 'retention', 'score', 'score_rl', 'train', 'train_rl']") in out.stdout
     assert "('train', 'recsys_training')" in out.stdout and "('evaluate', 'recsys_training')" in out.stdout
 
 
@@ -49,3 +49,43 @@ def test_params_refuse_unknown_models_and_out_of_range_values(airflow_db):
             assert "valid" in str(exc).lower() or key in str(exc), exc
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def test_closed_loop_dag_alternates_days_and_nights_with_the_cli_defaults(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.param import ParamsDict
+
+    from recsys import cli
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["recsys_closed_loop"]
+    assert dag.schedule is None and dag.max_active_runs == 1 and dag.doc_md
+    max_days = dag.params.get_param("days").schema["maximum"]
+    assert set(dag.task_ids) == {"setup"} | {f"day_{d:02d}.{t}" for d in range(max_days)
+                                             for t in ("simulate", "nightly")}
+    assert all(t.retries >= 2 and t.doc_md for t in dag.tasks)
+    assert dag.get_task("day_00.nightly").pool == "recsys_training"
+    # strictly sequential: a day waits for the previous night, a night for its day
+    assert dag.get_task("day_00.simulate").upstream_task_ids == {"setup"}
+    assert dag.get_task("day_01.simulate").upstream_task_ids == {"day_00.simulate", "day_00.nightly"}
+    assert dag.get_task("day_01.nightly").upstream_task_ids == {"day_01.simulate"}
+    # the defaults are the CLI's
+    defaults = ParamsDict(dag.params)
+    defaults.validate()
+    sim = cli.build_parser().parse_args(["simulate", "--closed-loop"])
+    assert (defaults["days"], defaults["users"], defaults["items"], defaults["seed"], defaults["explore"]) == \
+        (sim.days, sim.users, sim.items, sim.seed, sim.explore)
+    assert defaults["start_date"] == sim.start.isoformat() and ",".join(defaults["arms"]) == sim.arms
+    assert defaults["gate"] is sim.gate and defaults["run_nightly"] is not sim.no_nightly
+    for key, value in [("days", 0), ("days", max_days + 1), ("arms", ["no_such_arm"]), ("arms", []),
+                       ("arms", ["random", "random"]), ("explore", 1.5), ("items", 10),
+                       ("start_date", "01/02/2026")]:
+        candidate = ParamsDict(dag.params)
+        try:
+            candidate[key] = value
+            candidate.validate()
+        except Exception as exc:  # ParamValidationError
+            assert "valid" in str(exc).lower() or key in str(exc), exc
+        else:
+            raise AssertionError(f"{key}={value!r} was accepted")
