@@ -5,12 +5,31 @@ sampled item u did not interact with:
 
     max  sum ln sigma(x_u . y_i + b_i - x_u . y_j - b_j) - lambda (|x_u|^2 + |y_i|^2 + |y_j|^2)
 
-optimised by stochastic gradient ascent on mini-batches of triples. As in
-`implicit`, each epoch draws nnz triples: (u, i) uniformly from the stored
+optimised by stochastic gradient ascent on small mini-batches of triples. As
+in `implicit`, each epoch draws nnz triples: (u, i) uniformly from the stored
 interactions and j as the item of another uniformly drawn interaction (so
 negatives follow item popularity); a triple whose j the user did interact
-with is skipped. The gradients of a batch are summed into the factors with
-`index_add_` (sequential per row on CPU, so a seed gives the same model).
+with is skipped. Each triple's step is `implicit`'s per-sample step (the
+penalty, bias included, applied to all three rows once per occurrence, the
+user's bias column left at 1); the steps of a batch are summed into the
+factors with `index_add_` (sequential per row on CPU, so a seed gives the
+same model).
+
+The learning rate decays linearly from `learning_rate` to 0 over the fit
+(`lr_schedule="linear"`), as word2vec's SGD does (Mikolov et al. 2013): with a
+constant rate SGD ends in a noise ball around the optimum whose size grows with
+the rate, so a rate large enough to learn in few epochs ends with noisy factors;
+annealing it removes that noise. The default (0.04 decaying over 50 epochs)
+gives each interaction the same summed step size as `implicit`'s default (0.01
+constant over 100 epochs) in half the epochs. On MovieLens 100K and latest-small
+(mean recall@10 of 5 seeds; README, "Matrix factorisation benchmark") `implicit`'s
+per-sample SGD and these mini-batches reach the same recall under each schedule
+tried, so the batching costs nothing; the schedule is what matters: the old
+default, 0.05 constant over 30 epochs, lost 7-15% of recall@10 in both libraries.
+
+A fit runs on one torch thread: a step is a dozen operations of ~50 us on a
+(batch_size, f + 1) block, too small to split (two threads took a MovieLens 100K
+fit from 1.5 s to 3.6 s, mostly waking the second thread for each operation).
 
 The item bias b_i is kept as an extra factor column, with a matching column
 of ones on the user side, so scores stay plain dot products: the returned
@@ -21,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +51,10 @@ from recsys.errors import ModelFitError
 from recsys.models.common import check_finite, check_interactions, effective_factors, set_threads, start_factors
 
 logger = logging.getLogger(__name__)
+
+LR_SCHEDULES = ("linear", "constant")
+# triples drawn (and checked against the user's items) at once; bounds the index arrays' memory
+DRAW_CHUNK = 1 << 20
 
 
 def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
@@ -51,14 +75,16 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
     Raises:
         ModelFitError: invalid config or input, or NaN factors.
     """
-    if config.learning_rate <= 0 or config.regularization < 0 or config.iterations < 0 or config.batch_size < 1:
-        raise ModelFitError(f"BPR needs learning_rate > 0, regularization >= 0, iterations >= 0: {config}")
+    if (config.learning_rate <= 0 or config.regularization < 0 or config.iterations < 0 or config.batch_size < 1
+            or config.lr_schedule not in LR_SCHEDULES):
+        raise ModelFitError(f"BPR needs learning_rate > 0, regularization >= 0, iterations >= 0, batch_size >= 1 "
+                            f"and lr_schedule in {LR_SCHEDULES}: {config}")
     matrix = check_interactions(user_items, "BPR")
     n_users, n_items = matrix.shape
     if n_items < 2:
         raise ModelFitError("BPR needs at least two items: with one there is nothing to rank against")
     factors = effective_factors(config.factors, matrix.shape, "BPR")
-    threads = set_threads(config.num_threads, matrix.nnz)
+    threads = set_threads(1)  # whatever `num_threads` says: see the module docstring
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(config.seed)
     # centred start of scale 1/f as in `implicit`: the tiny positive start ALS uses leaves the
@@ -70,27 +96,29 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
     users[:, -1] = 1.0
     if initial is None:
         items[:, -1] = 0.0
-    indptr = torch.from_numpy(matrix.indptr.astype(np.int64))
+    nnz = matrix.nnz
+    # int64 indices: torch's index_add_ takes a several times slower path for int32 ones
+    rows = torch.repeat_interleave(torch.arange(n_users), torch.from_numpy(np.diff(matrix.indptr).astype(np.int64)))
     cols = torch.from_numpy(matrix.indices.astype(np.int64))
-    key_dtype = torch.int32 if n_users * n_items < 2**31 else torch.int64
-    rows = torch.repeat_interleave(torch.arange(n_users, dtype=key_dtype), torch.diff(indptr))
-    keys = rows * n_items + cols.to(key_dtype)  # sorted: CSR rows are sorted, and so are columns within a row
-    del rows
-    nnz = len(cols)
+    is_positive = _positive_lookup(rows * n_items + cols, n_users * n_items)
+    total_draws = config.iterations * nnz
     losses = []
     for epoch in range(config.iterations):
         total, counted = 0.0, 0
-        for lo in range(0, nnz, config.batch_size):
-            size = min(config.batch_size, nnz - lo)
+        for lo in range(0, nnz, DRAW_CHUNK):
+            size = min(DRAW_CHUNK, nnz - lo)
             pos = torch.randint(nnz, (size,), generator=generator)
-            u = torch.searchsorted(indptr, pos, right=True) - 1
-            i = cols[pos]
+            u, i = rows[pos], cols[pos]
             j = cols[torch.randint(nnz, (size,), generator=generator)]
-            neg_key = u.to(key_dtype) * n_items + j.to(key_dtype)
-            where = torch.searchsorted(keys, neg_key).clamp_max_(nnz - 1)
-            valid = keys[where] != neg_key  # j is not one of u's items
-            loss, n = _sgd_step(users, items, u[valid], i[valid], j[valid], config)
-            total, counted = total + loss, counted + n
+            valid = ~is_positive(u * n_items + j)  # j is not one of u's items
+            u, i, j = u[valid], i[valid], j[valid]
+            kept = len(u)
+            for b in range(0, kept, config.batch_size):
+                done = (epoch * nnz + lo + b * size / kept) / total_draws  # share of the fit's draws made so far
+                lr = config.learning_rate * (1.0 - done if config.lr_schedule == "linear" else 1.0)
+                end = b + config.batch_size
+                loss, n = _sgd_step(users, items, u[b:end], i[b:end], j[b:end], lr, config.regularization)
+                total, counted = total + loss, counted + n
         losses.append(total / max(counted, 1))
         if not np.isfinite(losses[-1]):
             raise ModelFitError(f"BPR diverged to NaN/inf at epoch {epoch}")
@@ -102,20 +130,59 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
     return users.numpy(), items.numpy()
 
 
+def _positive_lookup(keys: torch.Tensor, n_keys: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Membership test for the sorted, distinct int64 `keys` (u * n_items + i of the interactions).
+
+    A bit set over all n_keys pairs when it is no larger than the keys themselves
+    (8 bytes per interaction, i.e. density >= 1/64): one gather per query instead of a
+    binary search through all interactions, about 20x faster on MovieLens 100K.
+    Otherwise a binary search of the queries in sorted order: consecutive searches then
+    walk nearby keys, 5x faster at 10M interactions than searching them as drawn.
+    """
+    if n_keys <= 64 * len(keys):
+        bits = torch.zeros((n_keys + 7) // 8, dtype=torch.uint8)
+        # keys are distinct, so adding each one's bit into its byte is the same as OR-ing it in
+        bits.index_put_((keys >> 3,), (1 << (keys & 7)).to(torch.uint8), accumulate=True)
+        return lambda query: ((bits[query >> 3] >> (query & 7)) & 1).bool()
+    last = len(keys) - 1
+
+    def search(query: torch.Tensor) -> torch.Tensor:
+        ordered, order = torch.sort(query)
+        found = torch.empty(len(query), dtype=torch.bool)
+        found[order] = keys[torch.searchsorted(keys, ordered).clamp_max_(last)] == ordered
+        return found
+
+    return search
+
+
 def _sgd_step(users: torch.Tensor, items: torch.Tensor, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor,
-              config: BPRConfig) -> tuple[float, int]:
-    """One ascent step on a batch of triples; returns (sum of -ln sigma(x_uij), batch size)."""
-    xu, yi, yj = users.index_select(0, u), items.index_select(0, i), items.index_select(0, j)
-    diff = yi - yj  # the bias difference sits in the last column, against the user's column of ones
+              lr: float, reg: float) -> tuple[float, int]:
+    """One ascent step on a batch of triples, in place; returns (sum of -ln sigma(x_uij), batch size).
+
+    Each triple contributes `implicit`'s per-sample step, computed from the
+    factors as they were before the batch:
+
+        x_u += lr (g (y_i - y_j) - reg x_u),  y_i += lr (g x_u - reg y_i),  y_j += lr (-g x_u - reg y_j)
+
+    with g = sigma(-x_uij); a row that occurs k times in the batch gets the sum
+    of its k steps. The user's last (bias) column is not updated.
+    """
+    n = len(u)
+    ij = torch.cat((i, j))
+    xu = users.index_select(0, u)
+    y = items.index_select(0, ij)  # (2n, f + 1): y_i rows, then y_j rows
+    diff = y[:n] - y[n:]  # the bias difference sits in the last column, against the user's column of ones
     z = torch.linalg.vecdot(xu, diff)
-    g = torch.sigmoid(-z)[:, None]  # d ln sigma(z) / dz
-    lr, reg = config.learning_rate, config.regularization
-    grad_u = torch.addcmul(xu * -reg, g, diff)
-    grad_u[:, -1] = 0.0  # the user's bias column stays 1
+    z.neg_()
+    loss = float(torch.nn.functional.softplus(z).sum())
+    g = torch.sigmoid_(z).mul_(lr)[:, None]  # lr * d ln sigma(x_uij) / d x_uij
+    # lr folded into the steps: index_add_ with an `alpha` takes a several times slower path
+    step_u = diff.mul_(g).sub_(xu, alpha=lr * reg)
+    step_u[:, -1] = 0.0
     g_xu = xu.mul_(g)
-    grad_i = yi.mul_(-reg).add_(g_xu)
-    grad_j = yj.mul_(-reg).sub_(g_xu)
-    users.index_add_(0, u, grad_u, alpha=lr)
-    items.index_add_(0, i, grad_i, alpha=lr)
-    items.index_add_(0, j, grad_j, alpha=lr)
-    return float(torch.nn.functional.softplus(-z).sum()), int(z.shape[0])
+    step_y = y.mul_(-lr * reg)
+    step_y[:n] += g_xu
+    step_y[n:] -= g_xu
+    users.index_add_(0, u, step_u)
+    items.index_add_(0, ij, step_y)
+    return loss, n

@@ -60,6 +60,95 @@ def test_bpr_loss_falls_and_positives_outrank_negatives():
     assert (scores[u, pos] > scores[u, neg]).mean() > 0.95
 
 
+def test_bpr_step_is_implicits_per_sample_step_summed_over_occurrences():
+    # implicit/cpu/bpr.pyx: x_u += lr (g (y_i - y_j) - reg x_u), y_i += lr (g x_u - reg y_i),
+    # y_j += lr (-g x_u - reg y_j), g = sigma(-x_u . (y_i - y_j)); the bias column (last) is
+    # penalised on the items and never updated on the user
+    import torch
+
+    from recsys.models.bpr import _sgd_step
+
+    rng = np.random.default_rng(0)
+    users0, items0 = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5, 4)).astype(np.float32)
+    users0[:, -1] = 1.0
+    lr, reg = 0.1, 0.05
+
+    def one_sample(users, items, u, i, j):
+        x, yi, yj = users[u].copy(), items[i].copy(), items[j].copy()
+        g = 1.0 / (1.0 + np.exp(x @ (yi - yj)))
+        users[u, :-1] += lr * (g * (yi - yj) - reg * x)[:-1]
+        items[i] += lr * (g * x - reg * yi)
+        items[j] += lr * (-g * x - reg * yj)
+
+    # distinct rows: exactly one per-sample step each
+    users, items = torch.from_numpy(users0.copy()), torch.from_numpy(items0.copy())
+    u, i, j = torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([2, 3])
+    loss, n = _sgd_step(users, items, u, i, j, lr, reg)
+    expected_u, expected_i = users0.copy(), items0.copy()
+    for t in range(2):
+        one_sample(expected_u, expected_i, int(u[t]), int(i[t]), int(j[t]))
+    np.testing.assert_allclose(users.numpy(), expected_u, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(items.numpy(), expected_i, rtol=1e-5, atol=1e-6)
+    z = (users0[[0, 1]] * (items0[[0, 1]] - items0[[2, 3]])).sum(1)
+    assert n == 2 and loss == pytest.approx(float(np.log1p(np.exp(-z)).sum()), rel=1e-5)
+
+    # a row occurring twice (user 2, item 4) gets the sum of both steps, each taken from the
+    # factors as they were before the batch
+    users, items = torch.from_numpy(users0.copy()), torch.from_numpy(items0.copy())
+    _sgd_step(users, items, torch.tensor([2, 2]), torch.tensor([4, 0]), torch.tensor([1, 4]), lr, reg)
+    expected_u, expected_i = users0.copy(), items0.copy()
+    for u_, i_, j_ in ((2, 4, 1), (2, 0, 4)):
+        step_u, step_i = users0.copy(), items0.copy()
+        one_sample(step_u, step_i, u_, i_, j_)
+        expected_u += step_u - users0
+        expected_i += step_i - items0
+    np.testing.assert_allclose(users.numpy(), expected_u, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(items.numpy(), expected_i, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "constant"])
+def test_bpr_learning_rate_schedule(monkeypatch, schedule):
+    import dataclasses
+
+    from recsys.models import bpr
+
+    seen = []
+    step = bpr._sgd_step
+
+    def recording(users, items, u, i, j, lr, reg):
+        seen.append(lr)
+        return step(users, items, u, i, j, lr, reg)
+
+    monkeypatch.setattr(bpr, "_sgd_step", recording)
+    train, _ = planted(n_users=80, n_items=40)
+    config = dataclasses.replace(BPR, iterations=5, batch_size=64, lr_schedule=schedule)
+    bpr.fit_bpr(train, config)
+    lrs = np.array(seen)
+    assert lrs[0] == pytest.approx(config.learning_rate)
+    if schedule == "constant":
+        assert np.all(lrs == config.learning_rate)
+    else:
+        # linear in the share of triples drawn so far: from lr down to about lr / (epochs x batches)
+        assert np.all(np.diff(lrs) < 0) and 0 < lrs[-1] < 0.05 * config.learning_rate
+        assert lrs.sum() == pytest.approx(0.5 * config.learning_rate * len(lrs), rel=0.05)
+    with pytest.raises(ModelFitError, match="lr_schedule"):
+        bpr.fit_bpr(train, dataclasses.replace(config, lr_schedule="cosine"))
+
+
+@pytest.mark.parametrize("n_users,n_items,density", [(50, 40, 0.2), (300, 2000, 0.002)], ids=["bitset", "search"])
+def test_bpr_positive_lookup_matches_the_matrix(n_users, n_items, density):
+    import torch
+
+    from recsys.models.bpr import _positive_lookup
+
+    matrix = sp.random(n_users, n_items, density=density, random_state=1, format="csr")
+    rows = np.repeat(np.arange(n_users), np.diff(matrix.indptr))
+    keys = torch.from_numpy(rows * n_items + matrix.indices.astype(np.int64))
+    query = torch.arange(n_users * n_items)
+    found = _positive_lookup(keys, n_users * n_items)(query).numpy()
+    assert np.array_equal(found, (matrix.toarray() > 0).ravel())
+
+
 @pytest.mark.parametrize("fit,config", [(fit_als, ALS), (fit_bpr, BPR)], ids=["als", "bpr"])
 def test_same_seed_same_model_and_other_seed_differs(fit, config):
     import dataclasses
