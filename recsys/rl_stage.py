@@ -122,7 +122,8 @@ def build_trajectories(settings: Settings, interval: DataInterval, dataset: Wind
     cfg = settings.rl
     return trajectories.build(ev.user, ev.item, ev.event_code, ev.ts, ev.session_id, ev.propensity,
                               len(dataset.item_ids), cfg.history_len, cfg.gamma, cfg.retention_weight,
-                              cfg.return_horizon_days, interval.end.timestamp(), cfg.retention_credit)
+                              cfg.return_horizon_days, interval.end.timestamp(), cfg.retention_credit,
+                              cfg.consume_weight)
 
 
 def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual",

@@ -9,15 +9,24 @@ of user u:
   started (left-padded with the padding index n_items);
 * action: the item shown; propensity: the logged one (NaN where missing), and the
   number of impressions of the session (the slate size);
-* reward R = click + credit * (retention_weight * returned_t + gamma * G_{t+1}), with
-  returned_t = 1 when u starts a session on one of the `return_horizon_days` days
-  after session t's day (the retention credit goes to the session before the
-  return), G_t = clickrate_t + retention_weight * returned_t + gamma * G_{t+1}
-  the discounted per-session value of u's later sessions (0 after the last), and
-  `credit` how the session's credit is shared among its impressions:
-  `retention_credit="clicked"` (default) gives it to the impressions the user clicked
+* reward R = click + consume_weight * consumed + credit * (retention_weight * returned_t
+  + gamma * G_{t+1}), with consumed = 1 when the user consumed the item in the session
+  (a consume event of the same item; the log's observable sign that the user valued
+  what they clicked, where a click alone also rewards clickbait; `consume_weight = 0`
+  leaves the reward as click only; RLConfig's default is 4), returned_t = 1 when u
+  starts a session on one of the `return_horizon_days` days after session t's day
+  (the retention credit goes to the session before the return),
+  G_t = clickrate_t + consume_weight * consumerate_t + retention_weight * returned_t
+  + gamma * G_{t+1} the discounted per-session value of u's later sessions (0 after
+  the last; the rates are per impression of session t, so a session's value holds
+  the same immediate terms as its impressions' rewards), and `credit` how the
+  session's credit is shared among its impressions:
+  `retention_credit="clicked"` gives it to the impressions the user clicked
   (what was not engaged with cannot have changed whether the user comes back; the
   policy then learns P(click | a) x value-when-clicked, not just clicks),
+  `"consumed"` (the default) to the impressions the user consumed (only what was
+  consumed moves the user much, so the policy learns P(consume | a) x
+  value-when-consumed),
   `"session"` to every impression of the session alike.
 
 Censoring: a session within `return_horizon_days` of the window's end cannot see a
@@ -35,6 +44,7 @@ import numpy as np
 
 IMPRESSION, CLICK, CONSUME = 0, 1, 2
 _DAY_S = 86_400.0
+RETENTION_CREDITS = ("clicked", "consumed", "session")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class Trajectories:
         session_returned: (n_sessions,) returned_t (after censoring).
         next_session: (n_sessions,) the user's next session in the window, -1 after the last.
         session_reward: (n_sessions,) retention_weight * returned_t (the session-level part of R).
+        consumed: (n,) 1.0 when the impression's item was consumed in the session.
     """
 
     history: np.ndarray
@@ -68,6 +79,7 @@ class Trajectories:
     n_items: int
     next_session: np.ndarray | None = None
     session_reward: np.ndarray | None = None
+    consumed: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -98,14 +110,24 @@ def user_histories(user: np.ndarray, item: np.ndarray, ts: np.ndarray, positive:
 
 def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.ndarray, session_id: np.ndarray,
           propensity: np.ndarray, n_items: int, history_len: int, gamma: float, retention_weight: float,
-          return_horizon_days: int, window_end_ts: float, retention_credit: str = "clicked") -> Trajectories:
+          return_horizon_days: int, window_end_ts: float, retention_credit: str = "consumed",
+          consume_weight: float = 4.0) -> Trajectories:
     """Examples from flat events (see the module docstring).
 
     Args:
         user, item: (m,) contiguous indices; event_code: (m,) 0 impression, 1 click, 2 consume.
         ts: (m,) Unix seconds; session_id: (m,) float with NaN where NULL; propensity: (m,) NaN where NULL.
         window_end_ts: end of the training window (censoring of returns).
+        retention_credit: 'clicked', 'consumed' or 'session' (see the module docstring).
+        consume_weight: weight of the consumption term of R (0: click-only immediate reward).
+
+    Raises:
+        ValueError: an unknown `retention_credit`, or a negative or non-finite `consume_weight`.
     """
+    if retention_credit not in RETENTION_CREDITS:
+        raise ValueError(f"retention_credit must be one of {RETENTION_CREDITS}, got {retention_credit!r}")
+    if not np.isfinite(consume_weight) or consume_weight < 0:
+        raise ValueError(f"consume_weight must be finite and >= 0, got {consume_weight!r}")
     day = np.floor(ts / _DAY_S).astype(np.int64)
     sess_key = np.where(np.isfinite(session_id), np.nan_to_num(session_id), -1.0 - day)
     # sessions: unique (user, key)
@@ -123,11 +145,15 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
     imp = np.flatnonzero(is_imp)
     pos_ev = np.flatnonzero(event_code != IMPRESSION)
     clicked_pairs = set(zip(sess_index[pos_ev].tolist(), item[pos_ev].tolist()))
-    click = np.fromiter(((s, i) in clicked_pairs for s, i in zip(sess_index[imp].tolist(), item[imp].tolist())),
-                        dtype=np.float64, count=imp.size)
+    imp_pairs = list(zip(sess_index[imp].tolist(), item[imp].tolist()))
+    click = np.fromiter((pair in clicked_pairs for pair in imp_pairs), dtype=np.float64, count=imp.size)
+    cons_ev = np.flatnonzero(event_code == CONSUME)
+    consumed_pairs = set(zip(sess_index[cons_ev].tolist(), item[cons_ev].tolist()))
+    consumed = np.fromiter((pair in consumed_pairs for pair in imp_pairs), dtype=np.float64, count=imp.size)
+    immediate = click + consume_weight * consumed
     imp_sess = sess_index[imp]
     n_imp_sess = np.bincount(imp_sess, minlength=n_sess)
-    click_rate = np.bincount(imp_sess, weights=click, minlength=n_sess) / np.maximum(n_imp_sess, 1)
+    immediate_rate = np.bincount(imp_sess, weights=immediate, minlength=n_sess) / np.maximum(n_imp_sess, 1)
 
     # returns and discounted session values, per user in time order
     order = np.lexsort((s_start, s_user))
@@ -153,11 +179,9 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
         s = order[pos]
         later = session_value[order[pos + 1]] if next_same_user[pos] else 0.0
         g_next[s] = later
-        session_value[s] = click_rate[s] + retention_weight * returned[s] + gamma * later
-    if retention_credit not in ("clicked", "session"):
-        raise ValueError(f"retention_credit must be 'clicked' or 'session', got {retention_credit!r}")
-    credit = click if retention_credit == "clicked" else 1.0
-    reward = click + credit * (retention_weight * returned[imp_sess] + gamma * g_next[imp_sess])
+        session_value[s] = immediate_rate[s] + retention_weight * returned[s] + gamma * later
+    credit = {"clicked": click, "consumed": consumed, "session": 1.0}[retention_credit]
+    reward = immediate + credit * (retention_weight * returned[imp_sess] + gamma * g_next[imp_sess])
 
     hist = user_histories(user, item, ts, ~is_imp, s_user, s_start, history_len, n_items)
     by_session = np.argsort(imp_sess, kind="stable")
@@ -166,5 +190,5 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
         reward=reward[by_session], click=click[by_session], propensity=propensity[imp][by_session].astype(np.float64),
         slate_size=n_imp_sess[imp_sess][by_session].astype(np.float64), session_user=s_user, session_day=s_day,
         session_returned=returned, n_items=n_items, next_session=next_session,
-        session_reward=retention_weight * returned,
+        session_reward=retention_weight * returned, consumed=consumed[by_session],
     )

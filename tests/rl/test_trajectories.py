@@ -1,0 +1,71 @@
+"""The consumption term of the RL reward (`consume_weight`) and `retention_credit="consumed"`, by hand."""
+
+import numpy as np
+import pytest
+
+from recsys.config import RLConfig, Settings
+from recsys.models.rl import trajectories
+
+DAY = 86_400.0
+
+# user 0, session A on day 0: items 1, 2, 3 shown; 2 clicked and consumed, 3 clicked only, 1 ignored.
+# user 0, session B on day 1: item 0 shown, clicked and consumed; no session on day 2 (seen: window ends day 3).
+USER = np.zeros(9, np.int64)
+ITEM = np.array([1, 2, 3, 2, 3, 2, 0, 0, 0])
+CODE = np.array([0, 0, 0, 1, 1, 2, 0, 1, 2])  # impression, click, consume
+TS = np.array([10, 11, 12, 20, 21, 25, DAY + 5, DAY + 6, DAY + 7])
+SESSION = np.array([1, 1, 1, 1, 1, 1, 2, 2, 2.0])
+
+
+def rewards(consume_weight: float, credit: str = "clicked") -> tuple[dict, trajectories.Trajectories]:
+    """{(session day, item): R} and the trajectories, gamma 0.5, retention_weight 1, horizon 1 day."""
+    t = trajectories.build(USER, ITEM, CODE, TS, SESSION, np.full(9, 0.25),
+                           n_items=4, history_len=2, gamma=0.5, retention_weight=1.0, return_horizon_days=1,
+                           window_end_ts=3 * DAY, retention_credit=credit, consume_weight=consume_weight)
+    day_of = {int(s): int(t.session_day[s]) for s in range(len(t.session_day))}
+    return {(day_of[int(s)], int(a)): float(r) for s, a, r in zip(t.session_of, t.action, t.reward)}, t
+
+
+def test_consume_term_by_hand():
+    r, t = rewards(consume_weight=2.0)
+    # session B (last, not censored, no return): R = 1 click + 2 * 1 consumed = 3; G_B = 3 / 1 impression = 3
+    assert r[(1, 0)] == pytest.approx(3.0)
+    # session A returned: retention term = 1 * 1 + 0.5 * G_B = 2.5, to clicked impressions
+    assert r[(0, 2)] == pytest.approx(1.0 + 2.0 + 2.5)  # clicked and consumed
+    assert r[(0, 3)] == pytest.approx(1.0 + 0.0 + 2.5)  # clicked only
+    assert r[(0, 1)] == pytest.approx(0.0)
+    by_action = dict(zip(t.action.tolist(), t.consumed.tolist()))
+    assert by_action == {0: 1.0, 1: 0.0, 2: 1.0, 3: 0.0}
+    np.testing.assert_array_equal(t.click[np.argsort(t.action)], [1.0, 0.0, 1.0, 1.0])
+
+
+def test_zero_consume_weight_is_the_click_reward():
+    r, _ = rewards(consume_weight=0.0)
+    # G_B = click rate 1; retention term of A = 1 + 0.5 * 1
+    assert r == pytest.approx({(1, 0): 1.0, (0, 2): 2.5, (0, 3): 2.5, (0, 1): 0.0})
+
+
+def test_retention_credit_to_consumed_impressions():
+    r, _ = rewards(consume_weight=2.0, credit="consumed")
+    assert r[(0, 2)] == pytest.approx(3.0 + 2.5)
+    assert r[(0, 3)] == pytest.approx(1.0)  # clicked, not consumed: no retention credit
+    assert r[(0, 1)] == pytest.approx(0.0)
+
+
+def test_bad_credit_or_weight_is_refused():
+    with pytest.raises(ValueError, match="retention_credit"):
+        rewards(1.0, credit="impressed")
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="consume_weight"):
+            rewards(bad)
+        with pytest.raises(ValueError, match="RECSYS_RL_CONSUME_WEIGHT"):
+            RLConfig(consume_weight=bad)
+    with pytest.raises(ValueError, match="RECSYS_RL_RETENTION_CREDIT"):
+        RLConfig(retention_credit="impressed")
+
+
+def test_settings_read_the_reward_from_the_environment():
+    default = Settings.from_env({}).rl
+    assert (default.consume_weight, default.retention_credit) == (4.0, "consumed")
+    rl = Settings.from_env({"RECSYS_RL_CONSUME_WEIGHT": "0", "RECSYS_RL_RETENTION_CREDIT": "clicked"}).rl
+    assert (rl.consume_weight, rl.retention_credit) == (0.0, "clicked")
