@@ -26,9 +26,8 @@ import torch
 from torch import nn
 
 from recsys.config import RLConfig
-from recsys.errors import ModelFitError
 from recsys.models.rl.encoders import make_encoder
-from recsys.models.rl.reinforce import FitResult, check_finite, run_epoch, session_batches
+from recsys.models.rl.reinforce import FitResult, check_finite, fit_setup, run_epoch, session_batches
 from recsys.models.rl.trajectories import Trajectories
 
 logger = logging.getLogger(__name__)
@@ -68,13 +67,8 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
     Raises:
         ModelFitError: no impressions, or a loss / parameter turned NaN.
     """
-    if traj.n == 0:
-        raise ModelFitError("no logged impressions in the window: the RL recommenders need impressions")
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads if config.num_threads > 0 else 1)
-    try:
+    with fit_setup(traj, config):
         net = QNet(traj.n_items, config, item_init)
         optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
         generator = torch.Generator().manual_seed(config.seed)
@@ -90,7 +84,5 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
             logger.info("CQL epoch %d: loss %.4f (TD %.4f, conservative %.4f)", epoch, result.loss[-1],
                         result.critic[-1], result.actor[-1])
         check_finite(net)
-    finally:
-        torch.set_num_threads(previous_threads)
     result.seconds = time.perf_counter() - started
     return net.eval(), result

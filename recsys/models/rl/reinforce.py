@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,15 +120,27 @@ def fit_reinforce(traj: Trajectories, config: RLConfig, k: int, item_init: np.nd
     Raises:
         ModelFitError: no impressions to learn from, or a loss / parameter turned NaN.
     """
+    started = time.perf_counter()
+    with fit_setup(traj, config):
+        return _fit(traj, config, k, item_init, started)
+
+
+@contextmanager
+def fit_setup(traj: Trajectories, config: RLConfig) -> Iterator[None]:
+    """What both RL learners' fits need around them: refuse a log without impressions,
+    seed torch, and run on `config.num_threads` (1 when 0) threads, restoring the caller's.
+
+    Raises:
+        ModelFitError: no logged impressions to learn from.
+    """
     if traj.n == 0:
         raise ModelFitError("no logged impressions in the window: the RL recommenders need impressions")
-    started = time.perf_counter()
     torch.manual_seed(config.seed)
     previous_threads = torch.get_num_threads()
     # small networks: a second thread costs more in synchronisation than it gains
     torch.set_num_threads(config.num_threads if config.num_threads > 0 else 1)
     try:
-        return _fit(traj, config, k, item_init, started)
+        yield
     finally:
         torch.set_num_threads(previous_threads)
 
