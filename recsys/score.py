@@ -5,6 +5,17 @@ Scores are computed one batch of users at a time (matrix product and
 batch, so memory is bounded by batch x items, never users x items. The batch
 is also capped so that one score block holds at most `MAX_BATCH_SCORES`
 floats (64 MiB), whatever the catalogue size.
+
+Two things make it as fast as `implicit`'s batched `recommend` (bench/mf.py):
+
+* One score buffer is allocated for the whole run and every batch's product
+  is written into it. A fresh 64 MiB block per batch is served by `mmap`, so
+  every batch paid a page fault per 4 KiB of scores: about 40% of the time
+  of all users' top-10 at 100,000 users x 20,000 items.
+* Large catalogues take an exact two-stage top-K (`_block_top_k`): the
+  maximum of each block of `BLOCK` consecutive items, the K blocks with the
+  largest maxima, then the top K of those blocks' items. A full `torch.topk`
+  over 20,000 scores per user cost 2.5x as much.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ import scipy.sparse as sp
 import torch
 
 MAX_BATCH_SCORES = 16 << 20
+BLOCK = 64  # items per block of the two-stage top-K: about sqrt(items / K) at 20,000 items and K = 10
+MIN_BLOCKS_PER_K = 8  # below blocks >= 8 K the single-stage topk is as fast, and simpler
 
 
 @dataclass(frozen=True)
@@ -43,15 +56,33 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
         users: (n,) row indices to score.
     """
     users = np.arange(user_factors.shape[0]) if users is None else np.asarray(users)
-    item_t = torch.from_numpy(np.ascontiguousarray(item_factors, dtype=np.float32)).T.contiguous()
-    k_eff = min(k, item_factors.shape[0])
-    batch_users = max(1, min(batch_users, MAX_BATCH_SCORES // max(item_factors.shape[0], 1)))
+    n_items = item_factors.shape[0]
+    k_eff = min(k, n_items)
+    blocked = n_items >= MIN_BLOCKS_PER_K * k_eff * BLOCK
+    width = -(-n_items // BLOCK) * BLOCK if blocked else n_items  # padded to whole blocks
+    item_t = torch.zeros((width, item_factors.shape[1]), dtype=torch.float32)
+    item_t[:n_items] = torch.from_numpy(np.asarray(item_factors, dtype=np.float32))
+    item_t = item_t.T.contiguous()
+    user_t = torch.from_numpy(np.ascontiguousarray(user_factors, dtype=np.float32))
+    batch_users = max(1, min(batch_users, len(users), MAX_BATCH_SCORES // max(width, 1)))
+    buffer = torch.empty((batch_users, width), dtype=torch.float32)
+    contiguous = len(users) > 0 and users[-1] - users[0] + 1 == len(users) and bool(np.all(np.diff(users) == 1))
     parts = []
     for lo in range(0, len(users), batch_users):
         batch = users[lo:lo + batch_users]
-        scores = torch.from_numpy(np.ascontiguousarray(user_factors[batch], dtype=np.float32)) @ item_t
-        _mask_seen(scores, seen, batch)
-        parts.append(_top_of(scores, batch, k_eff))
+        scores = buffer[:len(batch)]
+        if contiguous:  # a slice: no copy of the factor rows or of the seen rows
+            first = int(batch[0])
+            torch.mm(user_t[first:first + len(batch)], item_t, out=scores)
+            seen_rows = seen[first:first + len(batch)]
+        else:
+            torch.mm(user_t[torch.from_numpy(batch)], item_t, out=scores)
+            seen_rows = seen[batch]
+        if width > n_items:
+            scores[:, n_items:] = -torch.inf
+        _mask_rows(scores, seen_rows)
+        values, indices = _block_top_k(scores, k_eff) if blocked else torch.topk(scores, k_eff, dim=1)
+        parts.append(_top_of(values, indices, batch))
     return _concat(parts)
 
 
@@ -65,23 +96,39 @@ def top_k_popular(popularity: np.ndarray, seen: sp.csr_matrix, k: int, users: np
     for lo in range(0, len(users), batch_users):
         batch = np.asarray(users[lo:lo + batch_users])
         scores = popularity_t.expand(len(batch), -1).clone()
-        _mask_seen(scores, seen, batch)
-        parts.append(_top_of(scores, batch, k_eff))
+        _mask_rows(scores, seen[batch])
+        parts.append(_top_of(*torch.topk(scores, k_eff, dim=1), batch))
     return _concat(parts)
 
 
-def _mask_seen(scores: torch.Tensor, seen: sp.csr_matrix, batch: np.ndarray) -> None:
-    rows = seen[batch]
+def _mask_rows(scores: torch.Tensor, rows: sp.csr_matrix) -> None:
+    """Set the scores of the stored entries of `rows` (one per score row) to -inf."""
     if rows.nnz:
-        row_pos = np.repeat(np.arange(len(batch)), np.diff(rows.indptr))
-        scores[torch.from_numpy(row_pos), torch.from_numpy(rows.indices.astype(np.int64))] = -torch.inf
+        row_pos = np.repeat(np.arange(rows.shape[0], dtype=np.int64) * scores.stride(0), np.diff(rows.indptr))
+        flat = torch.from_numpy(row_pos + rows.indices)
+        scores.view(-1).index_fill_(0, flat, -torch.inf)
 
 
-def _top_of(scores: torch.Tensor, batch: np.ndarray, k: int) -> TopK:
-    values, indices = torch.topk(scores, k, dim=1)
+def _block_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`torch.topk(scores, k, dim=1)` in two stages; `scores.shape[1]` is a multiple of BLOCK.
+
+    Exact: an item in a row's top K lies in a block whose maximum is at least
+    its score, and fewer than K other blocks can have a larger maximum (each
+    would hold an item above it), so its block is among the K largest maxima.
+    """
+    rows, width = scores.shape
+    blocks = scores.view(rows, width // BLOCK, BLOCK)
+    _, best_blocks = torch.topk(blocks.amax(dim=2), k, dim=1, sorted=False)
+    candidates = torch.gather(blocks, 1, best_blocks[:, :, None].expand(rows, k, BLOCK)).view(rows, k * BLOCK)
+    values, position = torch.topk(candidates, k, dim=1)
+    items = torch.gather(best_blocks, 1, position // BLOCK) * BLOCK + position % BLOCK
+    return values, items
+
+
+def _top_of(values: torch.Tensor, indices: torch.Tensor, batch: np.ndarray) -> TopK:
     values, indices = values.numpy(), indices.numpy()
-    keep = np.isfinite(values)  # masked (seen) items come out as -inf
-    ranks = np.broadcast_to(np.arange(1, k + 1, dtype=np.int16), values.shape)
+    keep = np.isfinite(values)  # masked (seen) items and padding come out as -inf
+    ranks = np.broadcast_to(np.arange(1, values.shape[1] + 1, dtype=np.int16), values.shape)
     return TopK(np.broadcast_to(batch[:, None], values.shape)[keep], indices[keep], ranks[keep], values[keep])
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score
 
@@ -156,3 +157,23 @@ def test_top_k_in_small_batches_equals_one_batch_and_never_returns_seen():
     a, b = top_k_factors(users, items, seen, 5, batch_users=7), top_k_factors(users, items, seen, 5, batch_users=4096)
     assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("user_index", "item_index", "rank"))
     assert not np.asarray(seen[a.user_index, a.item_index]).any()
+
+
+@pytest.mark.parametrize("n_items", [5 * 64 * 8, 5 * 64 * 8 + 37])  # whole blocks, and a padded last block
+def test_two_stage_top_k_of_a_large_catalogue_equals_a_full_sort(n_items):
+    """The block-maximum top-K path (catalogue >= 8 K blocks) against numpy's full sort, seen items excluded."""
+    rng = np.random.default_rng(3)
+    n_users, k = 300, 5
+    users, items = rng.normal(size=(n_users, 8)).astype(np.float32), rng.normal(size=(n_items, 8)).astype(np.float32)
+    seen = sp.random(n_users, n_items, density=0.05, random_state=4, format="lil")
+    seen[7] = 1.0  # a user who has seen everything gets an empty list
+    seen = seen.tocsr()
+    picked = np.array([250, 3, 7, 99, 100])  # unsorted, not contiguous
+    for subset in (None, picked):
+        top = top_k_factors(users, items, seen, k, batch_users=64, users=subset)
+        scores = users @ items.T
+        scores[seen.toarray() > 0] = -np.inf
+        for u in (range(n_users) if subset is None else subset):
+            expected = [i for i in np.argsort(-scores[u], kind="stable")[:k] if np.isfinite(scores[u, i])]
+            assert list(top.item_index[top.user_index == u]) == expected
+    assert not (top.user_index == 7).any()

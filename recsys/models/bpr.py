@@ -84,8 +84,24 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
     if n_items < 2:
         raise ModelFitError("BPR needs at least two items: with one there is nothing to rank against")
     factors = effective_factors(config.factors, matrix.shape, "BPR")
+    previous_threads = torch.get_num_threads()
     threads = set_threads(1)  # whatever `num_threads` says: see the module docstring
     started = time.perf_counter()
+    try:
+        users, items, losses = _run_epochs(matrix, config, factors, initial)
+    finally:  # the caller's scoring (all users' top-K) wants its threads back
+        torch.set_num_threads(previous_threads)
+    check_finite("BPR", users, items)
+    logger.info("BPR fit %dx%d, nnz=%d, %d factors, %d epochs, %d threads in %.2fs; loss %s", n_users, n_items,
+                matrix.nnz, factors, config.iterations, threads, time.perf_counter() - started,
+                " -> ".join(f"{x:.4f}" for x in losses[:1] + losses[-1:]))
+    fit_bpr.last_losses = losses  # type: ignore[attr-defined]  # read by tests and the benchmark
+    return users.numpy(), items.numpy()
+
+
+def _run_epochs(matrix: sp.csr_matrix, config: BPRConfig, factors: int,
+                initial: tuple[np.ndarray, np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    n_users, n_items = matrix.shape
     generator = torch.Generator().manual_seed(config.seed)
     # centred start of scale 1/f as in `implicit`: the tiny positive start ALS uses leaves the
     # BPR gradients (proportional to the other side's factors) too small to move for many epochs
@@ -122,12 +138,7 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
         losses.append(total / max(counted, 1))
         if not np.isfinite(losses[-1]):
             raise ModelFitError(f"BPR diverged to NaN/inf at epoch {epoch}")
-    check_finite("BPR", users, items)
-    logger.info("BPR fit %dx%d, nnz=%d, %d factors, %d epochs, %d threads in %.2fs; loss %s", n_users, n_items,
-                nnz, factors, config.iterations, threads, time.perf_counter() - started,
-                " -> ".join(f"{x:.4f}" for x in losses[:1] + losses[-1:]))
-    fit_bpr.last_losses = losses  # type: ignore[attr-defined]  # read by tests and the benchmark
-    return users.numpy(), items.numpy()
+    return users, items, losses
 
 
 def _positive_lookup(keys: torch.Tensor, n_keys: int) -> Callable[[torch.Tensor], torch.Tensor]:

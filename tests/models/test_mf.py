@@ -60,6 +60,21 @@ def test_bpr_loss_falls_and_positives_outrank_negatives():
     assert (scores[u, pos] > scores[u, neg]).mean() > 0.95
 
 
+
+def test_bpr_fits_on_one_thread_and_gives_the_callers_threads_back():
+    """BPR runs single-threaded, but the top-K scoring that follows in the same process must not."""
+    import torch
+
+    train, _ = planted(seed=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fit_bpr(train, BPRConfig(factors=4, iterations=1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bpr_step_is_implicits_per_sample_step_summed_over_occurrences():
     # implicit/cpu/bpr.pyx: x_u += lr (g (y_i - y_j) - reg x_u), y_i += lr (g x_u - reg y_i),
     # y_j += lr (-g x_u - reg y_j), g = sigma(-x_u . (y_i - y_j)); the bias column (last) is
