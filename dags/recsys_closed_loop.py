@@ -42,7 +42,6 @@ left live: compare experiments on fresh databases.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -56,30 +55,9 @@ TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
 
 
 def _settings():
-    """Settings from RECSYS_* variables; the `recsys_db` connection supplies the URL
-    when RECSYS_DATABASE_URL is unset (as in recsys_nightly)."""
-    from recsys.config import Settings
+    from recsys.airflow_support import settings_for_task
 
-    overrides = {}
-    if "RECSYS_DATABASE_URL" not in os.environ:
-        from airflow.sdk import Connection
-
-        uri = Connection.get("recsys_db").get_uri()
-        overrides["database_url"] = "postgresql+psycopg2://" + uri.split("://", 1)[1]
-    return Settings.from_env(**overrides)
-
-
-@contextmanager
-def _no_retry_on_bad_input():
-    """A missing schema or bad input fails the task at once: retrying cannot fix it."""
-    from recsys.errors import PERMANENT_ERRORS
-
-    try:
-        yield
-    except PERMANENT_ERRORS as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{exc} (not retried: fix the input, then clear the task)") from exc
+    return settings_for_task()
 
 
 @dag(
@@ -128,13 +106,14 @@ def recsys_closed_loop():
         """Draw the world, write the catalogue (`items`, `sim_items`) and save the state before day 0."""
         from datetime import date
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.sim.closed_loop import sim_source
         from recsys.sim.stepwise import init_state, run_directory
 
         context = get_current_context()
         p = context["params"]
         settings = _settings()
-        with _no_retry_on_bad_input():
+        with no_retry_on_bad_input():
             path = init_state(settings, run_directory(settings, context["dag_run"].run_id), days=int(p["days"]),
                               users=int(p["users"]), items=int(p["items"]), seed=int(p["seed"]),
                               start_date=date.fromisoformat(p["start_date"]), arms=tuple(p["arms"]),
@@ -150,12 +129,13 @@ def recsys_closed_loop():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.sim.stepwise import simulate_day
 
         days = int(get_current_context()["params"]["days"])
         if day >= days:
             raise AirflowSkipException(f"this run simulates {days} days (0 .. {days - 1})")
-        with _no_retry_on_bad_input():
+        with no_retry_on_bad_input():
             return asdict(simulate_day(_settings(), Path(state["state_path"]), day))
 
     @task(pool=TRAINING_POOL)
@@ -166,6 +146,7 @@ def recsys_closed_loop():
 
         from airflow.sdk.exceptions import DownstreamTasksSkipped
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.interval import DataInterval
         from recsys.pipeline import run_night
 
@@ -175,7 +156,7 @@ def recsys_closed_loop():
         manifest: dict = {"run_date": run_date.isoformat(), "skipped": "run_nightly is off"}
         if p["run_nightly"]:
             extra = tuple(a for a in p["arms"] if a in RL_MODELS)
-            with _no_retry_on_bad_input():
+            with no_retry_on_bad_input():
                 report = run_night(_settings(), DataInterval.for_date(run_date), triggered_by="simulate",
                                    extra_models=extra, force_publish=not p["gate"])
             manifest = {"run_date": report.run_date, "skipped": report.skipped,

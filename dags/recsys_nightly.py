@@ -40,7 +40,6 @@ Output tables (schema `recsys`): `model_runs`, `eval_metrics`, `ope_estimates`,
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -55,19 +54,11 @@ TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
 
 
 def _settings(context=None):  # noqa: ANN001 - Airflow's Context
-    """Settings from RECSYS_* variables and the run's params; the `recsys_db`
-    connection supplies the URL when RECSYS_DATABASE_URL is unset."""
-    from recsys.config import Settings
+    """Settings for a task: RECSYS_* variables, the `recsys_db` connection and the run's params."""
+    from recsys.airflow_support import settings_for_task
 
-    overrides = {}
-    if "RECSYS_DATABASE_URL" not in os.environ:
-        from airflow.sdk import Connection
-
-        uri = Connection.get("recsys_db").get_uri()
-        overrides["database_url"] = "postgresql+psycopg2://" + uri.split("://", 1)[1]
     params = (context or get_current_context())["params"]
-    overrides.update(k=int(params["k"]), train_window_days=int(params["train_window_days"]))
-    return Settings.from_env(**overrides)
+    return settings_for_task(k=int(params["k"]), train_window_days=int(params["train_window_days"]))
 
 
 def _interval(context=None):  # noqa: ANN001 - Airflow's Context
@@ -82,19 +73,6 @@ def _interval(context=None):  # noqa: ANN001 - Airflow's Context
 def _triggered_by(context=None) -> str:  # noqa: ANN001 - Airflow's Context
     run_type = (context or get_current_context())["dag_run"].run_type
     return getattr(run_type, "value", str(run_type))
-
-
-@contextmanager
-def _no_retry_on_bad_input():
-    """Bad input or a missing schema fails the task at once: retrying cannot fix it."""
-    from recsys.errors import PERMANENT_ERRORS
-
-    try:
-        yield
-    except PERMANENT_ERRORS as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{exc} (not retried: fix the input, then clear the task)") from exc
 
 
 def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
@@ -144,11 +122,12 @@ def recsys_nightly():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.errors import EmptyWindowError
         from recsys.extract import extract_window
 
         try:
-            with _no_retry_on_bad_input():
+            with no_retry_on_bad_input():
                 return asdict(extract_window(_settings(), _interval()))
         except EmptyWindowError as exc:
             raise AirflowSkipException(str(exc)) from exc
@@ -160,11 +139,12 @@ def recsys_nightly():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.train import train_mf
 
         if "mf_als" not in get_current_context()["params"]["models"]:
             raise AirflowSkipException("mf_als is not in this run's models")
-        with _no_retry_on_bad_input():
+        with no_retry_on_bad_input():
             return asdict(train_mf(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
 
     @task(pool=TRAINING_POOL)
@@ -223,6 +203,7 @@ def recsys_nightly():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from recsys.airflow_support import no_retry_on_bad_input
         from recsys.errors import EmptyWindowError
         from recsys.rl_stage import train_rl as fit
 
@@ -231,7 +212,8 @@ def recsys_nightly():
         if not extracted:  # all_done: runs after MF's train whatever its state, but needs a dataset
             raise AirflowSkipException("no extracted window for this night")
         try:
-            return asdict(fit(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
+            with no_retry_on_bad_input():  # e.g. a log without impressions: no retry can fit it
+                return asdict(fit(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
         except EmptyWindowError as exc:
             raise AirflowSkipException(str(exc)) from exc
 
