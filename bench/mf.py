@@ -17,7 +17,7 @@ regularisation 0.01, confidence c = 1 + alpha * count (alpha 1; `implicit`
 is given the matrix of c itself, which is how it defines confidence, so both
 solve the same objective), `--threads` threads. BPR: factors 64,
 regularisation 0.01, each library's own defaults for learning rate and epochs
-(`implicit`: 0.01 x 100 epochs; ours: 0.04 decaying linearly to 0 over 50 epochs
+(`implicit`: 0.01 x 100 epochs; ours: 0.03 decaying linearly to 0 over 50 epochs
 in batches of 2048, on one thread whatever `--threads` says).
 Top-K: all users' top 10 with seen items excluded (`implicit`'s batched
 `recommend` against `recsys.score.top_k_factors`). Both run with
