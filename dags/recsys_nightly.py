@@ -45,7 +45,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-KNOWN_MODELS = ["mf_als", "rl_reinforce"]
+KNOWN_MODELS = ["mf_als", "mf_bpr", "rl_reinforce"]
 # RL needs impression logs with propensities; scheduled runs train it when listed here.
 DEFAULT_MODELS = [m for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "mf_als").split(",") if m in KNOWN_MODELS]
 # Training and evaluation each use every core they are given: the pool keeps a
@@ -133,19 +133,21 @@ def recsys_nightly():
             raise AirflowSkipException(str(exc)) from exc
 
     @task(pool=TRAINING_POOL)
-    def train(extracted: dict) -> dict:
-        """Fit implicit ALS on the window and register it in model_runs."""
+    def train(extracted: dict, model: str = "mf_als") -> dict:
+        """Fit an MF model on the window (implicit ALS `mf_als`, or BPR `mf_bpr` in the `_bpr` tasks)
+        and register it in model_runs."""
         from dataclasses import asdict
 
         from airflow.sdk.exceptions import AirflowSkipException
 
         from recsys.airflow_support import no_retry_on_bad_input
-        from recsys.train import train_mf
+        from recsys.train import train_bpr, train_mf
 
-        if "mf_als" not in get_current_context()["params"]["models"]:
-            raise AirflowSkipException("mf_als is not in this run's models")
+        if model not in get_current_context()["params"]["models"]:
+            raise AirflowSkipException(f"{model} is not in this run's models")
+        fit = train_bpr if model == "mf_bpr" else train_mf
         with no_retry_on_bad_input():
-            return asdict(train_mf(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
+            return asdict(fit(_settings(), _interval(), extracted["dataset_path"], _triggered_by()))
 
     @task(pool=TRAINING_POOL)
     def evaluate(extracted: dict, trained: dict) -> dict:
@@ -283,6 +285,13 @@ def recsys_nightly():
     shards = gate(trained, metrics)
     scored = score.partial(extracted=extracted, trained=trained).expand(plan=shards)
     publish(trained, scored)
+    # BPR, the second MF model: the same stages as ALS's, under its own task ids and live pointer
+    trained_bpr = train.override(task_id="train_bpr")(extracted, model="mf_bpr")
+    metrics_bpr = evaluate.override(task_id="evaluate_bpr")(extracted, trained_bpr)
+    shards_bpr = gate.override(task_id="gate_bpr")(trained_bpr, metrics_bpr)
+    scored_bpr = score.override(task_id="score_bpr").partial(extracted=extracted, trained=trained_bpr).expand(
+        plan=shards_bpr)
+    publish.override(task_id="publish_bpr")(trained_bpr, scored_bpr)
     trained_rl = train_rl(extracted)
     trained >> trained_rl  # MF's item factors initialise RL's item embeddings
     scored_rl = score_rl(extracted, trained_rl)

@@ -70,6 +70,17 @@ def _simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+EXTRA_MODELS = ("mf_bpr", "rl_reinforce", "rl_cql")
+
+
+def _model_list(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in EXTRA_MODELS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(EXTRA_MODELS)}")
+    return models
+
+
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -81,7 +92,8 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         def on_stage(name: str) -> None:
             bar.set_postfix_str(name)
             bar.update(0 if bar.n == 0 and name == STAGES[0] else 1)
-        report = run_night(settings, interval, triggered_by="cli", on_stage=on_stage)
+        report = run_night(settings, interval, triggered_by="cli", on_stage=on_stage,
+                           extra_models=tuple(args.extra_models))
         bar.update(bar.total - bar.n)
     print(json.dumps({"run_date": report.run_date, "seconds": report.seconds, "skipped": report.skipped},
                      indent=2, default=str))
@@ -187,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the nightly stages for one as-of date")
     run.add_argument("--date", type=date.fromisoformat, required=True,
                      help="as-of date D: trains on events before D 00:00 UTC")
+    run.add_argument("--extra-models", type=_model_list, default=[],
+                     help="comma-separated models to train beside mf_als: mf_bpr, rl_reinforce, rl_cql")
     run.set_defaults(func=_cmd_run)
 
     rec = sub.add_parser("recommend", help="print a user's published list")

@@ -22,7 +22,7 @@ from recsys.publish import PublishManifest, publish_scores
 from recsys.registry import models_built_by, record_failure
 from recsys.retention import refresh_retention
 from recsys.scoring import score_shard
-from recsys.train import train_mf
+from recsys.train import train_bpr, train_mf
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
 
     An empty data interval skips training and publishing, and a model the gate
     rejects is not published; either way the live tables stay and retention
-    is still refreshed. `extra_models` may hold "rl_reinforce": it trains after MF
+    is still refreshed. `extra_models` may hold "mf_bpr": BPR runs ALS's stages under
+    `_bpr` names and is published under its own live pointer. It may hold "rl_reinforce": it trains after MF
     (its item embeddings start from MF's factors), is scored, its off-policy estimate
     stored (`ope_estimates`), gated and published, and an MF rejection does not stop
     it; the default ranking gate lets RL through (its read-out is the A/B arm and the
@@ -90,6 +91,8 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
     except (EmptyWindowError, PublishRejected) as exc:
         report.skipped = str(exc)
         logger.warning("skipping training and publishing: %s", exc)
+    if "mf_bpr" in extra_models and extracted is not None:
+        _run_bpr(settings, interval, extracted.dataset_path, triggered_by, stage, report, force_publish)
     for rl_model in (m for m in ("rl_reinforce", "rl_cql") if m in extra_models):
         if extracted is not None:
             _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model,
@@ -126,6 +129,20 @@ def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, trigg
         logger.warning("not publishing %s: %s", model, exc)
         return
     stage(f"publish_{suffix}", lambda: publish_scores(settings, interval.run_date, trained.model_version, [score_path]))
+
+
+def _run_bpr(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
+             stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, force_publish: bool = False) -> None:
+    """BPR (`mf_bpr`), the second MF model: ALS's stages under `_bpr` names and its own live pointer."""
+    try:
+        trained = stage("train_bpr", lambda: train_bpr(settings, interval, dataset_path, triggered_by))
+        stage("evaluate_bpr", lambda: _evaluate(settings, interval, dataset_path, trained.model_version))
+        stage("gate_bpr", lambda: decide(settings, trained.model_version, force=force_publish))
+    except (EmptyWindowError, PublishRejected) as exc:
+        report.results["bpr_skipped"] = str(exc)
+        logger.warning("not publishing mf_bpr: %s", exc)
+        return
+    stage("publish_bpr", lambda: score_and_publish(settings, interval.run_date, dataset_path, trained.model_version))
 
 
 def _evaluate(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, Any]:

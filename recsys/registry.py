@@ -62,12 +62,14 @@ MODEL_KINDS = {"mf_als": "mf", "mf_bpr": "mf", "rl_reinforce": "rl", "rl_cql": "
 def models_built_by(stage: str, models: list[str] | tuple[str, ...]) -> list[str]:
     """The models among `models` whose version is unfinished when `stage` (a DAG task id or a
     `run_night` stage name) fails: extract feeds every model; `*_rl` stages build rl_reinforce,
-    `*_cql` ones rl_cql; retention and OPE read-outs build none; the rest build mf_als."""
+    `*_cql` ones rl_cql, `*_bpr` ones mf_bpr; retention and OPE read-outs build none; the rest
+    build mf_als."""
     if stage == "extract":
         return list(models)
     if stage in ("retention", "ope_realised"):
         return []
-    model = "rl_reinforce" if stage.endswith("_rl") else "rl_cql" if stage.endswith("_cql") else "mf_als"
+    suffixes = {"_rl": "rl_reinforce", "_cql": "rl_cql", "_bpr": "mf_bpr"}
+    model = next((m for suffix, m in suffixes.items() if stage.endswith(suffix)), "mf_als")
     return [model] if model in models else []
 
 

@@ -18,7 +18,7 @@ def env(movielens_settings, monkeypatch):
 def test_run_then_recommend_models_and_sql(env, capsys):
     assert cli.main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert cli.main(["run", "--date", "1998-04-23"]) == 0
+    assert cli.main(["run", "--date", "1998-04-23", "--extra-models", "mf_bpr"]) == 0
     assert '"skipped": null' in capsys.readouterr().out
     assert cli.main(["recommend", "1", "--model", "mf", "-k", "5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -28,8 +28,12 @@ def test_run_then_recommend_models_and_sql(env, capsys):
     assert cli.main(["models", "show", "mf_als@1998-04-23"]) == 0
     shown = capsys.readouterr().out
     assert '"status": "published"' in shown and '"live": true' in shown and "popularity" in shown
-    assert cli.main(["sql", "SELECT count(*) AS n FROM live_recommendations"]) == 0
+    assert cli.main(["sql", "SELECT count(*) AS n FROM live_recommendations WHERE model = 'mf_als'"]) == 0
     assert "9430" in capsys.readouterr().out
+    assert cli.main(["recommend", "1", "--model", "mf_bpr", "-k", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "user 1, mf_bpr@1998-04-23:"
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--date", "1998-04-23", "--extra-models", "mf_nope"])
     assert cli.main(["recommend", "999999"]) == 1
 
 

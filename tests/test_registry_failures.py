@@ -45,6 +45,8 @@ def test_models_built_by_maps_stages_and_task_ids_to_their_models():
     assert models_built_by("train_cql", ["mf_als", "rl_cql"]) == ["rl_cql"]
     assert models_built_by("retention", models) == []
     assert models_built_by("train_rl", ["mf_als"]) == []
+    assert models_built_by("score_bpr", ["mf_als", "mf_bpr"]) == ["mf_bpr"]
+    assert models_built_by("gate_bpr", models) == []  # mf_bpr is not in this run
 
 
 def test_a_failure_before_registration_inserts_a_failed_row(registry):

@@ -27,9 +27,11 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     assert out.returncode == 0, out.stderr[-3000:]
     heavy_line = next(l for l in out.stdout.splitlines() if l.startswith("HEAVY"))
     assert heavy_line == "HEAVY []", heavy_line
-    assert ("['evaluate', 'extract', 'gate', 'gate_rl', 'ope_realised', 'ope_rl', 'publish', 'publish_rl',"
-            " 'retention', 'score', 'score_rl', 'train', 'train_rl']") in out.stdout
-    assert "('train', 'recsys_training')" in out.stdout and "('evaluate', 'recsys_training')" in out.stdout
+    assert ("['evaluate', 'evaluate_bpr', 'extract', 'gate', 'gate_bpr', 'gate_rl', 'ope_realised', 'ope_rl',"
+            " 'publish', 'publish_bpr', 'publish_rl', 'retention', 'score', 'score_bpr', 'score_rl', 'train',"
+            " 'train_bpr', 'train_rl']") in out.stdout
+    for training in ("train", "evaluate", "train_bpr", "evaluate_bpr"):
+        assert f"('{training}', 'recsys_training')" in out.stdout
 
 
 def test_params_refuse_unknown_models_and_out_of_range_values(airflow_db):

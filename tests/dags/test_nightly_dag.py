@@ -36,17 +36,21 @@ def test_nightly_dag_writes_the_tables_for_its_logical_date(airflow_db, movielen
     dag = _dag()
 
     dag_run = dag.test(logical_date=datetime(1998, 4, 23, tzinfo=timezone.utc),
-                       run_conf={"train_window_days": 365, "score_shards": 3})
+                       run_conf={"train_window_days": 365, "score_shards": 3, "models": ["mf_als", "mf_bpr"]})
 
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", _states(dag_run)
     states = _states(dag_run)
-    # the RL branch is skipped: rl_reinforce is not in the default models
+    # both MF branches ran; the RL branch is skipped: rl_reinforce is not in this run's models
     assert {s for t, s in states.items() if not t.endswith("_rl")} == {"success"}
     assert states["train_rl"] == "skipped"
     assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "score") == 3
-    assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs") == [
-        ("mf_als@1998-04-23", "published", "manual")]
-    assert _rows(s, "SELECT count(DISTINCT user_id), count(*) FROM live_recommendations") == [(943, 9430)]
+    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "score_bpr") == 3
+    assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs ORDER BY 1") == [
+        ("mf_als@1998-04-23", "published", "manual"), ("mf_bpr@1998-04-23", "published", "manual")]
+    assert _rows(s, "SELECT model, count(DISTINCT user_id), count(*) FROM live_recommendations"
+                    " GROUP BY model ORDER BY model") == [("mf_als", 943, 9430), ("mf_bpr", 943, 9430)]
+    assert _rows(s, "SELECT count(*) FROM eval_metrics WHERE model_version = 'mf_bpr@1998-04-23'"
+                    " AND subject = 'model' AND metric = 'recall'") == [(1,)]
     assert _rows(s, "SELECT count(*) > 0 FROM eval_metrics") == [(True,)]
     assert _rows(s, "SELECT count(*) > 0 FROM retention WHERE cohort_date = '1998-04-22'") == [(True,)]
 
