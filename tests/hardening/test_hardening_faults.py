@@ -114,12 +114,19 @@ def throwaway_server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     finally:
         db.dispose_engines()
         server.cleanup()
+        # pgserver stops the postmaster it started; one that `_restart` started is stopped here
+        if (Path(server.pgdata) / "postmaster.pid").exists():
+            _pg_ctl(server, "stop")
 
 
 def _restart(server) -> None:  # noqa: ANN001 - pgserver.PostgresServer
+    _pg_ctl(server, "restart")
+
+
+def _pg_ctl(server, action: str) -> None:  # noqa: ANN001 - pgserver.PostgresServer
     from pgserver._commands import pg_ctl
 
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    pg_ctl(["-w", "-m", "fast", action], pgdata=server.pgdata, user=server.system_user, timeout=60)
 
 
 def test_database_restarted_during_extract_then_the_retry_succeeds(throwaway_server, tmp_path):
