@@ -18,7 +18,8 @@ is given the matrix of c itself, which is how it defines confidence, so both
 solve the same objective), `--threads` threads. BPR: factors 64,
 regularisation 0.01, each library's own defaults for learning rate and epochs
 (`implicit`: 0.01 x 100 epochs; ours: 0.03 decaying linearly to 0 over 50 epochs
-in batches of 2048, on one thread whatever `--threads` says).
+in batches of 2048, the steps on one thread and, with `--threads` 2 or more, the draws of
+the next triples on a second).
 Top-K: all users' top 10 with seen items excluded (`implicit`'s batched
 `recommend` against `recsys.score.top_k_factors`). Both run with
 OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning:

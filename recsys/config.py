@@ -51,7 +51,7 @@ class BPRConfig:
     batch_size: int = 2048  # triples per step; small enough that a batch's rows stay in cache
     lr_schedule: str = "linear"  # 'linear' (decay to 0 over the fit) or 'constant'
     seed: int = 42
-    num_threads: int = 0  # not used: a BPR fit runs on one thread (see recsys.models.bpr)
+    num_threads: int = 0  # CPUs of the fit, 0 = the task's; with 2+ the triples are drawn on a second thread
     warm_iterations: int = 10  # epochs when starting from the previous model (the schedule restarts)
 
 

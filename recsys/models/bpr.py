@@ -29,9 +29,16 @@ per-sample SGD and these mini-batches reach the same recall under each schedule
 tried, so the batching costs nothing; the schedule is what matters: the old
 default, 0.05 constant over 30 epochs, lost 7-15% of recall@10 in both libraries.
 
-A fit runs on one torch thread: a step is a dozen operations of ~50 us on a
-(batch_size, f + 1) block, too small to split (two threads took a MovieLens 100K
-fit from 1.5 s to 3.6 s, mostly waking the second thread for each operation).
+The SGD steps run on one torch thread: a step is a dozen operations of ~50 us
+on a (batch_size, f + 1) block, too small to split (two threads took a MovieLens
+100K fit from 1.5 s to 3.6 s, mostly waking the second thread for each operation).
+When the task has a second CPU (`num_threads`, or the affinity mask when 0), the
+triples are drawn there instead: a Python thread draws and filters the next chunk of
+DRAW_CHUNK triples (a few operations on 1M-element arrays, during which torch releases
+the GIL) while the first takes the current chunk's steps. The draws were 40% of a fit at
+10M interactions (the membership test of j alone is a sort and a binary search of 1M
+keys among 10M); beside the steps they cost nothing. The random numbers are drawn in the
+same order either way, so a seed gives the same model on one CPU or two.
 
 The item bias b_i is kept as an extra factor column, with a matching column
 of ones on the user side, so scores stay plain dot products: the returned
@@ -42,7 +49,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,7 +58,8 @@ import torch
 
 from recsys.config import BPRConfig
 from recsys.errors import ModelFitError
-from recsys.models.common import check_finite, check_interactions, effective_factors, set_threads, start_factors
+from recsys.models.common import (available_cpus, check_finite, check_interactions, effective_factors, set_threads,
+                                  start_factors)
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +96,25 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
         raise ModelFitError("BPR needs at least two items: with one there is nothing to rank against")
     factors = effective_factors(config.factors, matrix.shape, "BPR")
     previous_threads = torch.get_num_threads()
-    threads = set_threads(1)  # whatever `num_threads` says: see the module docstring
+    set_threads(1)  # one torch thread per Python thread: see the module docstring
+    # a second CPU draws the next chunk of triples while the first takes the SGD steps
+    draw_ahead = (config.num_threads if config.num_threads > 0 else available_cpus()) >= 2
     started = time.perf_counter()
     try:
-        users, items, losses = _run_epochs(matrix, config, factors, initial)
+        users, items, losses = _run_epochs(matrix, config, factors, initial, draw_ahead)
     finally:  # the caller's scoring (all users' top-K) wants its threads back
         torch.set_num_threads(previous_threads)
     check_finite("BPR", users, items)
-    logger.info("BPR fit %dx%d, nnz=%d, %d factors, %d epochs, %d threads in %.2fs; loss %s", n_users, n_items,
-                matrix.nnz, factors, config.iterations, threads, time.perf_counter() - started,
+    logger.info("BPR fit %dx%d, nnz=%d, %d factors, %d epochs, %s in %.2fs; loss %s", n_users, n_items,
+                matrix.nnz, factors, config.iterations,
+                "2 threads (steps, draws)" if draw_ahead else "1 thread", time.perf_counter() - started,
                 " -> ".join(f"{x:.4f}" for x in losses[:1] + losses[-1:]))
     fit_bpr.last_losses = losses  # type: ignore[attr-defined]  # read by tests and the benchmark
     return users.numpy(), items.numpy()
 
 
-def _run_epochs(matrix: sp.csr_matrix, config: BPRConfig, factors: int,
-                initial: tuple[np.ndarray, np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+def _run_epochs(matrix: sp.csr_matrix, config: BPRConfig, factors: int, initial: tuple[np.ndarray, np.ndarray] | None,
+                draw_ahead: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     n_users, n_items = matrix.shape
     generator = torch.Generator().manual_seed(config.seed)
     # centred start of scale 1/f as in `implicit`: the tiny positive start ALS uses leaves the
@@ -115,32 +127,74 @@ def _run_epochs(matrix: sp.csr_matrix, config: BPRConfig, factors: int,
     if initial is None:
         items[:, -1] = 0.0
     nnz = matrix.nnz
-    # int64 indices: torch's index_add_ takes a several times slower path for int32 ones
-    rows = torch.repeat_interleave(torch.arange(n_users), torch.from_numpy(np.diff(matrix.indptr).astype(np.int64)))
-    cols = torch.from_numpy(matrix.indices.astype(np.int64))
-    is_positive = _positive_lookup(rows * n_items + cols, n_users * n_items)
+    chunks = _draw_triples(matrix, config.iterations, generator)
     total_draws = config.iterations * nnz
-    losses = []
-    for epoch in range(config.iterations):
-        total, counted = 0.0, 0
+    losses: list[float] = []
+    total, counted = 0.0, 0
+    for epoch, lo, size, u, i, j in (_one_ahead(chunks) if draw_ahead else chunks):
+        kept = len(u)
+        for b in range(0, kept, config.batch_size):
+            done = (epoch * nnz + lo + b * size / kept) / total_draws  # share of the fit's draws made so far
+            lr = config.learning_rate * (1.0 - done if config.lr_schedule == "linear" else 1.0)
+            end = b + config.batch_size
+            loss, n = _sgd_step(users, items, u[b:end], i[b:end], j[b:end], lr, config.regularization)
+            total, counted = total + loss, counted + n
+        if lo + size == nnz:  # the epoch's last chunk
+            losses.append(total / max(counted, 1))
+            total, counted = 0.0, 0
+            if not np.isfinite(losses[-1]):
+                raise ModelFitError(f"BPR diverged to NaN/inf at epoch {epoch}")
+    return users, items, losses
+
+
+def _draw_triples(matrix: sp.csr_matrix, epochs: int, generator: torch.Generator
+                  ) -> Iterator[tuple[int, int, int, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The fit's triples, DRAW_CHUNK draws at a time: (epoch, first draw, draws, u, i, j).
+
+    (u, i) is a uniformly drawn interaction and j the item of another one; the
+    triples whose j is one of u's items are left out, so a chunk holds at most
+    `draws` triples. All random numbers of the fit after the start factors come
+    from here, in this order, whichever thread runs it.
+    """
+    n_users, n_items = matrix.shape
+    nnz = matrix.nnz
+    # the interactions as sorted int64 keys u * n_items + i: drawing an interaction is one gather
+    # from this array alone (no separate row and column arrays: 160 MiB less at 10M), and the
+    # keys double as the membership test's table. int64 indices throughout: torch's index_add_
+    # takes a several times slower path for int32 ones.
+    keys = torch.repeat_interleave(torch.arange(n_users) * n_items,
+                                   torch.from_numpy(np.diff(matrix.indptr).astype(np.int64)))
+    keys += torch.from_numpy(matrix.indices.astype(np.int64))
+    is_positive = _positive_lookup(keys, n_users * n_items)
+    for epoch in range(epochs):
         for lo in range(0, nnz, DRAW_CHUNK):
             size = min(DRAW_CHUNK, nnz - lo)
-            pos = torch.randint(nnz, (size,), generator=generator)
-            u, i = rows[pos], cols[pos]
-            j = cols[torch.randint(nnz, (size,), generator=generator)]
-            valid = ~is_positive(u * n_items + j)  # j is not one of u's items
-            u, i, j = u[valid], i[valid], j[valid]
-            kept = len(u)
-            for b in range(0, kept, config.batch_size):
-                done = (epoch * nnz + lo + b * size / kept) / total_draws  # share of the fit's draws made so far
-                lr = config.learning_rate * (1.0 - done if config.lr_schedule == "linear" else 1.0)
-                end = b + config.batch_size
-                loss, n = _sgd_step(users, items, u[b:end], i[b:end], j[b:end], lr, config.regularization)
-                total, counted = total + loss, counted + n
-        losses.append(total / max(counted, 1))
-        if not np.isfinite(losses[-1]):
-            raise ModelFitError(f"BPR diverged to NaN/inf at epoch {epoch}")
-    return users, items, losses
+            # index_select, not tensor[index]: advanced indexing is 5x slower for these gathers
+            drawn = keys.index_select(0, torch.randint(nnz, (size,), generator=generator))
+            u = torch.div(drawn, n_items, rounding_mode="floor")
+            i = drawn.sub_(u * n_items)
+            j = keys.index_select(0, torch.randint(nnz, (size,), generator=generator)).remainder_(n_items)
+            kept_at = torch.nonzero(~is_positive(u * n_items + j)).squeeze_(1)  # j is not one of u's items
+            yield epoch, lo, size, u.index_select(0, kept_at), i.index_select(0, kept_at), j.index_select(0, kept_at)
+
+
+_Item = TypeVar("_Item")
+
+
+def _one_ahead(items: Iterator[_Item]) -> Iterator[_Item]:
+    """`items`, each computed on a second thread while the caller works on the one before.
+
+    torch releases the GIL inside its operations, so the draws of the next chunk
+    (a few large operations) run beside the SGD steps (many small ones) on the
+    other CPU. The order of the items, and so of the random numbers, is unchanged.
+    """
+    # OpenMP gives a new thread the machine's thread count, not torch.set_num_threads' of the caller
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bpr-draws", initializer=torch.set_num_threads,
+                            initargs=(1,)) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def _positive_lookup(keys: torch.Tensor, n_keys: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -156,14 +210,13 @@ def _positive_lookup(keys: torch.Tensor, n_keys: int) -> Callable[[torch.Tensor]
         bits = torch.zeros((n_keys + 7) // 8, dtype=torch.uint8)
         # keys are distinct, so adding each one's bit into its byte is the same as OR-ing it in
         bits.index_put_((keys >> 3,), (1 << (keys & 7)).to(torch.uint8), accumulate=True)
-        return lambda query: ((bits[query >> 3] >> (query & 7)) & 1).bool()
+        return lambda query: ((bits.index_select(0, query >> 3) >> (query & 7)) & 1).bool()
     last = len(keys) - 1
 
     def search(query: torch.Tensor) -> torch.Tensor:
         ordered, order = torch.sort(query)
-        found = torch.empty(len(query), dtype=torch.bool)
-        found[order] = keys[torch.searchsorted(keys, ordered).clamp_max_(last)] == ordered
-        return found
+        hit = keys.index_select(0, torch.searchsorted(keys, ordered).clamp_max_(last)) == ordered
+        return torch.empty(len(query), dtype=torch.bool).index_copy_(0, order, hit)
 
     return search
 

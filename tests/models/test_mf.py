@@ -1,5 +1,7 @@
 """The MF solvers on small seeded data whose right answer is known."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -73,6 +75,20 @@ def test_bpr_fits_on_one_thread_and_gives_the_callers_threads_back():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_bpr_draws_on_a_second_thread_give_the_same_model_as_on_one(monkeypatch):
+    """With two CPUs the next chunk's triples are drawn beside the SGD steps; the model must not change."""
+    import recsys.models.bpr as bpr
+
+    monkeypatch.setattr(bpr, "DRAW_CHUNK", 500)  # several chunks per epoch, so the draws really run ahead
+    train, _ = planted(seed=2)
+    config = BPRConfig(factors=4, iterations=3, batch_size=64, seed=5)
+    one = fit_bpr(train, dataclasses.replace(config, num_threads=1))
+    one_losses = fit_bpr.last_losses
+    two = fit_bpr(train, dataclasses.replace(config, num_threads=2))
+    assert len(one_losses) == 3 and fit_bpr.last_losses == one_losses
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
 def test_bpr_step_is_implicits_per_sample_step_summed_over_occurrences():
