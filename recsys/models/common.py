@@ -46,7 +46,11 @@ def set_threads(num_threads: int, nnz: int | None = None) -> int:
     solvers allocate and free many (n_rows, f) temporaries of tens of MiB, and
     glibc's default (a threshold that rises after the first free, up to 32 MiB)
     then serves them from the heap and keeps the freed space, which raised the
-    peak resident memory of a 10M-interaction fit by a third.
+    peak resident memory of a 10M-interaction fit by a third. Fixing that threshold also
+    fixes the trim threshold, at glibc's 128 KiB unless set too: every free at the top of
+    a heap then gave the pages back, and the next allocation faulted them in again. BPR's
+    steps allocate and free ~1 MiB blocks, and with its second thread (a second malloc
+    arena) a MovieLens fit ran 3x slower in most runs; a 32 MiB trim threshold ended it.
     """
     global _MALLOC_TUNED
     n = num_threads if num_threads > 0 else available_cpus()
@@ -57,13 +61,16 @@ def set_threads(num_threads: int, nnz: int | None = None) -> int:
     if not _MALLOC_TUNED:
         _MALLOC_TUNED = True
         try:
-            ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+            libc.mallopt(_M_TRIM_THRESHOLD, 32 << 20)
         except (OSError, AttributeError):  # not glibc: nothing to tune
             pass
     return n
 
 
 NNZ_PER_THREAD = 500_000
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MALLOC_TUNED = False
 
