@@ -64,7 +64,7 @@ def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
 def run_seed(seed: int, days: int, users: int, items: int, explore: float, stress: bool, rl_epochs: int) -> dict:
     from recsys.config import Settings
     from recsys.interval import DataInterval
-    from recsys.ope import evaluate_list_policy
+    from recsys.ope import SESSION_WEIGHTS, evaluate_list_policy
     from recsys.pipeline import run_night
     from recsys.sim.closed_loop import arm_of, fill_lists, read_live_lists, run_closed_loop
     from recsys.sim.world import World, WorldParams
@@ -147,13 +147,16 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, stres
         # session ids are day-offset users, so the session's "user" for the target list is that id
         cat = {key: np.concatenate(v) for key, v in logged.items()}
         order = np.argsort(cat["list_users"])
-        est = evaluate_list_policy(cat["session"], cat["item"], cat["session"], cat["propensity"], cat["click"],
-                                   cat["returned"], cat["list_users"][order], cat["lists"][order], items, explore,
-                                   settings.ope.weight_cap, 200, seed)["return"]
         true_rate = sum(t * n for t, n in truth) / sum(n for _, n in truth)
-        result["ope"] = {"truth": true_rate,
-                         **{name: (e.value, e.ci_low, e.ci_high, abs(e.value - true_rate) / true_rate, e.ess, e.n)
-                            for name, e in est.items()}}
+        # the configured session weight first (its DR error is the SUMMARY's), then the other for comparison
+        weights = sorted(SESSION_WEIGHTS, key=lambda w: w != settings.ope.session_weight)
+        result["ope"] = {"truth": true_rate, "session_weights": weights}
+        for weight in weights:
+            est = evaluate_list_policy(cat["session"], cat["item"], cat["session"], cat["propensity"], cat["click"],
+                                       cat["returned"], cat["list_users"][order], cat["lists"][order], items,
+                                       explore, settings.ope.weight_cap, 200, seed, weight)["return"]
+            result["ope"][weight] = {name: (e.value, e.ci_low, e.ci_high, abs(e.value - true_rate) / true_rate,
+                                            e.ess, e.n) for name, e in est.items()}
     return result
 
 
@@ -196,9 +199,11 @@ def print_result(result: dict) -> None:
     if "ope" in result:
         ope = result["ope"]
         print(f"OPE of rl_reinforce's D1 return rate, truth by roll-out {ope['truth']:.4f}:")
-        for name in ("ips", "snips", "dr"):
-            v, lo, hi, err, ess, n = ope[name]
-            print(f"  {name:<6} {v:.4f} [{lo:.4f}, {hi:.4f}]  relative error {err:.3f}  ESS {ess:.0f} of {n}")
+        for weight in ope["session_weights"]:
+            for name in ("ips", "snips", "dr"):
+                v, lo, hi, err, ess, n = ope[weight][name]
+                print(f"  {name:<6} {v:.4f} [{lo:.4f}, {hi:.4f}]  relative error {err:.3f}  ESS {ess:.0f} of {n}"
+                      f"  (session weight {weight})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     last = results[-1]
     rl, mf = last["arms"]["rl_reinforce"]["d7"], last["arms"]["mf_als"]["d7"]
     p_value = two_proportion_p(rl[3], rl[4], mf[3], mf[4])
-    ope_err = last["ope"]["dr"][3] if "ope" in last else float("nan")
+    ope_err = last["ope"][last["ope"]["session_weights"][0]]["dr"][3] if "ope" in last else float("nan")
     if len(results) > 1:
         wins = sum(r["arms"]["rl_reinforce"]["d7"][0] > r["arms"]["mf_als"]["d7"][0] and two_proportion_p(
             r["arms"]["rl_reinforce"]["d7"][3], r["arms"]["rl_reinforce"]["d7"][4],

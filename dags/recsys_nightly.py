@@ -24,7 +24,7 @@ off-policy estimate). A window without impressions skips the branch.
 **ope_realised** (after retention, every night) fills in the realised rate of
 earlier estimates whose outcome has matured.
 
-With `RECSYS_GATE_METRIC=dr_return_lcb` every gate (MF's and RL's) compares the
+With `RECSYS_GATE_METRIC=dr_return_lcb` (or `dr_return_diff_lcb`) every gate (MF's and RL's) compares the
 lower 95% bound of the challenger's DR return-rate estimate with the live
 version's DR estimate on the same logged day; **evaluate** then also stores MF's
 estimate, so it exists before **gate**.

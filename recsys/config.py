@@ -17,6 +17,10 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # `gate_metric` value that gates on the off-policy estimate of the D1 return rate
 # instead of a hold-out ranking metric (see Settings and recsys.gate).
 DR_GATE_METRIC = "dr_return_lcb"
+# the paired variant: the lower bound of the DR estimate of (challenger - live version)'s
+# return rate, both evaluated on the same logged sessions and bootstrap resamples
+DR_DIFF_GATE_METRIC = "dr_return_diff_lcb"
+DR_GATE_METRICS = (DR_GATE_METRIC, DR_DIFF_GATE_METRIC)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,12 @@ class OPEConfig:
     n_bootstrap: int = 200
     explore: float = 0.1  # per-slot exploration assumed for a candidate list policy
     seed: int = 42
+    session_weight: str = "mean"  # a session's weight for the return rate: recsys.ope.SESSION_WEIGHTS
+
+    def __post_init__(self) -> None:
+        if self.session_weight not in ("mean", "pseudo_inverse"):  # recsys.ope.SESSION_WEIGHTS (numpy-free here)
+            raise ValueError("OPEConfig.session_weight (RECSYS_OPE_SESSION_WEIGHT) must be 'mean' or "
+                             f"'pseudo_inverse', got {self.session_weight!r}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,9 @@ class Settings:
             day (D-2) against the live version's DR point estimate on the same day, from the
             lists it serves; accepted when lcb >= champion - gate_tolerance. A day without
             logged impressions with propensities gives no estimate: the fresher model is published.
+            Or `dr_return_diff_lcb` (DR_DIFF_GATE_METRIC): the lower bound of the paired DR
+            estimate of challenger - live on the same sessions and resamples, accepted when
+            >= -gate_tolerance (recsys.gate).
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
         bpr: BPR hyper-parameters (the `mf_bpr` model).
@@ -254,6 +267,7 @@ class Settings:
             weight_cap=float(env["RECSYS_OPE_WEIGHT_CAP"]) if env.get("RECSYS_OPE_WEIGHT_CAP") else base.ope.weight_cap,
             n_bootstrap=int(env.get("RECSYS_OPE_BOOTSTRAP", base.ope.n_bootstrap)),
             explore=float(env.get("RECSYS_OPE_EXPLORE", base.ope.explore)),
+            session_weight=env.get("RECSYS_OPE_SESSION_WEIGHT", base.ope.session_weight),
         )
         settings = cls(
             database_url=env.get("RECSYS_DATABASE_URL", base.database_url),

@@ -19,6 +19,17 @@ What it compares is `Settings.gate_metric`:
   that serves. A day with no logged impressions with propensities gives no
   estimate: the challenger passes with the reason "no off-policy estimate ...:
   publishing the fresher model", like a ranking gate without a common hold-out.
+* `dr_return_diff_lcb` (`config.DR_DIFF_GATE_METRIC`): the same estimates, compared
+  paired. The OPE stage also estimates the challenger's return rate minus the live
+  version's on the same logged sessions and bootstrap resamples
+  (`recsys.ope_stage`, subject `ope_diff@<live version>`), and the challenger passes
+  when the lower bound of that difference is >= -gate_tolerance. The two estimates
+  share their data, so most of their noise cancels in the difference: a retrained
+  model that serves nearly the lists of the live one is no longer held back by the
+  width of its own interval (under `dr_return_lcb`, with tolerance 0, a challenger
+  identical to the champion fails, since its lower bound lies below its own estimate).
+  Without a paired estimate against the current live version (it changed after the
+  estimate) the gate applies the `dr_return_lcb` rule and says so.
 
 Under either setting the challenger also passes when there is no live model yet,
 when it is the live version re-run, when it is an older date's model that will
@@ -33,12 +44,16 @@ import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from psycopg2.extras import Json
 
-from recsys.config import DR_GATE_METRIC, Settings
+from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRICS, Settings
 from recsys.db import load_sql, raw_connection, require_tables
 from recsys.errors import RecsysError
+
+if TYPE_CHECKING:  # the OPE stage imports numpy and pandas; the gate loads it only when it needs it
+    from recsys.ope_stage import ReturnEstimate
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +74,9 @@ class GateDecision:
 
     `challenger` and `champion` are the two figures the rule compares: the hold-out
     metrics, or under `dr_return_lcb` the challenger's lower bound and the champion's
-    point estimate; the `*_estimate`, `*_ci` and `logged_day` fields are the DR gate's.
+    point estimate, or under `dr_return_diff_lcb` the lower bound of the paired
+    difference and 0 (the live version against itself); the `*_estimate`, `*_ci`,
+    `difference*` and `logged_day` fields are the DR gates'.
     """
 
     accepted: bool
@@ -72,6 +89,8 @@ class GateDecision:
     challenger_ci: tuple[float, float] | None = None
     champion_ci: tuple[float, float] | None = None
     logged_day: str | None = None
+    difference: float | None = None  # dr_return_diff_lcb: DR estimate of challenger - live, paired
+    difference_ci: tuple[float, float] | None = None
 
 
 def decide(settings: Settings, version: str, force: bool = False) -> GateDecision:
@@ -83,7 +102,7 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
         MissingEstimateError: DR gate only: the logged day has impressions but the
             challenger has no stored estimate (estimate_candidate did not run first).
     """
-    dr_gate = settings.gate_metric == DR_GATE_METRIC
+    dr_gate = settings.gate_metric in DR_GATE_METRICS
     metric = settings.gate_metric if dr_gate else f"{settings.gate_metric}@{settings.k}"
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_runs", "eval_metrics", "live_models")
@@ -127,9 +146,12 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
 
 
 def _decide_dr(settings: Settings, version: str, run_date: date, decision: GateDecision) -> GateDecision:
-    """The `dr_return_lcb` rule: the challenger's DR lower bound against the champion's DR estimate."""
+    """The DR rules: the paired difference's lower bound against 0 (`dr_return_diff_lcb`, when
+    estimated against the current live version), else the challenger's DR lower bound
+    against the champion's DR estimate (`dr_return_lcb`)."""
     # numpy/pandas and the OPE reader only on nights that gate on the estimate
-    from recsys.ope_stage import champion_return_estimate, has_logged_impressions, logged_day, stored_return_estimate
+    from recsys.ope_stage import (champion_return_estimate, difference_subject, has_logged_impressions, logged_day,
+                                  stored_return_estimate)
 
     day = logged_day(run_date)
     live, tolerance = decision.champion_version, settings.gate_tolerance
@@ -144,17 +166,36 @@ def _decide_dr(settings: Settings, version: str, run_date: date, decision: GateD
                                " publishing the fresher model")
     decision = dataclasses.replace(decision, challenger=mine.ci_low, challenger_estimate=mine.value,
                                    challenger_ci=(mine.ci_low, mine.ci_high))
+    unpaired = ""
+    if settings.gate_metric == DR_DIFF_GATE_METRIC:
+        diff = stored_return_estimate(settings, version, day, difference_subject(live))
+        if diff is not None:
+            return _decide_paired(decision, diff, live, day, tolerance)
+        unpaired = f"no paired estimate against live {live}, so dr_return_lcb's rule: "
     theirs = champion_return_estimate(settings, run_date, live)
     if theirs is None:
         return _with(decision, f"no off-policy estimate of live {live}'s lists on {day}: publishing the fresher model")
     decision = dataclasses.replace(decision, champion=theirs.value, champion_ci=(theirs.ci_low, theirs.ci_high))
     detail = f"D1 return on {day}: challenger DR {mine.value:.4f} [{mine.ci_low:.4f}, {mine.ci_high:.4f}]"
     if mine.ci_low >= theirs.value - tolerance:
-        return _with(decision, f"{decision.metric} {mine.ci_low:.4f} vs live {theirs.value:.4f} "
+        return _with(decision, f"{unpaired}{decision.metric} {mine.ci_low:.4f} vs live {theirs.value:.4f} "
                                f"({detail}; tolerance {tolerance})")
     return dataclasses.replace(decision, accepted=False,
-                               reason=f"{decision.metric} {mine.ci_low:.4f} is worse than live {live}'s "
+                               reason=f"{unpaired}{decision.metric} {mine.ci_low:.4f} is worse than live {live}'s "
                                       f"{theirs.value:.4f} by more than {tolerance} ({detail})")
+
+
+def _decide_paired(decision: GateDecision, diff: ReturnEstimate, live: str | None, day: date,
+                   tolerance: float) -> GateDecision:
+    decision = dataclasses.replace(decision, challenger=diff.ci_low, champion=0.0, difference=diff.value,
+                                   difference_ci=(diff.ci_low, diff.ci_high))
+    detail = (f"D1 return on {day}: challenger - live {live} DR {diff.value:.4f} [{diff.ci_low:.4f}, "
+              f"{diff.ci_high:.4f}], paired over {diff.n_sessions} sessions")
+    if diff.ci_low >= -tolerance:
+        return _with(decision, f"{decision.metric} {diff.ci_low:.4f} >= -{tolerance} ({detail})")
+    return dataclasses.replace(decision, accepted=False,
+                               reason=f"{decision.metric} {diff.ci_low:.4f}: worse than live {live} by more than "
+                                      f"{tolerance} ({detail})")
 
 
 def _with(decision: GateDecision, reason: str) -> GateDecision:

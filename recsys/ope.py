@@ -33,6 +33,18 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 ESTIMATORS = ("ips", "snips", "dr")
+# How a session's slot weights w_j = pi_incl(a_j) / mu_incl(a_j) make its weight for a
+# session-level reward (the return), over its n slots:
+# * "pseudo_inverse": sum_j w_j - (n - 1), the pseudo-inverse estimator of Swaminathan et
+#   al. (NeurIPS 2017). Unbiased when the reward is additive over the slate's items and
+#   the slots are drawn independently (nearly so for slates without repeats); the weights
+#   can be negative, and their variance grows with n.
+# * "mean": (1/n) sum_j w_j. Never negative and of low variance, but biased towards the
+#   logging policy's value: for an additive reward its expectation is about
+#   (1/n) V(target) + ((n - 1)/n) V(logging), since each slot's weight multiplies the
+#   other slots' rewards too. With uniform 4-item slates (tests/test_ope.py) it gave
+#   0.58-0.60 for a policy worth 0.80-0.83.
+SESSION_WEIGHTS = ("mean", "pseudo_inverse")
 
 
 @dataclass(frozen=True)
@@ -49,14 +61,17 @@ class Estimate:
     clipped_share: float  # share of units whose weight the cap lowered
 
 
-def clip_weights(weights: np.ndarray, cap: float | None) -> np.ndarray:
+def clip_weights(weights: np.ndarray, cap: float | None, signed: bool = False) -> np.ndarray:
     """min(w, cap) elementwise; `cap=None` leaves the weights as they are.
 
+    `signed` admits negative weights (the pseudo-inverse slate weights); only their
+    upper end is clipped.
+
     Raises:
-        ValueError: a negative or non-finite weight, or a cap <= 0.
+        ValueError: a non-finite weight, a negative one unless `signed`, or a cap <= 0.
     """
     w = np.asarray(weights, dtype=np.float64)
-    if w.size and (not np.isfinite(w).all() or (w < 0).any()):
+    if w.size and (not np.isfinite(w).all() or (not signed and (w < 0).any())):
         raise ValueError("importance weights must be finite and >= 0")
     if cap is None:
         return w
@@ -65,7 +80,8 @@ def clip_weights(weights: np.ndarray, cap: float | None) -> np.ndarray:
     return np.minimum(w, cap)
 
 
-def importance_weights(target_prob: np.ndarray, logging_prob: np.ndarray, cap: float | None = None) -> np.ndarray:
+def importance_weights(target_prob: np.ndarray, logging_prob: np.ndarray, cap: float | None = None,
+                       signed: bool = False) -> np.ndarray:
     """w = pi / mu, optionally clipped at `cap`.
 
     Raises:
@@ -74,7 +90,7 @@ def importance_weights(target_prob: np.ndarray, logging_prob: np.ndarray, cap: f
     mu = np.asarray(logging_prob, dtype=np.float64)
     if mu.size and ((mu <= 0) | (mu > 1) | ~np.isfinite(mu)).any():
         raise ValueError("logging propensities must be in (0, 1]")
-    return clip_weights(np.asarray(target_prob, dtype=np.float64) / mu, cap)
+    return clip_weights(np.asarray(target_prob, dtype=np.float64) / mu, cap, signed)
 
 
 def effective_sample_size(weights: np.ndarray) -> float:
@@ -145,6 +161,7 @@ def evaluate(
     n_bootstrap: int = 200,
     seed: int = 0,
     cluster: np.ndarray | None = None,
+    signed: bool = False,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and (when the reward model's predictions are given) DR, with bootstrap CIs.
 
@@ -157,13 +174,15 @@ def evaluate(
         n_bootstrap: bootstrap replicates (0: no interval, ci = value).
         seed: seed of the bootstrap resampling.
         cluster: (n,) optional cluster ids; the bootstrap resamples whole clusters.
+        signed: the ratios pi / mu may be negative (pseudo-inverse slate weights passed
+            as `target_prob` with `logging_prob` 1).
 
     Returns:
         Estimates keyed by estimator name.
     """
     r = np.asarray(rewards, np.float64)
-    raw = importance_weights(target_prob, logging_prob, None)
-    w = clip_weights(raw, weight_cap)
+    raw = importance_weights(target_prob, logging_prob, None, signed)
+    w = clip_weights(raw, weight_cap, signed)
     clipped = float(np.mean(w < raw)) if r.size else 0.0
     fns: dict[str, Callable[[np.ndarray], float]] = {
         "ips": lambda idx: ips(r[idx], w[idx]),
@@ -224,7 +243,7 @@ def list_policy_prob(in_list: np.ndarray, explore: float, n_items: int, k: int) 
 def evaluate_list_policy(
     user: np.ndarray, item: np.ndarray, session: np.ndarray, propensity: np.ndarray, click: np.ndarray,
     returned: np.ndarray, list_users: np.ndarray, lists: np.ndarray, n_items: int, explore: float,
-    weight_cap: float | None = None, n_bootstrap: int = 200, seed: int = 0,
+    weight_cap: float | None = None, n_bootstrap: int = 200, seed: int = 0, session_weight: str = "mean",
 ) -> dict[str, dict[str, Estimate]]:
     """Click rate (per impression) and return rate (per session) of a top-K list policy.
 
@@ -235,13 +254,93 @@ def evaluate_list_policy(
             Users without a list get the list of the most frequent list items.
         n_items: catalogue size (the exploration draw's support).
         explore: the target policy's per-slot exploration.
+        session_weight: how a session's slot weights make its weight for the return
+            rate (SESSION_WEIGHTS): "mean" or "pseudo_inverse".
 
     Returns:
         {"click": {estimator: Estimate}, "return": {...}}. The return rate uses one
-        unit per session with the mean of its slots' weights (the additive, pseudo-
-        inverse-style approximation of a slate weight) and a cluster bootstrap by user;
-        DR uses per-item mean reward models (ItemMeanRewardModel).
+        unit per session, weighted as `session_weight` says, and a cluster bootstrap by
+        user; DR uses per-item mean reward models (ItemMeanRewardModel).
     """
+    target, item_code, user_list_code, n_codes = _list_policy(user, item, list_users, lists, n_items, explore)
+    out: dict[str, dict[str, Estimate]] = {}
+
+    clicks = np.asarray(click, np.float64)
+    q_click = ItemMeanRewardModel(n_codes).fit(item_code, clicks)
+    off_list_mean = q_click.global_mean
+    q_click_target = (1 - explore) * q_click.means[user_list_code].mean(axis=1) + explore * off_list_mean
+    out["click"] = evaluate(clicks, target, propensity, q_click.predict(item_code), q_click_target,
+                            weight_cap, n_bootstrap, seed, cluster=user)
+
+    terms = _session_return_terms(user, session, propensity, returned, target, item_code, user_list_code,
+                                  n_codes, explore, session_weight)
+    # weights are already pi/mu: evaluate with mu = 1 so the session weight is used as is
+    out["return"] = evaluate(terms.rewards, np.minimum(terms.weights, 1e12), np.ones(terms.rewards.size),
+                             terms.q_logged, terms.q_target, weight_cap, n_bootstrap, seed, cluster=terms.user,
+                             signed=session_weight == "pseudo_inverse")
+    return out
+
+
+def list_policy_return_difference(
+    user: np.ndarray, item: np.ndarray, session: np.ndarray, propensity: np.ndarray, returned: np.ndarray,
+    challenger: tuple[np.ndarray, np.ndarray], champion: tuple[np.ndarray, np.ndarray], n_items: int,
+    explore: float, weight_cap: float | None = None, n_bootstrap: int = 200, seed: int = 0,
+    session_weight: str = "mean",
+) -> Estimate:
+    """DR estimate of one list policy's return rate minus another's, on the same logged sessions.
+
+    The two estimates share every logged session, so most of their sampling error is
+    shared too: the difference of the per-session DR terms is bootstrapped on the same
+    resampled users, which gives a much narrower interval than the two intervals
+    side by side. The value equals `evaluate_list_policy`'s DR return estimate of
+    `challenger` minus that of `champion` (same weight cap), since DR is a mean.
+
+    Args:
+        user, item, session, propensity, returned: the logged impressions, as in
+            `evaluate_list_policy`.
+        challenger, champion: (list_users, lists) of each policy, as in `evaluate_list_policy`.
+
+    Returns:
+        An Estimate named "dr_diff"; `ess` is the challenger's weights' ESS.
+    """
+    def dr_terms(list_users: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, _SessionTerms]:
+        target, item_code, user_list_code, n_codes = _list_policy(user, item, list_users, lists, n_items, explore)
+        t = _session_return_terms(user, session, propensity, returned, target, item_code, user_list_code,
+                                  n_codes, explore, session_weight)
+        w = clip_weights(np.minimum(t.weights, 1e12), weight_cap, signed)
+        return t.q_target + w * (t.rewards - t.q_logged), t
+
+    signed = session_weight == "pseudo_inverse"
+    mine, terms = dr_terms(*challenger)
+    theirs, _ = dr_terms(*champion)
+    diff = mine - theirs
+    value = float(diff.mean()) if diff.size else float("nan")
+    replicates = _bootstrap_indices(diff.size, n_bootstrap, seed, terms.user)
+    if replicates:
+        low, high = np.percentile([diff[idx].mean() for idx in replicates], [2.5, 97.5])
+    else:
+        low = high = value
+    w = clip_weights(np.minimum(terms.weights, 1e12), weight_cap, signed)
+    clipped = float(np.mean(w < terms.weights)) if w.size else 0.0
+    return Estimate("dr_diff", value, float(low), float(high), int(diff.size), effective_sample_size(w),
+                    weight_cap, clipped)
+
+
+@dataclass(frozen=True)
+class _SessionTerms:
+    """Per logged session: the return reward, the policy's weight and the reward model's two predictions."""
+
+    rewards: np.ndarray
+    weights: np.ndarray
+    q_logged: np.ndarray
+    q_target: np.ndarray
+    user: np.ndarray
+
+
+def _list_policy(user: np.ndarray, item: np.ndarray, list_users: np.ndarray, lists: np.ndarray, n_items: int,
+                 explore: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Each impression's target inclusion probability, its item's code, each impression's user's
+    list as codes, and the number of codes (items logged or listed)."""
     k = lists.shape[1]
     row = np.searchsorted(list_users, user)
     has = (row < len(list_users)) & (list_users[np.minimum(row, len(list_users) - 1)] == user)
@@ -250,34 +349,32 @@ def evaluate_list_policy(
     user_lists = np.where(has[:, None], lists[np.minimum(row, len(list_users) - 1)], fallback[None, :])
     in_list = (user_lists == item[:, None]).any(axis=1)
     target = list_policy_prob(in_list, explore, n_items, k)
-
     ids, codes = np.unique(np.concatenate([item, lists.ravel(), fallback]), return_inverse=True)
-    item_code = codes[: len(item)]
-    user_list_code = np.searchsorted(ids, user_lists)
-    out: dict[str, dict[str, Estimate]] = {}
+    return target, codes[: len(item)], np.searchsorted(ids, user_lists), len(ids)
 
-    clicks = np.asarray(click, np.float64)
-    q_click = ItemMeanRewardModel(len(ids)).fit(item_code, clicks)
-    off_list_mean = q_click.global_mean
-    q_click_target = (1 - explore) * q_click.means[user_list_code].mean(axis=1) + explore * off_list_mean
-    out["click"] = evaluate(clicks, target, propensity, q_click.predict(item_code), q_click_target,
-                            weight_cap, n_bootstrap, seed, cluster=user)
 
+def _session_return_terms(user: np.ndarray, session: np.ndarray, propensity: np.ndarray, returned: np.ndarray,
+                          target: np.ndarray, item_code: np.ndarray, user_list_code: np.ndarray, n_codes: int,
+                          explore: float, session_weight: str = "mean") -> _SessionTerms:
+    """One unit per session: its weight (SESSION_WEIGHTS) and the mean of its slots' per-item
+    mean return predictions."""
+    if session_weight not in SESSION_WEIGHTS:
+        raise ValueError(f"session_weight must be one of {SESSION_WEIGHTS}, got {session_weight!r}")
     _, sess_idx = np.unique(np.stack([user.astype(np.float64), session.astype(np.float64)], axis=1), axis=0,
                             return_inverse=True)
     sess_idx = sess_idx.ravel()
     n_s = int(sess_idx.max()) + 1 if sess_idx.size else 0
-    size = np.bincount(sess_idx, minlength=n_s)
+    size = np.maximum(np.bincount(sess_idx, minlength=n_s), 1)
     w = importance_weights(target, propensity, None)
-    w_sess = np.bincount(sess_idx, weights=w, minlength=n_s) / np.maximum(size, 1)
-    r_sess = np.bincount(sess_idx, weights=np.asarray(returned, np.float64), minlength=n_s) / np.maximum(size, 1)
     user_sess = np.zeros(n_s, dtype=user.dtype)
     user_sess[sess_idx] = user
-    q_ret = ItemMeanRewardModel(len(ids)).fit(item_code, np.asarray(returned, np.float64))
-    q_logged = np.bincount(sess_idx, weights=q_ret.predict(item_code), minlength=n_s) / np.maximum(size, 1)
+    returned = np.asarray(returned, np.float64)
+    q_ret = ItemMeanRewardModel(n_codes).fit(item_code, returned)
     q_target_imp = (1 - explore) * q_ret.means[user_list_code].mean(axis=1) + explore * q_ret.global_mean
-    q_target = np.bincount(sess_idx, weights=q_target_imp, minlength=n_s) / np.maximum(size, 1)
-    # weights are already pi/mu: evaluate with mu = 1 so the session weight is used as is
-    out["return"] = evaluate(r_sess, np.minimum(w_sess, 1e12), np.ones(n_s), q_logged, q_target,
-                             weight_cap, n_bootstrap, seed, cluster=user_sess)
-    return out
+    return _SessionTerms(rewards=np.bincount(sess_idx, weights=returned, minlength=n_s) / size,
+                         weights=(np.bincount(sess_idx, weights=w, minlength=n_s) - (size - 1)
+                                  if session_weight == "pseudo_inverse"
+                                  else np.bincount(sess_idx, weights=w, minlength=n_s) / size),
+                         q_logged=np.bincount(sess_idx, weights=q_ret.predict(item_code), minlength=n_s) / size,
+                         q_target=np.bincount(sess_idx, weights=q_target_imp, minlength=n_s) / size,
+                         user=user_sess)

@@ -37,7 +37,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from recsys import ope
-from recsys.config import DR_GATE_METRIC, Settings
+from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRICS, Settings
 from recsys.db import copy_out, load_sql, raw_connection, require_tables
 from recsys.extract import source_name
 from recsys.interval import DataInterval
@@ -128,6 +128,8 @@ def estimate_candidate(settings: Settings, interval: DataInterval, dataset_path:
                 "run_date": interval.run_date, "policy": run.model, "model_version": version, "estimator": "dr",
                 "target": "return_d1", "predicted": dr.value, "ci_low": dr.ci_low, "ci_high": dr.ci_high,
                 "n_units": dr.n, "ess": dr.ess, "weight_cap": cfg.weight_cap})
+    if settings.gate_metric == DR_DIFF_GATE_METRIC:
+        _estimate_difference_to_live(settings, run.model, version, logged, list_users, lists, items)
     manifest = OPEManifest(version, day_start.date().isoformat(), len(logged), dr.n, est["click"]["dr"].value,
                            dr.value, (dr.ci_low, dr.ci_high), dr.ess)
     logger.info("OPE of %s on %s: click DR %.4f, D1 return DR %.4f [%.4f, %.4f] (ESS %.0f of %d sessions)",
@@ -137,11 +139,11 @@ def estimate_candidate(settings: Settings, interval: DataInterval, dataset_path:
 
 def estimate_for_gate(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
                       score_path: str | None = None) -> OPEManifest | None:
-    """`estimate_candidate` when the gate compares DR lower bounds (`dr_return_lcb`), else None.
+    """`estimate_candidate` when the gate compares DR lower bounds (DR_GATE_METRICS), else None.
 
     The ranking gate needs no estimate, so a night on the default setting does not pay for one.
     """
-    if settings.gate_metric != DR_GATE_METRIC:
+    if settings.gate_metric not in DR_GATE_METRICS:
         return None
     return estimate_candidate(settings, interval, dataset_path, version, score_path)
 
@@ -182,17 +184,11 @@ def champion_return_estimate(settings: Settings, run_date: date, champion_versio
     logged = read_logged_day(settings, _day_start(day))
     if logged.empty:
         return None
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        require_tables(cur, settings.schema, "recommendations")
-        cur.execute(load_sql("ope_version_lists"), {"model_version": champion_version, "k": settings.k,
-                                                     "users": [int(u) for u in np.unique(logged["user_id"])]})
-        rows = np.array(cur.fetchall(), dtype=np.int64).reshape(-1, 3)
-    list_users, lists = _full_lists(rows[:, 0], rows[:, 2], settings.k)
-    if len(list_users) == 0:
-        logger.warning("champion %s has no full top-%d list for the users logged on %s: no estimate",
-                       champion_version, settings.k, day)
+    served = _served_lists(settings, champion_version, logged)
+    if served is None:
         return None
-    est = _evaluate(settings, logged, list_users, lists, rows[:, 2])
+    list_users, lists = served
+    est = _evaluate(settings, logged, list_users, lists, lists.ravel())
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "eval_metrics")
         _write_figures(cur, champion_version, subject, settings.k, est)
@@ -202,6 +198,59 @@ def champion_return_estimate(settings: Settings, run_date: date, champion_versio
     if not np.isfinite(dr.value):
         return None
     return ReturnEstimate(champion_version, day.isoformat(), dr.value, dr.ci_low, dr.ci_high, dr.n, dr.ess)
+
+
+def _served_lists(settings: Settings, version: str, logged: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """`version`'s published full top-K lists of the logged users, or None when it has none."""
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, "recommendations")
+        cur.execute(load_sql("ope_version_lists"), {"model_version": version, "k": settings.k,
+                                                     "users": [int(u) for u in np.unique(logged["user_id"])]})
+        rows = np.array(cur.fetchall(), dtype=np.int64).reshape(-1, 3)
+    list_users, lists = _full_lists(rows[:, 0], rows[:, 2], settings.k)
+    if len(list_users) == 0:
+        logger.warning("%s has no full top-%d list for the users logged that day: no estimate", version, settings.k)
+        return None
+    return list_users, lists
+
+
+def difference_subject(live_version: str) -> str:
+    """eval_metrics subject of a challenger's paired DR estimate of (its return rate - `live_version`'s)."""
+    return f"ope_diff@{live_version}"
+
+
+def _estimate_difference_to_live(settings: Settings, model: str, version: str, logged: pd.DataFrame,
+                                 list_users: np.ndarray, lists: np.ndarray, listed_items: np.ndarray) -> None:
+    """The paired DR estimate of `version`'s D1 return rate minus the live version's, stored.
+
+    Both policies are evaluated on the same logged sessions with the same bootstrap
+    resamples (`recsys.ope.list_policy_return_difference`), so the shared part of their
+    errors cancels: a retrained model whose lists mostly match the live ones gets a
+    narrow interval around a small difference, where its own interval alone would be
+    as wide as the day's noise. Stored under subject `ope_diff@<live version>` with the
+    metric names of a return estimate (dr_return, _ci_low, _ci_high, _ess), for the gate.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, "live_models")
+        cur.execute("SELECT model_version FROM live_models WHERE model = %s", (model,))
+        row = cur.fetchone()
+    live = row[0] if row else None
+    if live is None or live == version:
+        return
+    served = _served_lists(settings, live, logged)
+    if served is None:
+        return
+    cfg = settings.ope
+    diff = ope.list_policy_return_difference(
+        logged["user_id"].to_numpy(np.int64), logged["item_id"].to_numpy(np.int64),
+        logged["session_id"].to_numpy(np.int64), logged["propensity"].to_numpy(np.float64),
+        logged["returned"].to_numpy(np.float64), (list_users, lists), served,
+        _catalogue_size(settings, np.r_[listed_items, served[1].ravel()], logged), cfg.explore, cfg.weight_cap,
+        cfg.n_bootstrap, cfg.seed, cfg.session_weight)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        _write_figures(cur, version, difference_subject(live), settings.k, {"return": {"dr": diff}})
+    logger.info("OPE of %s against live %s: D1 return difference DR %.4f [%.4f, %.4f] (%d sessions)",
+                version, live, diff.value, diff.ci_low, diff.ci_high, diff.n)
 
 
 def _full_lists(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,15 +263,20 @@ def _full_lists(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarra
 
 def _evaluate(settings: Settings, logged: pd.DataFrame, list_users: np.ndarray, lists: np.ndarray,
               listed_items: np.ndarray) -> dict[str, dict[str, ope.Estimate]]:
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM items")
-        n_items = max(int(cur.fetchone()[0]), int(np.unique(np.r_[listed_items, logged["item_id"]]).size))
+    n_items = _catalogue_size(settings, listed_items, logged)
     cfg = settings.ope
     return ope.evaluate_list_policy(
         logged["user_id"].to_numpy(np.int64), logged["item_id"].to_numpy(np.int64),
         logged["session_id"].to_numpy(np.int64), logged["propensity"].to_numpy(np.float64),
         logged["clicked"].to_numpy(np.float64), logged["returned"].to_numpy(np.float64),
-        list_users, lists, n_items, cfg.explore, cfg.weight_cap, cfg.n_bootstrap, cfg.seed)
+        list_users, lists, n_items, cfg.explore, cfg.weight_cap, cfg.n_bootstrap, cfg.seed, cfg.session_weight)
+
+
+def _catalogue_size(settings: Settings, listed_items: np.ndarray, logged: pd.DataFrame) -> int:
+    """Items the exploration draw can show: the catalogue, or more if lists or the log name others."""
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM items")
+        return max(int(cur.fetchone()[0]), int(np.unique(np.r_[listed_items, logged["item_id"]]).size))
 
 
 def _write_figures(cur, version: str, subject: str, k: int,  # noqa: ANN001 - psycopg2 cursor

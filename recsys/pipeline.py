@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-from recsys.config import DR_GATE_METRIC, Settings
+from recsys.config import DR_GATE_METRICS, Settings
 from recsys.errors import EmptyWindowError
 from recsys.extract import extract_window
 from recsys.gate import PublishRejected, decide
@@ -98,7 +98,7 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
             _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model,
                     force_publish)
     stage("retention", lambda: refresh_retention(settings, interval.run_date))
-    if set(extra_models) & {"rl_reinforce", "rl_cql"} or settings.gate_metric == DR_GATE_METRIC:
+    if set(extra_models) & {"rl_reinforce", "rl_cql"} or settings.gate_metric in DR_GATE_METRICS:
         from recsys.ope_stage import record_realised
 
         stage("ope_realised", lambda: record_realised(settings))

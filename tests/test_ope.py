@@ -106,3 +106,71 @@ def test_list_policy_estimate_recovers_a_simulated_list_policys_value():
         e = est["click"][name]
         assert abs(e.value - truth) < 0.03, (name, e.value, truth)
     assert est["return"]["ips"].value == 0.0
+
+
+def _additive_slate_log(seed: int, n_items: int = 40, k: int = 4, n_users: int = 4000):
+    """Uniform random slates of k distinct items; a session's user returns with the mean
+    return probability of its slate's items (a reward additive over the slate)."""
+    rng = np.random.default_rng(seed)
+    p_return = rng.uniform(0.1, 0.9, n_items)
+    slates = np.stack([rng.choice(n_items, k, replace=False) for _ in range(n_users)])
+    returned = np.repeat(rng.random(n_users) < p_return[slates].mean(axis=1), k).astype(float)
+    user = np.repeat(np.arange(n_users), k)
+    return p_return, (user, slates.ravel(), user, np.full(user.size, k / n_items)), returned
+
+
+def _list_value(p_return, items, explore):
+    """True return rate of a list policy with per-slot exploration in the additive slate world."""
+    return (1 - explore) * p_return[items].mean() + explore * np.delete(p_return, items).mean()
+
+
+def test_pseudo_inverse_session_weight_recovers_a_slate_level_return_rate_and_the_mean_does_not():
+    n_items, k, n_users, explore = 40, 4, 4000, 0.1
+    for seed in (0, 1):
+        p_return, log, returned = _additive_slate_log(seed, n_items, k, n_users)
+        items = np.argsort(-p_return)[:k]
+        truth = _list_value(p_return, items, explore)
+        logging_value = p_return.mean()  # uniform slates
+        est = {weight: ope.evaluate_list_policy(*log, np.zeros(returned.size), returned, np.arange(n_users),
+                                                np.tile(items, (n_users, 1)), n_items, explore, weight_cap=None,
+                                                n_bootstrap=100, seed=0, session_weight=weight)["return"]
+               for weight in ope.SESSION_WEIGHTS}
+        pi = est["pseudo_inverse"]
+        assert pi["ips"].ci_low <= truth <= pi["ips"].ci_high and pi["dr"].ci_low <= truth <= pi["dr"].ci_high
+        assert abs(pi["dr"].value - truth) < 0.05
+        # the mean of the slot weights lands about a quarter of the way from the logging value to the truth
+        mean_ips = est["mean"]["ips"].value
+        assert abs(mean_ips - (truth + (k - 1) * logging_value) / k) < 0.05 and mean_ips < truth - 0.15
+    with pytest.raises(ValueError, match="session_weight"):
+        ope.evaluate_list_policy(*log, np.zeros(returned.size), returned, np.arange(n_users),
+                                 np.tile(items, (n_users, 1)), n_items, explore, session_weight="max")
+
+
+def test_paired_return_difference_of_two_list_policies():
+    """The paired estimate is the difference of the two DR estimates, covers the truth (with
+    the unbiased pseudo-inverse weight), and is far narrower than the two intervals side by
+    side when the lists overlap, as a retrained model's lists overlap the live model's."""
+    n_items, k, n_users, explore = 40, 4, 4000, 0.1
+    p_return, log, returned = _additive_slate_log(11, n_items, k, n_users)
+    best = np.argsort(-p_return)
+    mine, theirs = best[:k], np.r_[best[:k - 1], best[k + 4]]  # three items in common
+
+    def lists(items):
+        return np.arange(n_users), np.tile(items, (n_users, 1))
+
+    truth = _list_value(p_return, mine, explore) - _list_value(p_return, theirs, explore)
+    for weight in ope.SESSION_WEIGHTS:
+        diff = ope.list_policy_return_difference(*log, returned, lists(mine), lists(theirs), n_items, explore,
+                                                 weight_cap=20, n_bootstrap=200, seed=0, session_weight=weight)
+        each = [ope.evaluate_list_policy(*log, np.zeros(returned.size), returned, *lists(items), n_items, explore,
+                                         weight_cap=20, n_bootstrap=200, seed=0,
+                                         session_weight=weight)["return"]["dr"] for items in (mine, theirs)]
+        assert diff.estimator == "dr_diff" and diff.n == n_users
+        assert diff.value == pytest.approx(each[0].value - each[1].value, abs=1e-12)
+        side_by_side = (each[0].ci_high - each[0].ci_low) + (each[1].ci_high - each[1].ci_low)
+        assert diff.ci_high - diff.ci_low < 0.5 * side_by_side, weight
+        if weight == "pseudo_inverse":
+            assert diff.ci_low <= truth <= diff.ci_high and abs(diff.value - truth) < 0.03
+    same = ope.list_policy_return_difference(*log, returned, lists(mine), lists(mine), n_items, explore,
+                                             n_bootstrap=50, seed=0)
+    assert same.value == same.ci_low == same.ci_high == 0.0

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from eventdata import copy_events
 from recsys import db, publish
-from recsys.config import DR_GATE_METRIC, OPEConfig, Settings
+from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRIC, OPEConfig, Settings
 from recsys.gate import RL_RANKING_REASON, MissingEstimateError, PublishRejected, decide
 from recsys.interval import DataInterval
 from recsys.ope_stage import estimate_candidate
@@ -251,3 +251,49 @@ def test_nights_under_the_dr_gate_estimate_before_every_gate(settings):
         assert gate["challenger"] is not None and gate["champion"] is not None, gate
         assert status == ("published" if gate["accepted"] else "rejected")
     assert ("publish_rl" in report.results) == _run(s, "rl_reinforce@2026-01-04")[1]["accepted"]
+
+
+@pytest.fixture
+def paired(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, k=K, gate_metric=DR_DIFF_GATE_METRIC, gate_tolerance=0.0,
+                               ope=dataclasses.replace(OPEConfig(), n_bootstrap=100))
+
+
+def test_paired_gate_passes_a_challenger_serving_the_live_lists_which_the_unpaired_rule_fails(paired, tmp_path):
+    _log(paired)
+    champion = _champion(paired, "rl_reinforce", GOOD)
+    challenger = _challenger(paired, "rl_reinforce", GOOD, tmp_path)
+    stored = _stored(paired, challenger, f"ope_diff@{champion}")
+    assert stored["dr_return"] == stored["dr_return_ci_low"] == stored["dr_return_ci_high"] == 0.0
+
+    decision = decide(paired, challenger)
+
+    assert decision.accepted and decision.metric == "dr_return_diff_lcb" and "paired" in decision.reason
+    assert decision.difference == 0.0 and decision.difference_ci == (0.0, 0.0)
+    assert decision.challenger == decision.champion == 0.0
+    low, high = decision.challenger_ci  # the challenger's own estimate is still recorded
+    assert low < decision.challenger_estimate < high
+    # the unpaired rule without tolerance fails the same lists: their lower bound is below their own estimate
+    with pytest.raises(PublishRejected, match=f"worse than live {champion}'s"):
+        decide(dataclasses.replace(paired, gate_metric=DR_GATE_METRIC), challenger)
+
+
+def test_paired_gate_rejects_a_worse_challenger_and_falls_back_without_a_paired_estimate(paired, tmp_path):
+    _log(paired)
+    champion = _champion(paired, "mf_als", GOOD)
+    challenger = _challenger(paired, "mf_als", BAD, tmp_path)
+
+    with pytest.raises(PublishRejected, match=f"worse than live {champion} by more than 0.0"):
+        decide(paired, challenger)
+    status, gate = _run(paired, challenger)
+    assert status == "rejected" and gate["champion"] == 0.0
+    low, high = gate["difference_ci"]
+    assert gate["challenger"] == low <= gate["difference"] <= high < -0.2  # BAD lists lose users
+
+    # no paired estimate against the live version (e.g. it changed after the estimate): the unpaired rule
+    with db.get_engine(paired.database_url, paired.schema).begin() as conn:
+        conn.execute(text("DELETE FROM eval_metrics WHERE subject = :s"), {"s": f"ope_diff@{champion}"})
+    with pytest.raises(PublishRejected, match=f"no paired estimate against live {champion}, so dr_return_lcb's rule"):
+        decide(paired, challenger)
+    status, gate = _run(paired, challenger)
+    assert gate["difference"] is None and gate["champion"] > gate["challenger"]
