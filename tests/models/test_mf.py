@@ -91,6 +91,17 @@ def test_bpr_draws_on_a_second_thread_give_the_same_model_as_on_one(monkeypatch)
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bpr_that_diverges_is_refused_and_its_draw_thread_ends(threads):
+    import threading
+
+    train, _ = planted(seed=3)
+    before = threading.active_count()
+    with pytest.raises(ModelFitError, match="diverged to NaN/inf at epoch"):
+        fit_bpr(train, BPRConfig(factors=4, learning_rate=1e30, iterations=5, batch_size=64, num_threads=threads))
+    assert threading.active_count() == before
+
+
 def test_bpr_step_is_implicits_per_sample_step_summed_over_occurrences():
     # implicit/cpu/bpr.pyx: x_u += lr (g (y_i - y_j) - reg x_u), y_i += lr (g x_u - reg y_i),
     # y_j += lr (-g x_u - reg y_j), g = sigma(-x_u . (y_i - y_j)); the bias column (last) is
