@@ -8,7 +8,8 @@ the MF gate is overridden so both model arms serve their newest model). Printed 
 * D1 / D7 retention: units are (user, serve day) for users the arm served on days
   1 .. days-1-N (day 0 is served before any model exists); retained = active on
   exactly serve day + N. Wilson 95% intervals. Units of one user are correlated, so
-  the intervals and the p-value are optimistic (as in recsys.retention_ab).
+  the intervals and the two-proportion p-value are optimistic (as in recsys.retention_ab);
+  the script also prints the p-value with each user's units as one cluster.
 * click rate per impression (Wilson 95%), mean quality of consumed items (normal 95%).
 * OPE error of the REINFORCE policy's D1 return rate: the DR (and IPS, SNIPS) estimate
   from the logged sessions of every arm (recsys.ope.evaluate_list_policy) against the
@@ -59,6 +60,35 @@ def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     pool = (k1 + k2) / (n1 + n2)
     se = math.sqrt(pool * (1 - pool) * (1 / n1 + 1 / n2))
     return 1.0 if se == 0 else math.erfc(abs(k1 / n1 - k2 / n2) / se / math.sqrt(2))
+
+
+def clustered_rate(retained: np.ndarray, units: np.ndarray) -> tuple[float, float]:
+    """(rate, standard error) of sum(retained) / sum(units) with each user's units as one
+    cluster (the ratio estimator's sandwich variance, with the G / (G - 1) correction):
+    a user's serve days share their satisfaction, so they are not independent units."""
+    total, groups = units.sum(), len(units)
+    if total == 0 or groups < 2:
+        return float("nan"), float("nan")
+    rate = retained.sum() / total
+    return rate, math.sqrt(groups / (groups - 1) * np.sum((retained - rate * units) ** 2)) / total
+
+
+def clustered_p(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Two-sided p of a difference of two independent clustered rates (rate, se)."""
+    se = math.hypot(a[1], b[1])
+    return float("nan") if not se > 0 else math.erfc(abs(a[0] - b[0]) / se / math.sqrt(2))
+
+
+def rl_minus_mf(result: dict) -> float:
+    return result["arms"]["rl_reinforce"]["d7"][0] - result["arms"]["mf_als"]["d7"][0]
+
+
+def d7_p(result: dict, clustered: bool = False) -> float:
+    """p of RL's D7 against MF's: the two-proportion test, or with users as clusters."""
+    rl, mf = result["arms"]["rl_reinforce"], result["arms"]["mf_als"]
+    if clustered:
+        return clustered_p(rl["d7_clustered"], mf["d7_clustered"])
+    return two_proportion_p(rl["d7"][3], rl["d7"][4], mf["d7"][3], mf["d7"][4])
 
 
 def run_seed(seed: int, days: int, users: int, items: int, explore: float, stress: bool, rl_epochs: int) -> dict:
@@ -132,11 +162,18 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, stres
         row = {}
         for n_days in (1, 7):
             n = k = 0
+            per_user = defaultdict(lambda: [0, 0])  # user -> [retained units, units]
             for d in range(1, days - n_days):
                 served = active_by_day[d][arm_by_day[d] == a]
                 n += len(served)
-                k += sum(1 for u in served.tolist() if u in active_sets[d + n_days])
+                for u in served.tolist():
+                    back = u in active_sets[d + n_days]
+                    k += back
+                    per_user[u][0] += back
+                    per_user[u][1] += 1
             row[f"d{n_days}"] = (k / n if n else float("nan"), *wilson(k, n), k, n)
+            counts = np.array(list(per_user.values()), dtype=np.float64).reshape(-1, 2)
+            row[f"d{n_days}_clustered"] = clustered_rate(counts[:, 0], counts[:, 1])
         row["ctr"] = (clicks[name] / max(imps[name], 1), *wilson(clicks[name], imps[name]))
         q = np.array(quality[name])
         half = 1.96 * q.std(ddof=1) / math.sqrt(len(q)) if len(q) > 1 else float("nan")
@@ -235,11 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     rl, mf = last["arms"]["rl_reinforce"]["d7"], last["arms"]["mf_als"]["d7"]
     p_value = two_proportion_p(rl[3], rl[4], mf[3], mf[4])
     ope_err = last["ope"][last["ope"]["session_weights"][0]]["dr"][3] if "ope" in last else float("nan")
+    print("\nRL - MF D7, p of the two-proportion test / with users as clusters: "
+          + ", ".join(f"seed {r['seed']} {rl_minus_mf(r):+.3f} p={d7_p(r):.3g}/{d7_p(r, clustered=True):.3g}"
+                      for r in results))
     if len(results) > 1:
-        wins = sum(r["arms"]["rl_reinforce"]["d7"][0] > r["arms"]["mf_als"]["d7"][0] and two_proportion_p(
-            r["arms"]["rl_reinforce"]["d7"][3], r["arms"]["rl_reinforce"]["d7"][4],
-            r["arms"]["mf_als"]["d7"][3], r["arms"]["mf_als"]["d7"][4]) < 0.05 for r in results)
-        print(f"\nRL D7 above MF and significant at 95% on {wins} of {len(results)} seeds")
+        wins = sum(rl_minus_mf(r) > 0 and d7_p(r) < 0.05 for r in results)
+        robust = sum(rl_minus_mf(r) > 0 and d7_p(r, clustered=True) < 0.05 for r in results)
+        print(f"RL D7 above MF and significant at 95% on {wins} of {len(results)} seeds "
+              f"({robust} of {len(results)} with users as clusters)")
     print(f"SUMMARY rl_d7={rl[0]:.4f} mf_d7={mf[0]:.4f} p_value={p_value:.4g} ope_rel_error={ope_err:.4f}")
     return 0
 
