@@ -232,7 +232,7 @@ def _estimate_difference_to_live(settings: Settings, model: str, version: str, l
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "live_models")
-        cur.execute("SELECT model_version FROM live_models WHERE model = %s", (model,))
+        cur.execute(load_sql("live_version_read"), {"model": model})
         row = cur.fetchone()
     live = row[0] if row else None
     if live is None or live == version:
