@@ -15,7 +15,8 @@ temporal hold-out: each user's last `--holdout-last-n` positive events
 Settings, the same for both libraries: ALS factors 64, 15 iterations,
 regularisation 0.01, confidence c = 1 + alpha * count (alpha 1; `implicit`
 is given the matrix of c itself, which is how it defines confidence, so both
-solve the same objective), `--threads` threads. BPR: factors 64,
+solve the same objective), `--threads` threads (`implicit`'s `num_threads`; ours is given
+that many CPUs and picks its thread count as in a nightly task). BPR: factors 64,
 regularisation 0.01, each library's own defaults for learning rate and epochs
 (`implicit`: 0.01 x 100 epochs; ours: 0.03 decaying linearly to 0 over 50 epochs
 in batches of 2048, the steps on one thread and, with `--threads` 2 or more, the draws of
@@ -174,6 +175,10 @@ def worker(method: str, data_path: str, threads: int) -> dict:
             topk_s = time.perf_counter() - started
             user_factors, item_factors = np.asarray(model.user_factors), np.asarray(model.item_factors)
     else:
+        # ours is given `threads` CPUs, as a task would be, and picks how many to use (num_threads=0):
+        # ALS one thread per 500,000 interactions at most, BPR a second thread for its draws
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
         from recsys.config import ALSConfig, BPRConfig
         from recsys.models.als import fit_als
         from recsys.models.bpr import fit_bpr
@@ -182,10 +187,9 @@ def worker(method: str, data_path: str, threads: int) -> dict:
         started = time.perf_counter()
         if method == "ours_als":
             user_factors, item_factors = fit_als(train, ALSConfig(factors=64, regularization=0.01, alpha=ALPHA,
-                                                                  iterations=15, num_threads=threads))
+                                                                  iterations=15, num_threads=0))
         else:
-            user_factors, item_factors = fit_bpr(train, BPRConfig(factors=64, regularization=0.01,
-                                                                  num_threads=threads))
+            user_factors, item_factors = fit_bpr(train, BPRConfig(factors=64, regularization=0.01, num_threads=0))
         fit_s = time.perf_counter() - started
         peak = peak_mib()
         started = time.perf_counter()
