@@ -30,21 +30,11 @@ from typing import Callable
 
 import numpy as np
 
+from recsys.config import SESSION_WEIGHTS
+
 logger = logging.getLogger(__name__)
 
 ESTIMATORS = ("ips", "snips", "dr")
-# How a session's slot weights w_j = pi_incl(a_j) / mu_incl(a_j) make its weight for a
-# session-level reward (the return), over its n slots:
-# * "pseudo_inverse": sum_j w_j - (n - 1), the pseudo-inverse estimator of Swaminathan et
-#   al. (NeurIPS 2017). Unbiased when the reward is additive over the slate's items and
-#   the slots are drawn independently (nearly so for slates without repeats); the weights
-#   can be negative, and their variance grows with n.
-# * "mean": (1/n) sum_j w_j. Never negative and of low variance, but biased towards the
-#   logging policy's value: for an additive reward its expectation is about
-#   (1/n) V(target) + ((n - 1)/n) V(logging), since each slot's weight multiplies the
-#   other slots' rewards too. With uniform 4-item slates (tests/test_ope.py) it gave
-#   0.58-0.60 for a policy worth 0.80-0.83.
-SESSION_WEIGHTS = ("mean", "pseudo_inverse")
 
 
 @dataclass(frozen=True)
@@ -303,16 +293,16 @@ def list_policy_return_difference(
     Returns:
         An Estimate named "dr_diff"; `ess` is the challenger's weights' ESS.
     """
-    def dr_terms(list_users: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, _SessionTerms]:
+    def dr_terms(list_users: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, _SessionTerms, np.ndarray]:
+        """Each session's DR term (the summand of `doubly_robust`), its terms and clipped weights."""
         target, item_code, user_list_code, n_codes = _list_policy(user, item, list_users, lists, n_items, explore)
         t = _session_return_terms(user, session, propensity, returned, target, item_code, user_list_code,
                                   n_codes, explore, session_weight)
-        w = clip_weights(np.minimum(t.weights, 1e12), weight_cap, signed)
-        return t.q_target + w * (t.rewards - t.q_logged), t
+        w = clip_weights(np.minimum(t.weights, 1e12), weight_cap, session_weight == "pseudo_inverse")
+        return t.q_target + w * (t.rewards - t.q_logged), t, w
 
-    signed = session_weight == "pseudo_inverse"
-    mine, terms = dr_terms(*challenger)
-    theirs, _ = dr_terms(*champion)
+    mine, terms, w = dr_terms(*challenger)
+    theirs, _, _ = dr_terms(*champion)
     diff = mine - theirs
     value = float(diff.mean()) if diff.size else float("nan")
     replicates = _bootstrap_indices(diff.size, n_bootstrap, seed, terms.user)
@@ -320,7 +310,6 @@ def list_policy_return_difference(
         low, high = np.percentile([diff[idx].mean() for idx in replicates], [2.5, 97.5])
     else:
         low = high = value
-    w = clip_weights(np.minimum(terms.weights, 1e12), weight_cap, signed)
     clipped = float(np.mean(w < terms.weights)) if w.size else 0.0
     return Estimate("dr_diff", value, float(low), float(high), int(diff.size), effective_sample_size(w),
                     weight_cap, clipped)
@@ -371,10 +360,10 @@ def _session_return_terms(user: np.ndarray, session: np.ndarray, propensity: np.
     returned = np.asarray(returned, np.float64)
     q_ret = ItemMeanRewardModel(n_codes).fit(item_code, returned)
     q_target_imp = (1 - explore) * q_ret.means[user_list_code].mean(axis=1) + explore * q_ret.global_mean
+    slot_weights = np.bincount(sess_idx, weights=w, minlength=n_s)
     return _SessionTerms(rewards=np.bincount(sess_idx, weights=returned, minlength=n_s) / size,
-                         weights=(np.bincount(sess_idx, weights=w, minlength=n_s) - (size - 1)
-                                  if session_weight == "pseudo_inverse"
-                                  else np.bincount(sess_idx, weights=w, minlength=n_s) / size),
+                         weights=slot_weights - (size - 1) if session_weight == "pseudo_inverse"
+                         else slot_weights / size,
                          q_logged=np.bincount(sess_idx, weights=q_ret.predict(item_code), minlength=n_s) / size,
                          q_target=np.bincount(sess_idx, weights=q_target_imp, minlength=n_s) / size,
                          user=user_sess)
