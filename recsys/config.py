@@ -94,8 +94,9 @@ class RLConfig:
     """Hyper-parameters of the RL recommenders (`rl_reinforce`, `rl_cql`) and their reward.
 
     Reward of an impression in session t (REINFORCE's R): click + consume_weight *
-    consumed + credit * (retention_weight * returned_t + gamma * G_{t+1}), where
-    consumed is 1 when the user consumed the item in the session, returned_t is 1 when
+    consumed - abandon_penalty * abandoned + credit * (retention_weight * returned_t +
+    gamma * G_{t+1}), where consumed is 1 when the user consumed the item in the session,
+    abandoned is 1 when the user clicked it but did not consume it, returned_t is 1 when
     the user starts another session within `return_horizon_days` calendar days after
     the session's day, G_{t+1} is the discounted per-session value of the user's next
     session and credit is 1 for the impressions `retention_credit` names ('clicked',
@@ -104,8 +105,11 @@ class RLConfig:
     relative to a click: 0 rewards clicks alone; w > 0 makes a consumed click worth
     1 + w, so items users finish outrank items they only click. The defaults (4, credit
     to 'consumed' impressions) raised REINFORCE's D7 retention in the closed-loop
-    benchmark over click-only rewards (README, "Closed-loop"). `rl_cql`'s immediate
-    reward has the same click and consumption terms (recsys.models.rl.cql).
+    benchmark over click-only rewards (README, "Closed-loop"). `abandon_penalty`
+    (RECSYS_RL_ABANDON_PENALTY, >= 0) makes a click the user walked away from cost
+    something: with consume_weight w and penalty b, a click is worth (1 - b) + (w + b) x
+    P(consume | click), negative where the item is consumed less often than (b - 1) /
+    (w + b). `rl_cql`'s immediate reward has the same terms (recsys.models.rl.cql).
 
     The state encoder (`recsys.models.rl.encoders`) is a GRU by default or, with
     `encoder="sasrec"`, SASRec-style causal self-attention, whose depth, heads and
@@ -127,6 +131,7 @@ class RLConfig:
     return_horizon_days: int = 1
     retention_credit: str = "consumed"  # who gets a session's retention credit: 'clicked', 'consumed', 'session' (all)
     consume_weight: float = 4.0  # reward of a consumption on top of its click's 1 (RECSYS_RL_CONSUME_WEIGHT)
+    abandon_penalty: float = 0.0  # cost of a click the user did not consume (RECSYS_RL_ABANDON_PENALTY)
     weight_cap: float = 10.0  # importance weights pi / beta are clipped here
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0
@@ -145,6 +150,9 @@ class RLConfig:
         if not 0.0 <= self.consume_weight < float("inf"):  # NaN fails the comparison too
             raise ValueError("RLConfig.consume_weight (RECSYS_RL_CONSUME_WEIGHT) must be finite and >= 0, "
                              f"got {self.consume_weight!r}")
+        if not 0.0 <= self.abandon_penalty < float("inf"):
+            raise ValueError("RLConfig.abandon_penalty (RECSYS_RL_ABANDON_PENALTY) must be finite and >= 0, "
+                             f"got {self.abandon_penalty!r}")
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,7 @@ class Settings:
             return_horizon_days=int(env.get("RECSYS_RL_RETURN_HORIZON_DAYS", base.rl.return_horizon_days)),
             retention_credit=env.get("RECSYS_RL_RETENTION_CREDIT", base.rl.retention_credit),
             consume_weight=float(env.get("RECSYS_RL_CONSUME_WEIGHT", base.rl.consume_weight)),
+            abandon_penalty=float(env.get("RECSYS_RL_ABANDON_PENALTY", base.rl.abandon_penalty)),
             encoder=env.get("RECSYS_RL_ENCODER", base.rl.encoder).strip().lower(),
             weight_cap=float(env.get("RECSYS_RL_WEIGHT_CAP", base.rl.weight_cap)),
             epochs=int(env.get("RECSYS_RL_EPOCHS", base.rl.epochs)),

@@ -123,7 +123,7 @@ def build_trajectories(settings: Settings, interval: DataInterval, dataset: Wind
     return trajectories.build(ev.user, ev.item, ev.event_code, ev.ts, ev.session_id, ev.propensity,
                               len(dataset.item_ids), cfg.history_len, cfg.gamma, cfg.retention_weight,
                               cfg.return_horizon_days, interval.end.timestamp(), cfg.retention_credit,
-                              cfg.consume_weight)
+                              cfg.consume_weight, cfg.abandon_penalty)
 
 
 def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual",

@@ -3,8 +3,8 @@ same state encoder as REINFORCE (GRU or SASRec, `RLConfig.encoder`): the value-b
 learner to compare with.
 
 Q(s, .) = W h_s + b over all items. For a logged impression (s, a) of session t with
-immediate reward r = click + consume_weight * consumed + retention_weight * returned_t (the
-same click and consumption terms as REINFORCE's reward) and the user's next session
+reward r = immediate + retention_weight * returned_t (immediate: the same click,
+consumption and abandonment terms as REINFORCE's reward, `Trajectories.immediate`) and the user's next session
 state s' (none after the last), the TD target is
     y = r + gamma * max_a' Q_target(s', a')      (y = r when t is the user's last session),
 with Q_target a copy of the network refreshed at each epoch. The loss is
@@ -45,9 +45,8 @@ def cql_loss(net: QNet, target: QNet, traj: Trajectories, sess: np.ndarray, imp:
     q_all = net.q(net.encoder(torch.from_numpy(traj.history[sess])))[torch.from_numpy(local)]
     action = torch.from_numpy(traj.action[imp])
     q_taken = q_all.gather(1, action[:, None]).squeeze(1)
-    consumed = traj.consumed[imp] if traj.consumed is not None else 0.0  # hand-built examples may lack it
-    reward = torch.from_numpy((traj.click[imp] + config.consume_weight * consumed
-                               + traj.session_reward[traj.session_of[imp]]).astype(np.float32))
+    immediate = traj.immediate[imp] if traj.immediate is not None else traj.click[imp]  # hand-built: clicks
+    reward = torch.from_numpy((immediate + traj.session_reward[traj.session_of[imp]]).astype(np.float32))
     nxt = traj.next_session[sess]
     with torch.no_grad():
         bootstrap = torch.zeros(len(sess))

@@ -9,17 +9,20 @@ of user u:
   started (left-padded with the padding index n_items);
 * action: the item shown; propensity: the logged one (NaN where missing), and the
   number of impressions of the session (the slate size);
-* reward R = click + consume_weight * consumed + credit * (retention_weight * returned_t
-  + gamma * G_{t+1}), with consumed = 1 when the user consumed the item in the session
-  (a consume event of the same item; the log's observable sign that the user valued
-  what they clicked, where a click alone also rewards clickbait; `consume_weight = 0`
-  leaves the reward as click only; RLConfig's default is 4), returned_t = 1 when u
+* reward R = r + credit * (retention_weight * returned_t + gamma * G_{t+1}), with the
+  immediate reward r = click + consume_weight * consumed - abandon_penalty * abandoned,
+  consumed = 1 when the user consumed the item in the session (a consume event of the
+  same item; the log's observable sign that the user valued what they clicked, where a
+  click alone also rewards clickbait; `consume_weight = 0` leaves the reward as click
+  only; RLConfig's default is 4) and abandoned = 1 when the user clicked the item but
+  did not consume it (a click the user walked away from: the usual sign of clickbait;
+  `abandon_penalty = 0`, the default, leaves it a plain click), returned_t = 1 when u
   starts a session on one of the `return_horizon_days` days after session t's day
   (the retention credit goes to the session before the return),
-  G_t = clickrate_t + consume_weight * consumerate_t + retention_weight * returned_t
-  + gamma * G_{t+1} the discounted per-session value of u's later sessions (0 after
-  the last; the rates are per impression of session t, so a session's value holds
-  the same immediate terms as its impressions' rewards), and `credit` how the
+  G_t = mean_t(r) + retention_weight * returned_t + gamma * G_{t+1} the discounted
+  per-session value of u's later sessions (0 after the last; mean_t(r) is the mean
+  immediate reward per impression of session t, so a session's value holds the same
+  immediate terms as its impressions' rewards), and `credit` how the
   session's credit is shared among its impressions:
   `retention_credit="clicked"` gives it to the impressions the user clicked
   (what was not engaged with cannot have changed whether the user comes back; the
@@ -64,6 +67,8 @@ class Trajectories:
         next_session: (n_sessions,) the user's next session in the window, -1 after the last.
         session_reward: (n_sessions,) retention_weight * returned_t (the session-level part of R).
         consumed: (n,) 1.0 when the impression's item was consumed in the session.
+        immediate: (n,) the immediate reward r (click, consumption and abandonment terms),
+            which `rl_cql` uses as its per-step reward; hand-built examples may leave it out.
     """
 
     history: np.ndarray
@@ -80,6 +85,7 @@ class Trajectories:
     next_session: np.ndarray | None = None
     session_reward: np.ndarray | None = None
     consumed: np.ndarray | None = None
+    immediate: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -111,7 +117,7 @@ def user_histories(user: np.ndarray, item: np.ndarray, ts: np.ndarray, positive:
 def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.ndarray, session_id: np.ndarray,
           propensity: np.ndarray, n_items: int, history_len: int, gamma: float, retention_weight: float,
           return_horizon_days: int, window_end_ts: float, retention_credit: str = "consumed",
-          consume_weight: float = 4.0) -> Trajectories:
+          consume_weight: float = 4.0, abandon_penalty: float = 0.0) -> Trajectories:
     """Examples from flat events (see the module docstring).
 
     Args:
@@ -120,14 +126,18 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
         window_end_ts: end of the training window (censoring of returns).
         retention_credit: 'clicked', 'consumed' or 'session' (see the module docstring).
         consume_weight: weight of the consumption term of R (0: click-only immediate reward).
+        abandon_penalty: what a click without consumption costs (0: it counts as a plain click).
 
     Raises:
-        ValueError: an unknown `retention_credit`, or a negative or non-finite `consume_weight`.
+        ValueError: an unknown `retention_credit`, or a negative or non-finite `consume_weight`
+            or `abandon_penalty`.
     """
     if retention_credit not in RETENTION_CREDITS:
         raise ValueError(f"retention_credit must be one of {RETENTION_CREDITS}, got {retention_credit!r}")
     if not np.isfinite(consume_weight) or consume_weight < 0:
         raise ValueError(f"consume_weight must be finite and >= 0, got {consume_weight!r}")
+    if not np.isfinite(abandon_penalty) or abandon_penalty < 0:
+        raise ValueError(f"abandon_penalty must be finite and >= 0, got {abandon_penalty!r}")
     day = np.floor(ts / _DAY_S).astype(np.int64)
     sess_key = np.where(np.isfinite(session_id), np.nan_to_num(session_id), -1.0 - day)
     # sessions: unique (user, key)
@@ -150,7 +160,7 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
     cons_ev = np.flatnonzero(event_code == CONSUME)
     consumed_pairs = set(zip(sess_index[cons_ev].tolist(), item[cons_ev].tolist()))
     consumed = np.fromiter((pair in consumed_pairs for pair in imp_pairs), dtype=np.float64, count=imp.size)
-    immediate = click + consume_weight * consumed
+    immediate = click + consume_weight * consumed - abandon_penalty * click * (1.0 - consumed)
     imp_sess = sess_index[imp]
     n_imp_sess = np.bincount(imp_sess, minlength=n_sess)
     immediate_rate = np.bincount(imp_sess, weights=immediate, minlength=n_sess) / np.maximum(n_imp_sess, 1)
@@ -190,5 +200,5 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
         reward=reward[by_session], click=click[by_session], propensity=propensity[imp][by_session].astype(np.float64),
         slate_size=n_imp_sess[imp_sess][by_session].astype(np.float64), session_user=s_user, session_day=s_day,
         session_returned=returned, n_items=n_items, next_session=next_session,
-        session_reward=retention_weight * returned, consumed=consumed[by_session],
+        session_reward=retention_weight * returned, consumed=consumed[by_session], immediate=immediate[by_session],
     )
