@@ -72,6 +72,16 @@ def test_abandoned_click_is_penalised_by_hand():
     assert immediate == pytest.approx({0: 3.0, 1: 0.0, 2: 3.0, 3: -2.0})
 
 
+def test_a_log_without_consumption_is_not_all_abandoned_clicks(caplog):
+    no_consume = CODE != trajectories.CONSUME
+    t = trajectories.build(USER[no_consume], ITEM[no_consume], CODE[no_consume], TS[no_consume], SESSION[no_consume],
+                           np.full(int(no_consume.sum()), 0.25), n_items=4, history_len=2, gamma=0.5,
+                           retention_weight=1.0, return_horizon_days=1, window_end_ts=3 * DAY,
+                           retention_credit="clicked", consume_weight=2.0, abandon_penalty=3.0)
+    np.testing.assert_array_equal(t.immediate, t.click)  # clicks count as clicks, not as -2 each
+    assert "no consume events" in caplog.text
+
+
 def test_abandon_penalty_enters_the_session_value():
     # session A's mean immediate reward (3 - 2 + 0) / 3 counts in its value, which only shows
     # through a previous session: add one on day -1 for the same user, shown item 1, not clicked

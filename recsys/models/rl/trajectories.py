@@ -16,7 +16,9 @@ of user u:
   click alone also rewards clickbait; `consume_weight = 0` leaves the reward as click
   only; RLConfig's default is 4) and abandoned = 1 when the user clicked the item but
   did not consume it (a click the user walked away from: the usual sign of clickbait;
-  `abandon_penalty = 0`, the default, leaves it a plain click), returned_t = 1 when u
+  `abandon_penalty = 0` leaves it a plain click; a window with no consume event at all
+  is taken as a log that does not record consumption, and the penalty is then not
+  applied, with a warning), returned_t = 1 when u
   starts a session on one of the `return_horizon_days` days after session t's day
   (the retention credit goes to the session before the return),
   G_t = mean_t(r) + retention_weight * returned_t + gamma * G_{t+1} the discounted
@@ -41,9 +43,12 @@ give no examples (`Trajectories.n == 0`); the stage refuses to train on them.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 IMPRESSION, CLICK, CONSUME = 0, 1, 2
 _DAY_S = 86_400.0
@@ -160,6 +165,11 @@ def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.nda
     cons_ev = np.flatnonzero(event_code == CONSUME)
     consumed_pairs = set(zip(sess_index[cons_ev].tolist(), item[cons_ev].tolist()))
     consumed = np.fromiter((pair in consumed_pairs for pair in imp_pairs), dtype=np.float64, count=imp.size)
+    if abandon_penalty > 0 and imp.size and not cons_ev.size:
+        # a log that records no consumption at all would make every click an abandoned one
+        logger.warning("the window holds clicks but no consume events: the abandon penalty (%g) is not applied, "
+                       "since abandonment cannot be told from a log without consumption", abandon_penalty)
+        abandon_penalty = 0.0
     immediate = click + consume_weight * consumed - abandon_penalty * click * (1.0 - consumed)
     imp_sess = sess_index[imp]
     n_imp_sess = np.bincount(imp_sess, minlength=n_sess)
