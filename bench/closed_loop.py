@@ -200,13 +200,18 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, stres
 def world_only(seed: int, days: int, users: int, items: int, explore: float, stress: bool) -> dict:
     """D1/D7 of fixed policies on the world alone (no database, no learning): how much
     retention the world lets a policy gain. `click` ranks by true click probability,
-    `quality` by item quality, `oracle` by click probability x quality."""
+    `quality` by item quality, `oracle` by click probability x quality, `reward` by the
+    expected immediate reward of the RL reward as configured (RECSYS_RL_CONSUME_WEIGHT,
+    RECSYS_RL_ABANDON_PENALTY) under the true click and consumption probabilities: what
+    a policy that learned that reward perfectly would reach."""
+    from recsys.config import Settings
     from recsys.sim.closed_loop import ArmServer
     from recsys.sim.world import World, WorldParams
 
     params = WorldParams(**STRESS) if stress else WorldParams()
+    reward = Settings.from_env().rl
     out = {}
-    for policy in ("random", "click", "quality", "oracle"):
+    for policy in ("random", "click", "quality", "oracle", "reward"):
         w, server = World(users, items, days, seed, params), ArmServer(items, params.slate_size, explore, seed)
         active = []
         for d in range(days):
@@ -217,8 +222,11 @@ def world_only(seed: int, days: int, users: int, items: int, explore: float, str
                 slate, _ = server.random_slates(len(a), rng)
             else:
                 p_click = w.appeal[None, :] * (params.click_floor + (1 - params.click_floor) * w.affinity[a][:, w.topic])
+                p_consume = params.consume_base + params.consume_quality * w.quality[None, :]
                 score = {"click": p_click, "quality": np.broadcast_to(w.quality, p_click.shape),
-                         "oracle": p_click * w.quality[None, :]}[policy]
+                         "oracle": p_click * w.quality[None, :],
+                         "reward": p_click * (1 + reward.consume_weight * p_consume
+                                              - reward.abandon_penalty * (1 - p_consume))}[policy]
                 slate, _ = server.explored_slates(np.argsort(-score, axis=1)[:, :params.slate_size], rng)
             w.step(d, a, slate)
         out[policy] = {n: sum(len(active[d] & active[d + n]) for d in range(1, days - n))
