@@ -109,7 +109,10 @@ class RLConfig:
     (RECSYS_RL_ABANDON_PENALTY, >= 0) makes a click the user walked away from cost
     something: with consume_weight w and penalty b, a click is worth (1 - b) + (w + b) x
     P(consume | click), negative where the item is consumed less often than (b - 1) /
-    (w + b). `rl_cql`'s immediate reward has the same terms (recsys.models.rl.cql).
+    (w + b); the defaults (4, 6) put that line at one consumption in two clicks. They
+    put REINFORCE's D7 retention above MF's, significant at 95%, on every seed of both
+    closed-loop worlds (README, "Closed-loop"); 0 gives the earlier reward. `rl_cql`'s
+    immediate reward has the same terms (recsys.models.rl.cql).
 
     The state encoder (`recsys.models.rl.encoders`) is a GRU by default or, with
     `encoder="sasrec"`, SASRec-style causal self-attention, whose depth, heads and
@@ -131,7 +134,7 @@ class RLConfig:
     return_horizon_days: int = 1
     retention_credit: str = "consumed"  # who gets a session's retention credit: 'clicked', 'consumed', 'session' (all)
     consume_weight: float = 4.0  # reward of a consumption on top of its click's 1 (RECSYS_RL_CONSUME_WEIGHT)
-    abandon_penalty: float = 0.0  # cost of a click the user did not consume (RECSYS_RL_ABANDON_PENALTY)
+    abandon_penalty: float = 6.0  # cost of a click the user did not consume (RECSYS_RL_ABANDON_PENALTY)
     weight_cap: float = 10.0  # importance weights pi / beta are clipped here
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0

@@ -71,7 +71,13 @@ def test_censored_sessions_get_the_prior_return_rate():
     np.testing.assert_allclose(np.sort(t.session_returned), [1.0, 1.0, 1.0])
 
 
-def small_log(days=4, users=400, items=60, seed=0, propensities=True):
+def small_log(days=4, users=400, items=60, seed=0, propensities=True, abandon_penalty=0.0):
+    """Trajectories of a few random-slate days of the closed-loop world. The reward is the
+    one these tests were written for (click + 4 x consumed); the abandon penalty has its own test."""
+    return small_world_log(days, users, items, seed, propensities, abandon_penalty)[0]
+
+
+def small_world_log(days=4, users=400, items=60, seed=0, propensities=True, abandon_penalty=0.0):
     world = World(users, items, days, seed)
     server = ArmServer(items, 10, 0.0, seed)
     frames = []
@@ -88,7 +94,7 @@ def small_log(days=4, users=400, items=60, seed=0, propensities=True):
     prop_col = f["propensity"].to_numpy() if propensities else np.full(len(f), np.nan)
     return trajectories.build(f["user_id"].to_numpy(), f["item_id"].to_numpy(), code, ts,
                               f["session_id"].to_numpy(np.float64), prop_col, items, 5, 0.9, 1.0, 1,
-                              window_end_ts=ts.max() + 1)
+                              window_end_ts=ts.max() + 1, abandon_penalty=abandon_penalty), world
 
 
 CFG = RLConfig(embedding_dim=8, hidden_dim=8, history_len=5, epochs=5, batch_sessions=64, learning_rate=0.01)
@@ -108,6 +114,21 @@ def test_loss_falls_and_fit_is_deterministic_for_a_seed():
     with torch.no_grad():
         expected = net.policy(net.encoder(torch.from_numpy(traj.history[:5]))).numpy()
     np.testing.assert_allclose(user_f @ item_f.T, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_abandon_penalty_turns_the_policy_from_clickbait_to_quality():
+    """The world's appeal is drawn against quality; a click reward learns appeal, the default
+    reward (clicks the user walks away from cost 6) learns what users finish."""
+    correlations = {}
+    for penalty in (0.0, RLConfig().abandon_penalty):
+        traj, world = small_world_log(seed=1, abandon_penalty=penalty)
+        net, _ = fit_reinforce(traj, CFG, k=10)
+        with torch.no_grad():
+            logits = net.policy(net.encoder(torch.from_numpy(traj.history))).mean(dim=0).numpy()
+        correlations[penalty] = (np.corrcoef(logits, world.quality)[0, 1], np.corrcoef(logits, world.appeal)[0, 1])
+    (q_plain, a_plain), (q_penalty, a_penalty) = correlations.values()
+    assert a_plain > 0.5 and q_plain < 0.1, correlations
+    assert q_penalty > 0.3 and a_penalty < 0.1, correlations
 
 
 def test_missing_propensities_use_the_behaviour_head_and_nan_is_refused():

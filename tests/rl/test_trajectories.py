@@ -132,7 +132,7 @@ def test_bad_credit_or_weight_is_refused():
 
 def test_settings_read_the_reward_from_the_environment():
     default = Settings.from_env({}).rl
-    assert (default.consume_weight, default.retention_credit) == (4.0, "consumed")
+    assert (default.consume_weight, default.retention_credit, default.abandon_penalty) == (4.0, "consumed", 6.0)
     rl = Settings.from_env({"RECSYS_RL_CONSUME_WEIGHT": "0", "RECSYS_RL_RETENTION_CREDIT": "clicked",
                             "RECSYS_RL_ABANDON_PENALTY": "2.5"}).rl
     assert (rl.consume_weight, rl.retention_credit, rl.abandon_penalty) == (0.0, "clicked", 2.5)

@@ -16,7 +16,7 @@ of user u:
   click alone also rewards clickbait; `consume_weight = 0` leaves the reward as click
   only; RLConfig's default is 4) and abandoned = 1 when the user clicked the item but
   did not consume it (a click the user walked away from: the usual sign of clickbait;
-  `abandon_penalty = 0` leaves it a plain click; a window with no consume event at all
+  RLConfig's default is 6, `abandon_penalty = 0` leaves it a plain click; a window with no consume event at all
   is taken as a log that does not record consumption, and the penalty is then not
   applied, with a warning), returned_t = 1 when u
   starts a session on one of the `return_horizon_days` days after session t's day
@@ -122,7 +122,7 @@ def user_histories(user: np.ndarray, item: np.ndarray, ts: np.ndarray, positive:
 def build(user: np.ndarray, item: np.ndarray, event_code: np.ndarray, ts: np.ndarray, session_id: np.ndarray,
           propensity: np.ndarray, n_items: int, history_len: int, gamma: float, retention_weight: float,
           return_horizon_days: int, window_end_ts: float, retention_credit: str = "consumed",
-          consume_weight: float = 4.0, abandon_penalty: float = 0.0) -> Trajectories:
+          consume_weight: float = 4.0, abandon_penalty: float = 6.0) -> Trajectories:
     """Examples from flat events (see the module docstring).
 
     Args:
