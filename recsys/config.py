@@ -105,7 +105,7 @@ class RLConfig:
     relative to a click: 0 rewards clicks alone; w > 0 makes a consumed click worth
     1 + w, so items users finish outrank items they only click. The defaults (4, credit
     to 'consumed' impressions) raised REINFORCE's D7 retention in the closed-loop
-    benchmark over click-only rewards (README, "Closed-loop"). `abandon_penalty`
+    benchmark over click-only rewards (docs/closed-loop-history.md). `abandon_penalty`
     (RECSYS_RL_ABANDON_PENALTY, >= 0) makes a click the user walked away from cost
     something: with consume_weight w and penalty b, a click is worth (1 - b) + (w + b) x
     P(consume | click), negative where the item is consumed less often than (b - 1) /
