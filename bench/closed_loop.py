@@ -19,7 +19,10 @@ the MF gate is overridden so both model arms serve their newest model). Printed 
 `--quick` runs one seed, 14 days and 1,500 users (a few minutes on 2 cores) and ends with
 `SUMMARY rl_d7=<..> mf_d7=<..> p_value=<..> ope_rel_error=<..>`; p_value is the
 two-proportion z-test (two-sided) of the RL arm's D7 retention against MF's.
-`--stress` uses a second world: stronger clickbait and satisfaction-driven churn.
+`--stress` uses a second world: stronger clickbait and satisfaction-driven churn
+(`--world stress`). `--world flat_consume` is a boundary check: there a clicked item is
+consumed with the same probability whatever its quality, so the log's consumption and
+abandonment say nothing about quality and only the retention term of the RL reward can.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ from _common import bench_database  # noqa: E402
 ARMS = ("random", "popularity", "mf_als", "rl_reinforce", "rl_cql")
 START = date(2026, 1, 1)
 STRESS = dict(appeal_quality_corr=-0.85, churn_satisfaction=0.12, boredom=0.08)
+# the default world's mean consumption probability (0.2 + 0.7 x mean quality 0.5), whatever the quality
+FLAT_CONSUME = dict(consume_base=0.55, consume_quality=0.0)
+WORLDS = {"default": {}, "stress": STRESS, "flat_consume": FLAT_CONSUME}
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -91,7 +97,7 @@ def d7_p(result: dict, clustered: bool = False) -> float:
     return two_proportion_p(rl["d7"][3], rl["d7"][4], mf["d7"][3], mf["d7"][4])
 
 
-def run_seed(seed: int, days: int, users: int, items: int, explore: float, stress: bool, rl_epochs: int) -> dict:
+def run_seed(seed: int, days: int, users: int, items: int, explore: float, world_name: str, rl_epochs: int) -> dict:
     from recsys.config import Settings
     from recsys.interval import DataInterval
     from recsys.ope import SESSION_WEIGHTS, evaluate_list_policy
@@ -99,7 +105,7 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, stres
     from recsys.sim.closed_loop import arm_of, fill_lists, read_live_lists, run_closed_loop
     from recsys.sim.world import World, WorldParams
 
-    params = WorldParams(**STRESS) if stress else WorldParams()
+    params = WorldParams(**WORLDS[world_name])
     with tempfile.TemporaryDirectory() as tmp, bench_database("recsys_bench_cl", Path(tmp)) as url:
         base = Settings.from_env()
         settings = dataclasses.replace(base, database_url=url, artifact_dir=Path(tmp) / "artifacts",
@@ -197,7 +203,7 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, stres
     return result
 
 
-def world_only(seed: int, days: int, users: int, items: int, explore: float, stress: bool) -> dict:
+def world_only(seed: int, days: int, users: int, items: int, explore: float, world_name: str) -> dict:
     """D1/D7 of fixed policies on the world alone (no database, no learning): how much
     retention the world lets a policy gain. `click` ranks by true click probability,
     `quality` by item quality, `oracle` by click probability x quality, `reward` by the
@@ -208,7 +214,7 @@ def world_only(seed: int, days: int, users: int, items: int, explore: float, str
     from recsys.sim.closed_loop import ArmServer
     from recsys.sim.world import World, WorldParams
 
-    params = WorldParams(**STRESS) if stress else WorldParams()
+    params = WorldParams(**WORLDS[world_name])
     reward = Settings.from_env().rl
     out = {}
     for policy in ("random", "click", "quality", "oracle", "reward"):
@@ -255,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one seed, 14 days, 1,500 users")
     parser.add_argument("--stress", action="store_true", help="the second world (stronger clickbait and churn)")
+    parser.add_argument("--world", choices=sorted(WORLDS), default=None,
+                        help="the world's parameter set (default: 'default', or 'stress' with --stress)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--users", type=int, default=3000)
@@ -264,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world-only", action="store_true",
                         help="fixed policies on the world alone: the retention headroom (no database)")
     args = parser.parse_args(argv)
+    if args.world is not None and args.stress and args.world != "stress":
+        parser.error("--stress and --world name different worlds")
+    world_name = args.world or ("stress" if args.stress else "default")
     if args.world_only:
         for seed in args.seeds:
-            for policy, rates in world_only(seed, args.days, args.users, args.items, args.explore, args.stress).items():
+            for policy, rates in world_only(seed, args.days, args.users, args.items, args.explore, world_name).items():
                 print(f"seed {seed} {policy:<8} D1 {rates[1]:.3f} D7 {rates[7]:.3f}")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -274,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.days, args.users, args.rl_epochs = args.seeds[:1], 14, 1500, 3
     results = []
     for seed in args.seeds:
-        results.append(run_seed(seed, args.days, args.users, args.items, args.explore, args.stress, args.rl_epochs))
+        results.append(run_seed(seed, args.days, args.users, args.items, args.explore, world_name, args.rl_epochs))
         print_result(results[-1])
     last = results[-1]
     rl, mf = last["arms"]["rl_reinforce"]["d7"], last["arms"]["mf_als"]["d7"]
