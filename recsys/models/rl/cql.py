@@ -4,8 +4,8 @@ learner to compare with.
 
 Q(s, .) = W h_s + b over all items. For a logged impression (s, a) of session t with
 reward r = immediate + retention_weight * returned_t (immediate: the same click,
-consumption and abandonment terms as REINFORCE's reward, `Trajectories.immediate`) and the user's next session
-state s' (none after the last), the TD target is
+consumption and abandonment terms as REINFORCE's reward, `Trajectories.immediate`) and
+the user's next session state s' (none after the last), the TD target is
     y = r + gamma * max_a' Q_target(s', a')      (y = r when t is the user's last session),
 with Q_target a copy of the network refreshed at each epoch. The loss is
     (Q(s, a) - y)^2 + cql_alpha * (logsumexp_a' Q(s, a') - Q(s, a)),

@@ -16,9 +16,9 @@ of user u:
   click alone also rewards clickbait; `consume_weight = 0` leaves the reward as click
   only; RLConfig's default is 4) and abandoned = 1 when the user clicked the item but
   did not consume it (a click the user walked away from: the usual sign of clickbait;
-  RLConfig's default is 6, `abandon_penalty = 0` leaves it a plain click; a window with no consume event at all
-  is taken as a log that does not record consumption, and the penalty is then not
-  applied, with a warning), returned_t = 1 when u
+  RLConfig's default is 6, `abandon_penalty = 0` leaves it a plain click; a window with
+  no consume event at all is taken as a log that does not record consumption, and the
+  penalty is then not applied, with a warning), returned_t = 1 when u
   starts a session on one of the `return_horizon_days` days after session t's day
   (the retention credit goes to the session before the return),
   G_t = mean_t(r) + retention_weight * returned_t + gamma * G_{t+1} the discounted
