@@ -1,5 +1,6 @@
 """The train and evaluate stages on MovieLens 100K: search, warm start, champion, metrics."""
 
+import dataclasses
 from datetime import date
 
 from sqlalchemy import text
@@ -15,7 +16,10 @@ def _query(settings, statement):
 
 
 def test_two_nights_search_warm_start_and_score_the_champion(movielens_settings):
-    s = movielens_settings
+    # one factor count in the grid: a warm start needs tonight's model to have last night's
+    # number of columns, and with 11 validation users the choice between 16 and 64 factors
+    # flips with the last bits of the fit (it did between two CPUs); the skip is tested in test_mf
+    s = dataclasses.replace(movielens_settings, search=dataclasses.replace(movielens_settings.search, factors=(32,)))
     run_night(s, DataInterval.for_date(date(1998, 4, 22)))
     run_night(s, DataInterval.for_date(date(1998, 4, 23)))
     params = dict(_query(s, "SELECT model_version, params FROM model_runs"))
@@ -23,7 +27,7 @@ def test_two_nights_search_warm_start_and_score_the_champion(movielens_settings)
     # the search chose from its grid, on a validation day before the hold-out, and says so
     chosen = first["search"]["chosen"]
     assert chosen["factors"] in s.search.factors and chosen["alpha"] in s.search.alphas
-    assert first["factors"] == chosen["factors"] and first["search"]["grid_points"] == 12
+    assert first["factors"] == chosen["factors"] == 32 and first["search"]["grid_points"] == 6
     assert first["warm_start"] == {}  # nothing published before the first night
     # the second night started from the first night's published factors, with fewer iterations
     assert second["warm_start"]["from"] == "mf_als@1998-04-22"

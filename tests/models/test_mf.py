@@ -312,3 +312,10 @@ def test_warm_start_reaches_the_cold_quality_in_fewer_iterations(fit, config, ex
     assert warm_p >= _heldout_precision(*cold_short, train, same) - 1e-9
     # the new users and items got finite, fresh factors
     assert np.isfinite(warm[0][350:]).all() and np.isfinite(warm[1][150:]).all()
+
+
+def test_warm_start_from_a_model_with_another_factor_count_is_skipped():
+    previous = FactorModel(np.ones((3, 16), np.float32), np.ones((2, 16), np.float32), np.arange(3), np.arange(2))
+    assert warm_start_factors(previous, np.arange(3), np.arange(2), 64) is None
+    initial, counts = warm_start_factors(previous, np.arange(3), np.arange(2), 16)
+    assert counts["known_users"] == 3 and initial[0].shape == (3, 16)
