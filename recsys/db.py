@@ -19,7 +19,7 @@ from psycopg2 import sql
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-from recsys.errors import DatabaseUnreachableError, SchemaMissingError
+from recsys.errors import ConfigurationError, DatabaseUnreachableError, SchemaMissingError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,26 @@ def describe_url(url: str) -> str:
     return f"host={host} port={parsed.port or 5432} database={parsed.database}"
 
 
+def psycopg2_url(url: str) -> str:
+    """`url` with psycopg2 as its driver: a plain `postgresql://` URL gets it.
+
+    Every connection here is a psycopg2 one (COPY, `psycopg2.sql` identifiers), and
+    SQLAlchemy 2.1 maps a plain `postgresql://` to psycopg 3, which fails on them with
+    an error that says nothing of the cause.
+
+    Raises:
+        ConfigurationError: the URL names another database or driver.
+    """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    if parsed.drivername != "postgresql+psycopg2":
+        raise ConfigurationError(
+            f"RECSYS_DATABASE_URL: the recsys database is reached with psycopg2; use postgresql:// or "
+            f"postgresql+psycopg2:// (got {parsed.drivername}://, {describe_url(url)})")
+    return url
+
+
 _engines: dict[tuple[str, str], Engine] = {}
 
 
@@ -48,7 +68,9 @@ def get_engine(url: str, schema: str) -> Engine:
 
     Raises:
         DatabaseUnreachableError: naming host and port, when the server does not answer.
+        ConfigurationError: the URL is not a PostgreSQL one that psycopg2 can serve.
     """
+    url = psycopg2_url(url)
     key = (url, schema)
     if key not in _engines:
         engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

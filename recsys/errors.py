@@ -13,6 +13,10 @@ class DatabaseUnreachableError(RecsysError):
     """The data database did not answer (names host and port)."""
 
 
+class ConfigurationError(RecsysError):
+    """A setting cannot work as given (names the setting, what it holds and what it needs)."""
+
+
 class SchemaMissingError(RecsysError):
     """The recsys schema or one of its tables is missing: run `recsys db upgrade`."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from eventdata import copy_events
 from hardening_support import RUN_DATE, execute, fast, publish_synthetic, query, small_log
 from recsys import db, devdb, migrations
 from recsys.config import Settings
-from recsys.errors import DatabaseUnreachableError, SchemaMissingError
+from recsys.errors import ConfigurationError, DatabaseUnreachableError, SchemaMissingError
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
 
@@ -144,6 +145,22 @@ def test_unreachable_database_error_names_host_not_password():
     assert "host=127.0.0.1 port=1 database=recsys" in str(err.value)
     assert password not in str(err.value) and password not in repr(err.value.__cause__)
     assert "database_url" not in Settings(database_url=f"postgresql://u:{password}@h/d").to_dict()
+
+
+def test_a_plain_postgresql_url_is_served_by_psycopg2_and_other_drivers_are_refused(settings):
+    """SQLAlchemy 2.1 maps postgresql:// to psycopg 3, on which the COPY and identifier code fails."""
+    plain = settings.database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    db.dispose_engines()
+    with db.raw_connection(plain, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("interactions")))
+        assert cur.fetchone() == (0,)
+    db.dispose_engines()
+    password = f"pw-{secrets.token_hex(8)}"
+    for driver in ("postgresql+psycopg", "mysql+pymysql"):
+        with pytest.raises(ConfigurationError, match=f"use postgresql:// or postgresql\\+psycopg2:// "
+                                                     f"\\(got {re.escape(driver)}://") as err:
+            db.get_engine(f"{driver}://someone:{password}@127.0.0.1:5432/recsys", "recsys")
+        assert "RECSYS_DATABASE_URL" in str(err.value) and password not in str(err.value)
 
 
 @pytest.mark.slow
