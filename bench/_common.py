@@ -11,7 +11,9 @@ from typing import Iterator
 
 import psutil
 
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 
 
 @contextmanager

@@ -8,11 +8,11 @@ the MF gate is overridden so both model arms serve their newest model). Printed 
 * D1 / D7 retention: units are (user, serve day) for users the arm served on days
   1 .. days-1-N (day 0 is served before any model exists); retained = active on
   exactly serve day + N. Wilson 95% intervals. Units of one user are correlated, so
-  the intervals and the two-proportion p-value are optimistic (as in recsys.retention_ab);
+  the intervals and the two-proportion p-value are optimistic (as in recsys.metrics.ab);
   the script also prints the p-value with each user's units as one cluster.
 * click rate per impression (Wilson 95%), mean quality of consumed items (normal 95%).
 * OPE error of the REINFORCE policy's D1 return rate: the DR (and IPS, SNIPS) estimate
-  from the logged sessions of every arm (recsys.ope.evaluate_list_policy) against the
+  from the logged sessions of every arm (recsys.metrics.off_policy.evaluate_list_policy) against the
   truth obtained by rolling the RL policy out on a copy of the simulated population
   each day (mean true return probability of the day's users had RL served them all).
 
@@ -100,7 +100,7 @@ def d7_p(result: dict, clustered: bool = False) -> float:
 def run_seed(seed: int, days: int, users: int, items: int, explore: float, world_name: str, rl_epochs: int) -> dict:
     from recsys.config import Settings
     from recsys.interval import DataInterval
-    from recsys.ope import SESSION_WEIGHTS, evaluate_list_policy
+    from recsys.metrics.off_policy import SESSION_WEIGHTS, evaluate_list_policy
     from recsys.pipeline import run_night
     from recsys.sim.closed_loop import arm_of, fill_lists, read_live_lists, run_closed_loop
     from recsys.sim.world import World, WorldParams

@@ -8,7 +8,7 @@ Every method is trained in its own subprocess (so peak resident memory is
 that method's alone: the process's peak from the moment the data is loaded,
 so the data, the library's imports, its preparation and its fit, measured
 before top-K scoring), on the same training matrix,
-and scored with the same code (`recsys.score`, `recsys.evaluate`) on the same
+and scored with the same code (`recsys.models.topk`, `recsys.metrics.ranking`) on the same
 temporal hold-out: each user's last `--holdout-last-n` positive events
 (MovieLens; the synthetic log has no time, so its last generated event per user).
 
@@ -22,7 +22,7 @@ regularisation 0.01, each library's own defaults for learning rate and epochs
 in batches of 2048, the steps on one thread and, with `--threads` 2 or more, the draws of
 the next triples on a second).
 Top-K: all users' top 10 with seen items excluded (`implicit`'s batched
-`recommend` against `recsys.score.top_k_factors`). Both run with
+`recommend` against `recsys.models.topk.top_k_factors`). Both run with
 OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning:
 on a shared machine spinning threads of either library slow everything).
 
@@ -180,9 +180,9 @@ def worker(method: str, data_path: str, threads: int) -> dict:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
         from recsys.config import ALSConfig, BPRConfig
-        from recsys.models.als import fit_als
-        from recsys.models.bpr import fit_bpr
-        from recsys.score import top_k_factors
+        from recsys.models.mf.als import fit_als
+        from recsys.models.mf.bpr import fit_bpr
+        from recsys.models.topk import top_k_factors
 
         started = time.perf_counter()
         if method == "ours_als":
@@ -195,8 +195,8 @@ def worker(method: str, data_path: str, threads: int) -> dict:
         started = time.perf_counter()
         top_k_factors(user_factors, item_factors, train, 10)
         topk_s = time.perf_counter() - started
-    from recsys.evaluate import ranking_metrics
-    from recsys.score import top_k_factors
+    from recsys.metrics.ranking import ranking_metrics
+    from recsys.models.topk import top_k_factors
 
     top = top_k_factors(user_factors, item_factors, train, 10, users=users)
     figures = ranking_metrics(top, relevant, users, 10)
@@ -213,8 +213,8 @@ def run_method(method: str, data_path: Path, threads: int) -> dict:
 
 
 def popularity_row(data: dict) -> dict:
-    from recsys.evaluate import ranking_metrics
-    from recsys.score import top_k_popular
+    from recsys.metrics.ranking import ranking_metrics
+    from recsys.models.topk import top_k_popular
 
     train, relevant, users = _matrices(data)
     top = top_k_popular(np.asarray(train.sum(axis=0)).ravel(), train, 10, users)
@@ -229,11 +229,11 @@ def nightly_vs_popularity(threads: int) -> dict:
 
     from recsys.config import Settings
     from recsys.dataset import WindowDataset
-    from recsys.evaluate import ranking_metrics, temporal_split
+    from recsys.metrics.ranking import ranking_metrics, temporal_split
     from recsys.interval import DataInterval
-    from recsys.models.als import fit_als
-    from recsys.score import top_k_factors, top_k_popular
-    from recsys.train import search_als
+    from recsys.models.mf.als import fit_als
+    from recsys.models.topk import top_k_factors, top_k_popular
+    from recsys.stages.train import search_als
 
     raw = np.loadtxt(MOVIELENS, dtype=np.int64)
     user_ids, user_index = np.unique(raw[:, 0], return_inverse=True)

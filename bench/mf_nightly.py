@@ -44,15 +44,15 @@ def main() -> int:
     from sqlalchemy import text
 
     from eventdata import copy_events, movielens_frame
-    from recsys import db
+    from recsys.db import engine as db
     from recsys.config import Settings
     from recsys.dataset import WindowDataset
-    from recsys.evaluate import ranking_metrics, temporal_split
-    from recsys.extract import extract_window
-    from recsys.holdout import evaluate_mf
+    from recsys.metrics.ranking import ranking_metrics, temporal_split
+    from recsys.stages.extract import extract_window
+    from recsys.stages.evaluate import evaluate_mf
     from recsys.interval import DataInterval
-    from recsys.score import top_k_factors
-    from recsys.train import train_mf
+    from recsys.models.topk import top_k_factors
+    from recsys.stages.train import train_mf
 
     frame = movielens_frame(MOVIELENS)
     as_of = date.fromtimestamp(frame["event_time"].max().timestamp()) + timedelta(days=1)

@@ -39,13 +39,13 @@ def run_size(target_events: int) -> dict:
     from _common import bench_database, timed
 
     from recsys.config import Settings
-    from recsys.extract import extract_window
-    from recsys.holdout import evaluate_mf
+    from recsys.stages.extract import extract_window
+    from recsys.stages.evaluate import evaluate_mf
     from recsys.interval import DataInterval
     from recsys.pipeline import score_and_publish
-    from recsys.retention import refresh_retention
+    from recsys.stages.retention import refresh_retention
     from recsys.sim.synthetic_log import simulate_log, users_for_target_events
-    from recsys.train import train_mf
+    from recsys.stages.train import train_mf
 
     users = users_for_target_events(target_events, DAYS)
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as tmp, bench_database("recsys_bench_nightly", Path(tmp)) as url:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import bench_database  # noqa: E402
 
-from recsys import devdb  # noqa: E402
+from recsys.dev import devdb  # noqa: E402
 from recsys.config import Settings  # noqa: E402
 from recsys.interval import DataInterval  # noqa: E402
 

@@ -59,7 +59,7 @@ def two_model_days(days: int, users: int, seed: int) -> Iterator:
 
 
 def snapshot(settings) -> dict[str, dict]:  # noqa: ANN001 - Settings, imported lazily
-    from recsys.db import raw_connection
+    from recsys.db.engine import raw_connection
 
     out = {}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
@@ -70,10 +70,12 @@ def snapshot(settings) -> dict[str, dict]:  # noqa: ANN001 - Settings, imported 
 
 
 def run(interactions: int, nights: int, seed: int) -> dict:
-    from recsys import db, devdb, migrations
+    from recsys.db import engine as db
+    from recsys.dev import devdb
+    from recsys.db import migrations
     from recsys.config import Settings
     from recsys.loaders.copy_writer import replace_source_rows
-    from recsys.retention import full_recompute, refresh_retention
+    from recsys.stages.retention import full_recompute, refresh_retention
     from recsys.sim.synthetic_log import users_for_target_events
 
     with tempfile.TemporaryDirectory(prefix="bench_retention_") as tmp:

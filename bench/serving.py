@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import bench_database  # noqa: E402
 
-from recsys import devdb  # noqa: E402
+from recsys.dev import devdb  # noqa: E402
 from recsys.config import Settings  # noqa: E402
-from recsys.copy_binary import recommendation_rows  # noqa: E402
-from recsys.db import load_sql  # noqa: E402
-from recsys.publish import publish_lists  # noqa: E402
-from recsys.registry import register_trained  # noqa: E402
+from recsys.db.copy_binary import recommendation_rows  # noqa: E402
+from recsys.db.engine import load_sql  # noqa: E402
+from recsys.stages.publish import publish_lists  # noqa: E402
+from recsys.db.registry import register_trained  # noqa: E402
 
 MODEL, PER_USER, RUN_DATE = "mf_als", 100, date(2026, 1, 2)
 

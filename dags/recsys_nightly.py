@@ -78,7 +78,7 @@ def _triggered_by(context=None) -> str:  # noqa: ANN001 - Airflow's Context
 def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
     """on_failure_callback, run once the last retry has failed: the registry row of each
     model the task was building says `failed`, with the task and the error."""
-    from recsys.registry import models_built_by, record_failure
+    from recsys.db.registry import models_built_by, record_failure
 
     task_id = context["ti"].task_id
     for model in models_built_by(task_id, context["params"]["models"]):
@@ -124,7 +124,7 @@ def recsys_nightly():
 
         from recsys.airflow_support import no_retry_on_bad_input
         from recsys.errors import EmptyWindowError
-        from recsys.extract import extract_window
+        from recsys.stages.extract import extract_window
 
         try:
             with no_retry_on_bad_input():
@@ -141,7 +141,7 @@ def recsys_nightly():
         from airflow.sdk.exceptions import AirflowSkipException
 
         from recsys.airflow_support import no_retry_on_bad_input
-        from recsys.train import train_bpr, train_mf
+        from recsys.stages.train import train_bpr, train_mf
 
         if model not in get_current_context()["params"]["models"]:
             raise AirflowSkipException(f"{model} is not in this run's models")
@@ -155,8 +155,8 @@ def recsys_nightly():
         with the DR gate (RECSYS_GATE_METRIC=dr_return_lcb) also the new model's off-policy estimate."""
         from dataclasses import asdict
 
-        from recsys.holdout import evaluate_mf
-        from recsys.ope_stage import estimate_for_gate
+        from recsys.stages.evaluate import evaluate_mf
+        from recsys.stages.ope import estimate_for_gate
 
         settings, interval, version = _settings(), _interval(), trained["model_version"]
         metrics = evaluate_mf(settings, interval, extracted["dataset_path"], version)
@@ -170,7 +170,7 @@ def recsys_nightly():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from recsys.gate import PublishRejected, decide
+        from recsys.stages.gate import PublishRejected, decide
 
         params = get_current_context()["params"]
         try:
@@ -184,7 +184,7 @@ def recsys_nightly():
           doc_md="Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.")
     def score(extracted: dict, trained: dict, plan: dict) -> str:
         """Top-K lists of one user shard, saved as a scores artifact."""
-        from recsys.scoring import score_shard
+        from recsys.stages.score import score_shard
 
         return score_shard(_settings(), extracted["dataset_path"], trained["model_version"],
                            plan["shard"], plan["n_shards"]).path
@@ -194,7 +194,7 @@ def recsys_nightly():
         """Write every shard's lists and make them live in one transaction."""
         from dataclasses import asdict
 
-        from recsys.publish import publish_scores
+        from recsys.stages.publish import publish_scores
 
         return asdict(publish_scores(_settings(), _interval().run_date, trained["model_version"], list(score_paths)))
 
@@ -207,7 +207,7 @@ def recsys_nightly():
 
         from recsys.airflow_support import no_retry_on_bad_input
         from recsys.errors import EmptyWindowError
-        from recsys.rl_stage import train_rl as fit
+        from recsys.stages.train_rl import train_rl as fit
 
         if "rl_reinforce" not in get_current_context()["params"]["models"]:
             raise AirflowSkipException("rl_reinforce is not in this run's models")
@@ -222,7 +222,7 @@ def recsys_nightly():
     @task
     def score_rl(extracted: dict, trained_rl: dict) -> str:
         """Top-K lists of every user by policy logit, saved as a scores artifact (one shard)."""
-        from recsys.rl_stage import score_rl as score_all
+        from recsys.stages.train_rl import score_rl as score_all
 
         return score_all(_settings(), extracted["dataset_path"], trained_rl["model_version"]).path
 
@@ -232,7 +232,7 @@ def recsys_nightly():
         eval_metrics), before its gate: the DR gate compares it with the live version's."""
         from dataclasses import asdict
 
-        from recsys.ope_stage import estimate_candidate
+        from recsys.stages.ope import estimate_candidate
 
         return asdict(estimate_candidate(_settings(), _interval(), extracted["dataset_path"],
                                          trained_rl["model_version"], score_path))
@@ -245,7 +245,7 @@ def recsys_nightly():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from recsys.gate import PublishRejected, decide
+        from recsys.stages.gate import PublishRejected, decide
 
         force = bool(get_current_context()["params"]["force_publish"])
         try:
@@ -258,7 +258,7 @@ def recsys_nightly():
         """Publish rl_reinforce's lists and make them live, once its gate has let it through."""
         from dataclasses import asdict
 
-        from recsys.publish import publish_scores
+        from recsys.stages.publish import publish_scores
 
         return asdict(publish_scores(_settings(), _interval().run_date, trained_rl["model_version"], [score_path]))
 
@@ -266,7 +266,7 @@ def recsys_nightly():
     def ope_realised() -> dict:
         """Realised D1 return rate of every earlier off-policy estimate whose outcome has matured
         (read from model_retention, so after the night's retention refresh)."""
-        from recsys.ope_stage import record_realised
+        from recsys.stages.ope import record_realised
 
         return {"realised_rows": record_realised(_settings())}
 
@@ -275,7 +275,7 @@ def recsys_nightly():
         """Refresh the cohort retention cells that the interval's day completes."""
         from dataclasses import asdict
 
-        from recsys.retention import refresh_retention
+        from recsys.stages.retention import refresh_retention
 
         return asdict(refresh_retention(_settings(), _interval().run_date))
 

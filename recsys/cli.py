@@ -22,7 +22,7 @@ MODEL_ALIASES = {"mf": "mf_als"}
 
 
 def _cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.migrations import upgrade
+    from recsys.db.migrations import upgrade
 
     applied = upgrade(settings.database_url, settings.schema)
     print(f"schema {settings.schema}: applied {len(applied)} migration(s) {applied}" if applied
@@ -101,7 +101,7 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db import load_sql, raw_connection
+    from recsys.db.engine import load_sql, raw_connection
 
     model = MODEL_ALIASES.get(args.model, args.model)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
@@ -117,7 +117,7 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db import load_sql, raw_connection
+    from recsys.db.engine import load_sql, raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute(load_sql("model_runs_list"), {"limit": args.limit})
@@ -128,7 +128,7 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_show(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db import raw_connection
+    from recsys.db.engine import raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_jsonb(r) FROM model_runs AS r WHERE model_version = %s", (args.version,))
@@ -150,7 +150,7 @@ def _cmd_models_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db import raw_connection
+    from recsys.db.engine import raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute("SET TRANSACTION READ ONLY")

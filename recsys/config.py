@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # `gate_metric` value that gates on the off-policy estimate of the D1 return rate
-# instead of a hold-out ranking metric (see Settings and recsys.gate).
+# instead of a hold-out ranking metric (see Settings and recsys.stages.gate).
 DR_GATE_METRIC = "dr_return_lcb"
 # the paired variant: the lower bound of the DR estimate of (challenger - live version)'s
 # return rate, both evaluated on the same logged sessions and bootstrap resamples
@@ -31,9 +31,9 @@ DR_GATE_METRICS = (DR_GATE_METRIC, DR_DIFF_GATE_METRIC)
 # * "mean": (1/n) sum_j w_j. Never negative and of low variance, but biased towards the
 #   logging policy's value: for an additive reward its expectation is about
 #   (1/n) V(target) + ((n - 1)/n) V(logging), since each slot's weight multiplies the
-#   other slots' rewards too. With uniform 4-item slates (tests/test_ope.py) it gave
+#   other slots' rewards too. With uniform 4-item slates (tests/metrics/test_off_policy.py) it gave
 #   0.58-0.60 for a policy worth 0.80-0.83.
-SESSION_WEIGHTS = ("mean", "pseudo_inverse")  # recsys.ope
+SESSION_WEIGHTS = ("mean", "pseudo_inverse")  # recsys.metrics.off_policy
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class BPRConfig:
     it decays to 0 over the `iterations` epochs ("constant" keeps it, as `implicit` does).
     The defaults, 0.03 decaying over 50 epochs, give every interaction three quarters
     of the summed step size of `implicit`'s defaults (0.01 x 100 epochs); see
-    recsys.models.bpr and the README's "Matrix factorisation benchmark" for the choice.
+    recsys.models.mf.bpr and the README's "Matrix factorisation benchmark" for the choice.
     """
 
     factors: int = 64
@@ -202,7 +202,7 @@ class Settings:
             logged impressions with propensities gives no estimate: the fresher model is published.
             Or `dr_return_diff_lcb` (DR_DIFF_GATE_METRIC): the lower bound of the paired DR
             estimate of challenger - live on the same sessions and resamples, accepted when
-            >= -gate_tolerance (recsys.gate).
+            >= -gate_tolerance (recsys.stages.gate).
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
         bpr: BPR hyper-parameters (the `mf_bpr` model).

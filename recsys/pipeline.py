@@ -14,15 +14,15 @@ from typing import Any, Callable
 
 from recsys.config import DR_GATE_METRICS, Settings
 from recsys.errors import EmptyWindowError
-from recsys.extract import extract_window
-from recsys.gate import PublishRejected, decide
-from recsys.holdout import evaluate_mf
+from recsys.stages.extract import extract_window
+from recsys.stages.gate import PublishRejected, decide
+from recsys.stages.evaluate import evaluate_mf
 from recsys.interval import DataInterval
-from recsys.publish import PublishManifest, publish_scores
-from recsys.registry import models_built_by, record_failure
-from recsys.retention import refresh_retention
-from recsys.scoring import score_shard
-from recsys.train import train_bpr, train_mf
+from recsys.stages.publish import PublishManifest, publish_scores
+from recsys.db.registry import models_built_by, record_failure
+from recsys.stages.retention import refresh_retention
+from recsys.stages.score import score_shard
+from recsys.stages.train import train_bpr, train_mf
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
                     force_publish)
     stage("retention", lambda: refresh_retention(settings, interval.run_date))
     if set(extra_models) & {"rl_reinforce", "rl_cql"} or settings.gate_metric in DR_GATE_METRICS:
-        from recsys.ope_stage import record_realised
+        from recsys.stages.ope import record_realised
 
         stage("ope_realised", lambda: record_realised(settings))
     return report
@@ -108,8 +108,8 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
 def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
             stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, model: str,
             force_publish: bool = False) -> None:
-    from recsys.ope_stage import estimate_candidate
-    from recsys.rl_stage import score_rl, train_rl  # torch-heavy; only nights that train RL pay for it
+    from recsys.stages.ope import estimate_candidate
+    from recsys.stages.train_rl import score_rl, train_rl  # torch-heavy; only nights that train RL pay for it
 
     suffix = "rl" if model == "rl_reinforce" else "cql"
     try:
@@ -147,7 +147,7 @@ def _run_bpr(settings: Settings, interval: DataInterval, dataset_path: str, trig
 
 def _evaluate(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, Any]:
     """The hold-out metrics, plus the off-policy estimate when the gate compares DR lower bounds."""
-    from recsys.ope_stage import estimate_for_gate
+    from recsys.stages.ope import estimate_for_gate
 
     metrics = evaluate_mf(settings, interval, dataset_path, version)
     estimated = estimate_for_gate(settings, interval, dataset_path, version)

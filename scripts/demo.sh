@@ -17,12 +17,12 @@ mkdir -p "$STATE"
 
 if [ -z "${RECSYS_DATABASE_URL:-}" ]; then
   echo "==> starting the embedded PostgreSQL in $STATE/pgdata"
-  ADMIN_URL="$(python -m recsys.devdb start --embedded "$STATE/pgdata")"
-  export RECSYS_DATABASE_URL="$(python -m recsys.devdb create-db "$ADMIN_URL" recsys)"
+  ADMIN_URL="$(python -m recsys.dev.devdb start --embedded "$STATE/pgdata")"
+  export RECSYS_DATABASE_URL="$(python -m recsys.dev.devdb create-db "$ADMIN_URL" recsys)"
 else
   ADMIN_URL="$RECSYS_DATABASE_URL"
 fi
-AIRFLOW_DB_URL="$(python -m recsys.devdb create-db "$ADMIN_URL" airflow_metadata)"
+AIRFLOW_DB_URL="$(python -m recsys.dev.devdb create-db "$ADMIN_URL" airflow_metadata)"
 
 export RECSYS_ARTIFACT_DIR="$STATE/artifacts"
 export AIRFLOW_HOME="$STATE/airflow"

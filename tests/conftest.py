@@ -15,7 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 from recsys.config import Settings
 from eventdata import copy_events, movielens_frame
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.config import Settings
 
 

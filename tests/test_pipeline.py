@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from eventdata import copy_events
-from recsys import db
+from recsys.db import engine as db
 from recsys.errors import DataValidationError, EmptyWindowError, SchemaMissingError
-from recsys.extract import extract_window
+from recsys.stages.extract import extract_window
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
 
@@ -105,9 +105,9 @@ def test_bad_source_rows_name_table_and_column_and_publish_nothing(movielens_set
 def test_published_lists_are_the_same_for_any_shard_count(movielens_settings):
     import numpy as np
 
-    from recsys.extract import extract_window
-    from recsys.scoring import score_shard
-    from recsys.train import train_mf
+    from recsys.stages.extract import extract_window
+    from recsys.stages.score import score_shard
+    from recsys.stages.train import train_mf
 
     s = dataclasses.replace(movielens_settings, als=dataclasses.replace(movielens_settings.als, iterations=3))
     interval = DataInterval.for_date(LAST_ML_DAY)

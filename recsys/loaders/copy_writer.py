@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg2
 
 from recsys.config import Settings
-from recsys.db import copy_in, raw_connection, require_tables
+from recsys.db.engine import copy_in, raw_connection, require_tables
 from recsys.errors import DataValidationError
 
 logger = logging.getLogger(__name__)

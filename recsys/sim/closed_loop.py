@@ -16,7 +16,7 @@ Each simulated day d (date start_date + d):
    `popularity` does the same with the most clicked items of the last 7 simulated
    days; `random` shows a uniform slate without replacement (propensity K / items).
    Inclusion probabilities are what item-level off-policy estimators need
-   (recsys.ope.list_policy_prob); propensity / K is the single-draw probability the
+   (recsys.metrics.off_policy.list_policy_prob); propensity / K is the single-draw probability the
    RL behaviour correction uses.
    Impressions carry the arm's live version (`<model>@<date>`; `<arm>@sim` for the
    two baselines, `<model>@bootstrap` before the model has ever been published).
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.config import Settings
-from recsys.db import copy_in, load_sql, raw_connection, require_tables
+from recsys.db.engine import copy_in, load_sql, raw_connection, require_tables
 from recsys.loaders.copy_writer import EVENT_TYPES, replace_source_rows
 from recsys.sim.world import DayOutcome, World, WorldParams
 

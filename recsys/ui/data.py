@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import psycopg2.extensions
 
 from recsys.config import Settings
-from recsys.db import load_sql, raw_connection, require_tables
+from recsys.db.engine import load_sql, raw_connection, require_tables
 
 logger = logging.getLogger(__name__)
 

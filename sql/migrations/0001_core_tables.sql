@@ -80,7 +80,7 @@ CREATE TABLE live_models (
     published_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- What serving reads. recsys.publish redefines this view in each publish
+-- What serving reads. recsys.stages.publish redefines this view in each publish
 -- transaction as a UNION ALL over the live partition of each model (so the
 -- planner reads one small table per query, not the partition tree); this is
 -- its definition while nothing is published.

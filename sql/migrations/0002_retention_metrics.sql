@@ -38,7 +38,7 @@ CREATE TABLE user_model_days (
 
 -- The settings the compact tables were built with. Days in another time zone
 -- or another notion of "active" cannot be mixed into them: a refresh with
--- different settings stops and says so (see recsys.retention.reset_retention).
+-- different settings stops and says so (see recsys.stages.retention.reset_retention).
 CREATE TABLE retention_state (
     singleton          boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
     timezone           text        NOT NULL,

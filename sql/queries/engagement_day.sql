@@ -11,7 +11,7 @@
 -- Parameters: %(newest_day)s date, run_date - 1.
 -- A correction of an old day d reaches the rows d .. d + 29 when the dates
 -- d + 1 .. d + 30 are re-run, as for the classic cells.
--- Read by: recsys.retention.refresh_retention; dashboards read engagement.
+-- Read by: recsys.stages.retention.refresh_retention; dashboards read engagement.
 WITH first_active AS (
     SELECT min(a.day) AS first_day FROM user_activity_days AS a
 ),

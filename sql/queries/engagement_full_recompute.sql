@@ -6,7 +6,7 @@
 -- (WAU) or 30 (MAU) days; the coverage starts and ends are summed per day.
 -- Grain: one row per day in engagement (see engagement_day.sql for columns).
 -- Parameters: %(newest_day)s date, as_of - 1.
--- Read by: recsys.retention.full_recompute.
+-- Read by: recsys.stages.retention.full_recompute.
 WITH spans AS (
     SELECT a.day,
            lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day

@@ -3,7 +3,7 @@
 -- model, model kind ('mf', 'rl') and run date, the live version of that model
 -- (NULL when none) and its run date, and both ranking figures on the challenger's
 -- hold-out (subject 'model' is the challenger, 'champion' the live model scored on
--- the same users). The DR gate reads its figures through recsys.ope_stage instead.
+-- the same users). The DR gate reads its figures through recsys.stages.ope instead.
 SELECT
     r.model,
     r.model_kind,

@@ -2,7 +2,7 @@
 -- %(model)s that was published (live now, or live before and superseded)
 -- for an as-of date before %(run_date)s. Never a later date, so a backfill
 -- never starts from factors that saw its future. Grain: at most one row.
--- Read by recsys.train.
+-- Read by recsys.stages.train.
 SELECT model_version, artifact_path, artifact_sha256
 FROM model_runs
 WHERE model = %(model)s

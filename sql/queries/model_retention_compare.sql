@@ -14,7 +14,7 @@
 --   %(model_a)s, %(model_b)s  text, model versions as recorded on impressions
 --   %(day_n)s                 integer, the N
 --   %(first_day)s, %(last_day)s  date, serve days included (both ends)
--- Read by: recsys.retention_ab.compare_models.
+-- Read by: recsys.metrics.ab.compare_models.
 WITH arms AS (
     SELECT m.model_version,
            sum(m.users_served) AS n,

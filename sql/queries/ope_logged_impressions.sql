@@ -4,7 +4,7 @@
 -- Grain: one row per impression with a propensity. Parameters: %(day_start)s,
 -- %(day_end)s, %(next_end)s (timestamptz: the day is [day_start, day_end), the
 -- next day [day_end, next_end)), %(active_types)s text[]. {source}: the configured
--- log, quoted by recsys.ope_stage. Read by recsys.ope_stage.
+-- log, quoted by recsys.stages.ope. Read by recsys.stages.ope.
 WITH impressions AS (
     SELECT user_id, item_id, session_id, propensity, model_version
     FROM {source}

@@ -2,7 +2,7 @@
 -- propensity, i.e. whether off-policy evaluation on that day is possible at all.
 -- Grain: one row, one boolean. Parameters: %(day_start)s, %(day_end)s (timestamptz,
 -- the day is [day_start, day_end)). {source}: the configured log, quoted by
--- recsys.ope_stage. Read by recsys.ope_stage.has_logged_impressions (the DR gate's fallback).
+-- recsys.stages.ope. Read by recsys.stages.ope.has_logged_impressions (the DR gate's fallback).
 SELECT EXISTS (
     SELECT 1
     FROM {source}

@@ -2,7 +2,7 @@
 -- matured: the D1 retention of the users the estimated version served on its as-of
 -- date (the arm that served the policy), from model_retention.
 -- Grain: updates rows of ope_estimates (run_date, policy). No parameters.
--- Run by recsys.ope_stage.record_realised after the nightly retention refresh.
+-- Run by recsys.stages.ope.record_realised after the nightly retention refresh.
 UPDATE ope_estimates AS o
 SET realised = mr.rate, realised_version = mr.model_version
 FROM model_retention AS mr

@@ -3,7 +3,7 @@
 -- DR gate's champion: the live version, whose lists are kept there).
 -- Grain: one row per (user_id, rank). Parameters: %(model_version)s text,
 -- %(k)s integer (ranks beyond it are left out), %(users)s bigint[] (the day's users).
--- Read by recsys.ope_stage.champion_return_estimate.
+-- Read by recsys.stages.ope.champion_return_estimate.
 SELECT r.user_id, r.rank, r.item_id
 FROM recommendations AS r
 WHERE r.model_version = %(model_version)s

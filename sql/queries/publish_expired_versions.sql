@@ -1,6 +1,6 @@
 -- Versions of a model whose partitions fall outside the history kept: all but
 -- the %(keep)s newest as-of dates, never the live one.
--- Parameters: %(model)s, %(keep)s. Read by recsys.publish, which drops them.
+-- Parameters: %(model)s, %(keep)s. Read by recsys.stages.publish, which drops them.
 WITH attached AS (
     SELECT r.model_version, r.run_date
     FROM model_runs AS r

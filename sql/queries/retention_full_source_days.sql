@@ -8,7 +8,7 @@
 --   %(tz)s          text, time zone whose calendar days are counted
 --   %(active)s      text[], event types that count as activity
 -- {source} is the configured interaction table, quoted by the caller.
--- Read by: recsys.retention.full_recompute; the *_full_recompute.sql queries read the tables.
+-- Read by: recsys.stages.retention.full_recompute; the *_full_recompute.sql queries read the tables.
 CREATE TEMPORARY TABLE full_active_days ON COMMIT DROP AS
 SELECT DISTINCT i.user_id, (i.event_time AT TIME ZONE %(tz)s)::date AS day
 FROM {source} AS i

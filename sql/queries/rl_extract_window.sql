@@ -2,7 +2,7 @@
 -- recommenders need beyond MF's extract: session and logged propensity.
 -- Grain: one row per event. Parameters: %(start)s, %(end)s (timestamptz,
 -- half-open [start, end)). {source} is the configured table or view, quoted as an
--- identifier by recsys.rl_stage. Read by recsys.rl_stage through COPY.
+-- identifier by recsys.stages.train_rl. Read by recsys.stages.train_rl through COPY.
 SELECT
     user_id,
     item_id,

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from recsys import devdb
+from recsys.dev import devdb
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

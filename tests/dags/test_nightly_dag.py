@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.sim.closed_loop import run_closed_loop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
-    from recsys.gate import RL_RANKING_REASON
+    from recsys.stages.gate import RL_RANKING_REASON
 
     run_closed_loop(settings, days=3, users=300, items=60, seed=2)
     monkeypatch.setenv("RECSYS_DATABASE_URL", settings.database_url)

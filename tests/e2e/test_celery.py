@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from airflow_stack import AirflowStack
-from recsys import db, devdb
+from recsys.db import engine as db
+from recsys.dev import devdb
 from recsys.sim.synthetic_log import simulate_log
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.config import ALSConfig, Settings
 
 RUN_DATE = date(2026, 3, 10)  # as-of date of the small logs below
@@ -71,7 +71,7 @@ MODEL = "mf_als"
 
 def register_version(settings: Settings, run_date: date, users: int = 1) -> str:
     """Register a trained model run for `run_date` (publishing needs one) and return its version."""
-    from recsys.registry import model_version, register_trained
+    from recsys.db.registry import model_version, register_trained
 
     end = datetime.combine(run_date, datetime.min.time(), tzinfo=timezone.utc)
     return register_trained(settings, {
@@ -94,7 +94,7 @@ def synthetic_lists(users: int, k: int, seed: int) -> tuple[np.ndarray, ...]:
 
 def publish_synthetic(settings: Settings, run_date: date, seed: int, users: int, k: int = 10) -> bool:
     """Register and publish synthetic lists for `run_date`; True when they went live."""
-    from recsys.publish import publish_lists
+    from recsys.stages.publish import publish_lists
 
     version = register_version(settings, run_date, users)
     return publish_lists(settings, MODEL, version, run_date, *synthetic_lists(users, k, seed))

@@ -25,16 +25,18 @@ import sqlalchemy.exc
 from eventdata import copy_events
 from hardening_support import (MODEL, RUN_DATE, execute, fast, live_state, partitions, publish_synthetic, query,
                                register_version, small_log, synthetic_lists)
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.errors import DatabaseUnreachableError, ModelFitError
-from recsys.extract import extract_window
+from recsys.stages.extract import extract_window
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
-from recsys.publish import publish_lists
-from recsys.scoring import score_shard
-from recsys.train import train_mf
+from recsys.stages.publish import publish_lists
+from recsys.stages.score import score_shard
+from recsys.stages.train import train_mf
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -46,7 +48,7 @@ import sys, time
 sys.path[:0] = [{here!r}]
 from datetime import date
 from hardening_support import MODEL, synthetic_lists
-from recsys import publish
+from recsys.stages import publish
 from recsys.config import Settings
 
 original = publish.load_sql

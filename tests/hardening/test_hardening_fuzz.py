@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from psycopg2 import sql
 
 from hardening_support import RUN_DATE, execute, fast, query
-from recsys import db
+from recsys.db import engine as db
 from recsys.errors import DataValidationError
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night

@@ -22,10 +22,12 @@ import pytest
 
 from eventdata import copy_events
 from hardening_support import RUN_DATE, execute, fast, live_state, query, small_log
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 from recsys.config import Settings
 from recsys.errors import DataValidationError, InputFormatError
-from recsys.extract import extract_window
+from recsys.stages.extract import extract_window
 from recsys.interval import DataInterval
 from recsys.loaders.movielens import load_movielens
 from recsys.pipeline import run_night
@@ -128,7 +130,7 @@ def test_source_view_with_a_missing_or_mistyped_column_is_refused_before_reading
 def test_events_dated_after_the_run_are_ignored_and_counted_in_the_log(base, caplog):
     future = datetime.now(timezone.utc) + timedelta(days=400)
     s = _raw_source(base, _good() + [(future, 1, 1, "click", None), (future, 2, 2, "click", None)])
-    with caplog.at_level(logging.WARNING, logger="recsys.extract"):
+    with caplog.at_level(logging.WARNING, logger="recsys.stages.extract"):
         manifest = extract_window(s, INTERVAL)
     assert manifest.n_events == len(_good())
     assert f"2 events in {s.source_table} are dated after the time of this run" in caplog.text
@@ -158,7 +160,7 @@ def test_events_before_1970_are_refused(base):
 def test_duplicate_events_are_kept_once_and_counted_in_the_log(base, caplog):
     good = _good()
     s = _raw_source(base, good + good[:25] + good[:5])  # 25 rows twice, 5 of them three times
-    with caplog.at_level(logging.WARNING, logger="recsys.extract"):
+    with caplog.at_level(logging.WARNING, logger="recsys.stages.extract"):
         manifest = extract_window(s, INTERVAL)
     assert manifest.n_events == len(set(good)) == len(good)
     assert f"{s.source_table}: dropped 30 duplicate events" in caplog.text
@@ -183,7 +185,7 @@ def test_a_bot_with_a_million_events_is_capped_and_reported(base, caplog):
     execute(s, f"""INSERT INTO {s.source_table}
                    SELECT %(end)s - make_interval(secs => g * 0.08), 666, g %% 50, 'click', NULL
                    FROM generate_series(1, 1000000) AS g""", {"end": END})
-    with caplog.at_level(logging.WARNING, logger="recsys.extract"):
+    with caplog.at_level(logging.WARNING, logger="recsys.stages.extract"):
         manifest = extract_window(s, INTERVAL)  # default max_events_per_user = 100,000
     assert s.max_events_per_user == 100_000
     assert manifest.n_events == len(_good()) + 100_000

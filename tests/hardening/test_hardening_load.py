@@ -16,7 +16,7 @@ import numpy as np
 import psycopg2
 
 from hardening_support import publish_synthetic
-from recsys import devdb
+from recsys.dev import devdb
 
 READERS, USERS, K = 8, 5000, 10
 QUIET_S, LOAD_S = 4.0, 15.0

@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 
 from eventdata import copy_events
 from hardening_support import RUN_DATE, execute, fast, publish_synthetic, query, small_log
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 from recsys.config import Settings
 from recsys.errors import ConfigurationError, DatabaseUnreachableError, SchemaMissingError
 from recsys.interval import DataInterval
@@ -78,7 +80,7 @@ def test_hostile_source_name_is_quoted(settings):
 
 
 def test_reader_role_cannot_write_or_create(settings):
-    # reading the live view and being refused INSERT/DELETE/reading the log: tests/test_publish.py
+    # reading the live view and being refused INSERT/DELETE/reading the log: tests/stages/test_publish.py
     publish_synthetic(settings, RUN_DATE, seed=1, users=10)
     conn = psycopg2.connect(devdb._dsn(settings.database_url))
     try:

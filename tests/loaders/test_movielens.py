@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.errors import DataValidationError, InputFormatError, SchemaMissingError
 from recsys.loaders.copy_writer import replace_source_rows
 from recsys.loaders.movielens import load_movielens, read_ratings

@@ -4,7 +4,7 @@
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.sim.closed_loop import DEFAULT_ARMS, run_closed_loop
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.sim.closed_loop import ArmServer, run_closed_loop
 from recsys.sim.stepwise import LoopState, init_state, load_state, save_state, simulate_day, state_path
 from recsys.sim.world import World, WorldParams

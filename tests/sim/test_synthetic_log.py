@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.sim.synthetic_log import (
     LOGGING_POLICY,
     SimParams,

@@ -28,7 +28,9 @@ from typing import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from recsys import db, devdb, migrations
+from recsys.db import engine as db
+from recsys.dev import devdb
+from recsys.db import migrations
 from recsys.config import Settings
 from recsys.ui.page import PANELS
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.errors import SchemaMissingError
 from recsys.ui import data
 

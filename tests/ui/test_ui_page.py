@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.ui import page
 
 from uidata import RUN_DATES, has_table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from recsys import db
+from recsys.db import engine as db
 from recsys.config import Settings
 
 FIRST_RUN = date(2026, 3, 1)

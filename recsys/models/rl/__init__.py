@@ -5,6 +5,6 @@
 * `reinforce`: REINFORCE with the top-K off-policy correction (Chen et al., WSDM 2019),
   an advantage actor-critic with a learned behaviour-policy head.
 
-Models never import the database layer: the stage (`recsys.rl_stage`) reads the
+Models never import the database layer: the stage (`recsys.stages.train_rl`) reads the
 log and hands arrays in.
 """

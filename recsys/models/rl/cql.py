@@ -27,7 +27,7 @@ from torch import nn
 
 from recsys.config import RLConfig
 from recsys.models.rl.encoders import make_encoder
-from recsys.models.rl.reinforce import FitResult, check_finite, fit_setup, run_epoch, session_batches
+from recsys.models.rl.training import FitResult, check_finite, fit_setup, run_epoch, session_batches
 from recsys.models.rl.trajectories import Trajectories
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Logged events -> per-impression training examples for the RL recommenders.
 
 Inputs are flat event arrays over contiguous user and item indices (what
-`recsys.rl_stage` reads from `interactions`). A *session* is (user, session_id),
+`recsys.stages.train_rl` reads from `interactions`). A *session* is (user, session_id),
 or (user, calendar day) where session_id is NULL. For each impression in session t
 of user u:
 

@@ -1,0 +1,2 @@
+"""Developer-only helpers (an embedded PostgreSQL for the demo and the tests); nothing in a
+night imports them."""

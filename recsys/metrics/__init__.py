@@ -1,0 +1,2 @@
+"""Pure read-outs, no database: ranking metrics on a hold-out (`ranking`), off-policy
+estimators (`off_policy`) and the per-model A/B comparison of retention (`ab`)."""

@@ -1,0 +1,117 @@
+"""Evaluate stage: the model against a popularity baseline on a temporal hold-out.
+
+The hold-out is the last day of the training window (`RECSYS_HOLDOUT=last_day`),
+each user's own last active day (`user_last_day`), or each user's last N
+positive events (`RECSYS_HOLDOUT_LAST_N`). A model with the version's own
+configuration (the values its search chose, read from the model file) is
+fitted on the events before the hold-out, then it and the popularity baseline
+rank items for the users who had positive events before and a new positive
+item in the hold-out. With the window's-last-day hold-out the live model (the
+champion, trained on data before the hold-out day) is scored on the same
+users under subject `champion`, for the gate (`recsys.stages.gate`). Every metric of
+`recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
+ones to `model_runs.metrics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+import scipy.sparse as sp
+
+from recsys.config import ALSConfig, BPRConfig, Settings
+from recsys.dataset import WindowDataset
+from recsys.db.engine import load_sql, raw_connection
+from recsys.metrics.ranking import ranking_metrics, temporal_split
+from recsys.interval import DataInterval
+from recsys.models.mf.als import fit_als
+from recsys.models.mf.bpr import fit_bpr
+from recsys.models.factors import FactorModel
+from recsys.models.mf.warm import align_factors
+from recsys.db.registry import get_run, write_metrics
+from recsys.models.topk import top_k_factors, top_k_popular
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, float]:
+    """Fit on the window minus its hold-out, score the hold-out; returns the headline metrics."""
+    started = time.perf_counter()
+    dataset = WindowDataset.load(Path(dataset_path))
+    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n,
+                           holdout=settings.holdout)
+    if len(split.users) == 0:
+        logger.info("no user with history has a new positive item in the hold-out: no metrics for %s", version)
+        return {}
+    run = get_run(settings, version)
+    meta_path = Path(run.artifact_path).with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    k = settings.k
+    if run.model.endswith("bpr"):
+        config = dataclasses.replace(settings.bpr, **_known(BPRConfig, meta.get("config", {})))
+        user_factors, item_factors = fit_bpr(split.train, config)
+    else:
+        config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
+        # the nightly fit may have been a short warm-started one: the hold-out model starts cold
+        config = dataclasses.replace(config, iterations=max(config.iterations, settings.als.iterations))
+        user_factors, item_factors = fit_als(split.train, config)
+    model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
+                              batch_users=settings.score_batch_users)
+    popularity = np.asarray(split.train.sum(axis=0)).ravel()
+    popular_top = top_k_popular(popularity, split.train, k, split.users)
+    figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors),
+               "popularity": ranking_metrics(popular_top, split.relevant, split.users, k, split.train, item_factors)}
+    if settings.holdout_last_n <= 0 and settings.holdout == "last_day":  # the live model never saw that day
+        champion = _champion_top(settings, run.model, version, dataset, split.train, split.users, k)
+        if champion is not None:
+            figures["champion"] = ranking_metrics(champion[0], split.relevant, split.users, k, split.train, champion[1])
+    rows = [{"subject": subject, "metric": metric, "k": k, "value": value, "n_users": len(split.users)}
+            for subject, metrics in figures.items() for metric, value in metrics.items()]
+    summary = {f"{metric}@{k}" if subject == "model" else f"{subject}_{metric}@{k}": value
+               for subject, metrics in figures.items() for metric, value in metrics.items()
+               if metric in ("recall", "ndcg", "precision", "map", "hit_rate", "coverage")}
+    summary["holdout_users"] = len(split.users)
+    write_metrics(settings, version, rows, summary)
+    logger.info("evaluated %s on %d hold-out users in %.2fs: recall@%d %.4f (popularity %.4f)", version,
+                len(split.users), time.perf_counter() - started, k, figures["model"]["recall"],
+                figures["popularity"]["recall"])
+    return summary
+
+
+def _known(cls: type, values: dict) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in values.items() if key in names}
+
+
+def _champion_top(settings: Settings, model: str, version: str, dataset: WindowDataset, train: sp.csr_matrix,
+                  users: np.ndarray, k: int):
+    """Top-K of the live model for `users` on tonight's id maps, and its item factors; None without one.
+
+    Items the live model never saw are excluded from its lists (masked like
+    seen items); users it never saw get all-zero scores.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("eval_champion_source"), {"model": model, "model_version": version})
+        row = cur.fetchone()
+    if row is None or not Path(row[2]).exists():
+        return None
+    live = FactorModel.load(Path(row[2]), expected_sha256=row[3])
+    user_factors, _ = align_factors(live.user_ids, live.user_factors, dataset.user_ids)
+    item_factors, _ = align_factors(live.item_ids, live.item_factors, dataset.item_ids)
+    unknown_items = np.flatnonzero(np.isnan(item_factors[:, 0]))
+    user_factors, item_factors = np.nan_to_num(user_factors), np.nan_to_num(item_factors)
+    mask = train
+    if len(unknown_items):
+        cols = np.tile(unknown_items, len(users))
+        rows = np.repeat(users, len(unknown_items))
+        extra = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=train.shape)
+        mask = (train + extra).tocsr()
+    top = top_k_factors(user_factors, item_factors, mask, k, users=users, batch_users=settings.score_batch_users)
+    logger.info("scored the champion %s on %d hold-out users", row[0], len(users))
+    return top, item_factors

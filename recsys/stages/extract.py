@@ -1,0 +1,219 @@
+"""Extract stage: read one training window from PostgreSQL with COPY.
+
+Reads the configured source (the `interactions` table or a user's view with
+the same columns) for `[interval.end - train_window_days, interval.end)`,
+validates it, and writes a `WindowDataset` artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from psycopg2 import sql
+
+from recsys.config import Settings
+from recsys.dataset import EVENT_TYPES, WindowDataset
+from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
+from recsys.errors import DataValidationError, EmptyWindowError
+from recsys.interval import DataInterval
+
+logger = logging.getLogger(__name__)
+
+# Columns the extract reads and the PostgreSQL types (information_schema.columns.data_type)
+# each may have; checked before the COPY so a wrong view fails with a message, not a parse error.
+_INTEGER_TYPES = ("smallint", "integer", "bigint")
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "event_time": ("timestamp with time zone",),
+    "user_id": _INTEGER_TYPES,
+    "item_id": _INTEGER_TYPES,
+    "event_type": ("text", "character varying", "character"),
+    "value": ("double precision", "real", "numeric", *_INTEGER_TYPES),
+}
+_CAST_HINT = {
+    "event_time": "a timestamptz (for a timestamp column: `created_at AT TIME ZONE 'UTC' AS event_time`)",
+    "user_id": "an integer id (`account_id::bigint AS user_id`)",
+    "item_id": "an integer id (`article_id::bigint AS item_id`)",
+    "event_type": "text",
+    "value": "a number (`seconds::float8 AS value`)",
+}
+
+
+@dataclass(frozen=True)
+class ExtractManifest:
+    """Small summary passed between stages (safe for XCom)."""
+
+    dataset_path: str
+    n_events: int
+    n_users: int
+    n_items: int
+    n_interval_events: int
+
+
+def source_name(settings: Settings) -> tuple[str, str]:
+    """(schema, name) of the source: `name` lives in the recsys schema, `schema.name` elsewhere."""
+    parts = settings.source_table.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise DataValidationError(settings.source_table, "-", "source must be `name` or `schema.name`")
+    return (settings.schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def dataset_path(settings: Settings, interval: DataInterval) -> Path:
+    return Path(settings.artifact_dir) / interval.run_date.isoformat() / "dataset.npz"
+
+
+def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifest:
+    """Read, validate and store the training window ending at the interval end.
+
+    Raises:
+        SchemaMissingError: the source table or view does not exist.
+        EmptyWindowError: no event arrived in the run's data interval.
+        DataValidationError: a column holds values the models cannot use.
+    """
+    started = time.perf_counter()
+    window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end}
+    source_schema, source_table = source_name(settings)
+    source = sql.Identifier(source_schema, source_table)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, source_schema, source_table)
+        check_source_columns(cur, source_schema, source_table, settings.source_table)
+        cur.execute(sql.SQL(load_sql("count_interval_events")).format(source=source),
+                    {"start": interval.start, "end": interval.end})
+        n_interval = cur.fetchone()[0]
+        cur.execute(sql.SQL(load_sql("count_future_events")).format(source=source))
+        n_future, first_future, now = cur.fetchone()
+        if n_future:
+            # never read while they stay in the future: each window ends at its interval end
+            logger.warning("%d events in %s are dated after the time of this run (%s), the first at %s: "
+                           "ignored until then; check the clock of whatever writes them",
+                           n_future, settings.source_table, now.isoformat(), first_future.isoformat())
+        if n_interval == 0:
+            raise EmptyWindowError(
+                f"no events in {settings.source_table} for the data interval "
+                f"[{interval.start.isoformat()}, {interval.end.isoformat()}): nothing to train or publish"
+            )
+        buf = copy_out(cur, sql.SQL(load_sql("extract_window")).format(source=source), window)
+    frame = pd.read_csv(
+        buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value"],
+        dtype={"event_type": "string"}, na_values=[""], keep_default_na=False,
+    )
+    read_s = time.perf_counter() - started
+    dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp())
+    path = dataset.save(dataset_path(settings, interval))
+    manifest = ExtractManifest(str(path), dataset.n_events, len(dataset.user_ids), len(dataset.item_ids), n_interval)
+    logger.info(
+        "extracted %d events (%d in the interval) of %d users and %d items from %s in %.2fs (read %.2fs, %.0f rows/s)",
+        manifest.n_events, n_interval, manifest.n_users, manifest.n_items, settings.source_table,
+        time.perf_counter() - started, read_s, manifest.n_events / max(read_s, 1e-9),
+    )
+    return manifest
+
+
+def check_source_columns(cur, schema: str, table: str, label: str) -> None:  # noqa: ANN001 - psycopg2 cursor
+    """Raise DataValidationError unless the source has every read column with a usable type."""
+    cur.execute("SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s", (schema, table))
+    found = dict(cur.fetchall())
+    for column, types in SOURCE_COLUMNS.items():
+        if column not in found:
+            raise DataValidationError(label, column, f"column is missing; the source needs "
+                                      f"{', '.join(SOURCE_COLUMNS)} (found {', '.join(sorted(found)) or 'none'})")
+        if found[column] not in types:
+            raise DataValidationError(label, column, f"column has type {found[column]}, expected "
+                                      f"{' or '.join(types)}: cast it to {_CAST_HINT[column]} in the view")
+
+
+def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
+                now_ts: float | None = None) -> WindowDataset:
+    """Validate the window's rows and turn them into a dataset.
+
+    Rules (each breach is a DataValidationError naming table, column and problem):
+    ids are non-NULL non-negative integers; event types are known; values are not
+    NaN or infinite; no event is dated before 1970 or after `now_ts`; the window has
+    at least two users and two items. Repairs, each counted in the log: exact
+    duplicate events are kept once; a user with more than `max_events_per_user`
+    events (a bot) keeps only the latest that many.
+    """
+    for column in ("user_id", "item_id"):
+        ids = frame[column]
+        if ids.isna().any():
+            raise DataValidationError(table, column, f"{int(ids.isna().sum())} rows have NULL {column}")
+        if not pd.api.types.is_integer_dtype(ids):
+            raise DataValidationError(table, column, f"ids must be integers, got {ids.dtype}")
+        if (ids < 0).any():
+            raise DataValidationError(table, column, f"{int((ids < 0).sum())} negative ids, e.g. {int(ids[ids < 0].iloc[0])}")
+    known = frame["event_type"].isin(EVENT_TYPES)
+    if not known.all():
+        bad = frame.loc[~known, "event_type"]
+        raise DataValidationError(table, "event_type",
+                                  f"{len(bad)} rows with unknown event types {sorted(map(str, bad.unique()[:5]))}; "
+                                  f"expected one of {list(EVENT_TYPES)}")
+    if not pd.api.types.is_numeric_dtype(frame["value"]):
+        # COPY writes NaN as the word NaN, NULL as nothing: only NaN leaves the column as text
+        nan = frame["value"].astype("string").str.lower().eq("nan").fillna(False)
+        if nan.any():
+            raise DataValidationError(table, "value", f"{int(nan.sum())} rows hold NaN")
+    values = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise DataValidationError(table, "value", f"{int(np.isinf(values).sum())} rows hold infinity")
+    ts = frame["ts"].to_numpy(np.float64)
+    if (ts < 0).any():
+        raise DataValidationError(table, "event_time", f"{int((ts < 0).sum())} events dated before 1970-01-01, "
+                                  f"e.g. {pd.Timestamp(ts[ts < 0][0], unit='s', tz='UTC').isoformat()}")
+    if now_ts is not None and (ts > now_ts).any():
+        raise DataValidationError(table, "event_time", f"{int((ts > now_ts).sum())} events in the window are dated "
+                                  f"after the time of the run, e.g. {pd.Timestamp(ts[ts > now_ts][0], unit='s', tz='UTC').isoformat()}: "
+                                  "the data interval has not happened yet, or a producer's clock is wrong")
+    frame = frame.assign(value=values)
+    frame = _drop_duplicates(frame, table)
+    if max_events_per_user > 0:
+        frame = _cap_users(frame, table, max_events_per_user)
+    user_ids, user_index = np.unique(frame["user_id"].to_numpy(np.int64), return_inverse=True)
+    item_ids, item_index = np.unique(frame["item_id"].to_numpy(np.int64), return_inverse=True)
+    for column, ids in (("user_id", user_ids), ("item_id", item_ids)):
+        if len(ids) < 2:
+            raise DataValidationError(table, column, f"the window holds a single {column[:4]} ({column} {int(ids[0])}): "
+                                      "collaborative filtering needs at least two users and two items")
+    codes = pd.Categorical(frame["event_type"], categories=list(EVENT_TYPES)).codes.astype(np.int8)
+    return WindowDataset(
+        user_ids=user_ids, item_ids=item_ids,
+        user_index=user_index.astype(np.int32), item_index=item_index.astype(np.int32),
+        event_code=codes, ts=frame["ts"].to_numpy(np.float64), value=frame["value"].to_numpy(np.float64),
+    )
+
+
+def _drop_duplicates(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Keep one of each set of identical events (a producer that delivered twice)."""
+    # rows come ordered by event_time, so identical events sit in runs of equal ts: only those are hashed
+    ts = frame["ts"]
+    candidates = (ts.eq(ts.shift()) | ts.eq(ts.shift(-1))).to_numpy()
+    if not candidates.any():
+        return frame
+    duplicate = np.zeros(len(frame), dtype=bool)
+    duplicate[candidates] = frame.loc[candidates, ["user_id", "item_id", "event_type", "ts", "value"]].duplicated().to_numpy()
+    if duplicate.any():
+        logger.warning("%s: dropped %d duplicate events (same user, item, type, time and value; kept one of each)",
+                       table, int(duplicate.sum()))
+        frame = frame.loc[~duplicate].reset_index(drop=True)
+    return frame
+
+
+def _cap_users(frame: pd.DataFrame, table: str, limit: int) -> pd.DataFrame:
+    """Keep the latest `limit` events of every user above it, and report those users."""
+    counts = frame["user_id"].value_counts()
+    over = counts[counts > limit]
+    if over.empty:
+        return frame
+    heavy = frame["user_id"].isin(over.index).to_numpy()
+    # rows come ordered by event_time: the last `limit` of each heavy user are its latest
+    from_end = frame.loc[heavy].groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    keep = np.ones(len(frame), dtype=bool)
+    keep[np.flatnonzero(heavy)[from_end >= limit]] = False
+    shown = ", ".join(f"{int(u)} ({int(n)} events)" for u, n in over.head(10).items())
+    logger.warning("%s: capped %d user(s) at max_events_per_user=%d, dropping %d older events: %s%s",
+                   table, len(over), limit, int((~keep).sum()), shown, ", ..." if len(over) > 10 else "")
+    return frame.loc[keep].reset_index(drop=True)

@@ -1,0 +1,163 @@
+"""Publish stage: top-K per active user, written with COPY, made live atomically.
+
+Each model version gets its own partition of `recommendation_lists`: one row
+per user, the list as arrays in rank order (migration 0005 says why), read
+through the views `recommendations` and `live_recommendations`, one row per
+recommendation. The publish transaction builds the new partition under a
+staging name (binary COPY, then a unique index on user_id), moves the live
+pointer, redefines `live_recommendations` over each model's live partition,
+drops the partition of an earlier attempt at the same version, attaches the
+new one and marks the registry — all in one transaction, so a reader sees the
+old version or the new one, never a mix or an empty list, and a failure leaves
+the old tables live. An advisory lock per model serialises concurrent
+publishes; versions beyond `keep_versions` are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from psycopg2 import sql
+
+from recsys.config import Settings
+from recsys.db.copy_binary import recommendation_list_rows
+from recsys.db.engine import load_sql, raw_connection, require_tables
+from recsys.db.registry import get_run
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = ["model", "model_version", "run_date", "user_id", "item_ids", "scores"]
+# one row per recommendation, as readers see it; `{table}` is a partition of recommendation_lists
+_UNNESTED = ("SELECT l.model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score"
+             " FROM {table} AS l CROSS JOIN LATERAL unnest(l.item_ids, l.scores)"
+             " WITH ORDINALITY AS r (item_id, score, rank)")
+
+
+@dataclass(frozen=True)
+class PublishManifest:
+    model_version: str
+    rows: int
+    users: int
+    live: bool
+    seconds: float
+
+
+def publish_scores(settings: Settings, run_date: date, version: str, score_paths: list[str]) -> PublishManifest:
+    """Publish the scores artifacts of every shard of `version` in one transaction."""
+    started = time.perf_counter()
+    parts = []
+    for path in score_paths:
+        with np.load(path) as data:
+            parts.append({key: data[key] for key in ("user_id", "rank", "item_id", "score")})
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in ("user_id", "rank", "item_id", "score")}
+    if not np.isfinite(merged["score"]).all():
+        raise ValueError(f"scores of {version} contain NaN/inf: not published")
+    users_per_shard = [np.unique(p["user_id"]) for p in parts]
+    if sum(map(len, users_per_shard)) != len(np.unique(merged["user_id"])):
+        raise ValueError(f"score shards of {version} overlap: a user appears in two shards")
+    run = get_run(settings, version)
+    live = publish_lists(settings, run.model, version, run_date, merged["user_id"], merged["rank"],
+                         merged["item_id"], merged["score"])
+    n_users = len(np.unique(merged["user_id"]))
+    manifest = PublishManifest(version, len(merged["rank"]), n_users, live, time.perf_counter() - started)
+    logger.info("published %s: %d rows for %d users from %d shard(s) in %.2fs (%s)", version, manifest.rows,
+                n_users, len(score_paths), manifest.seconds, "live" if live else "history only: a newer date is live")
+    return manifest
+
+
+def partition_name(model: str, run_date: date) -> str:
+    """Table holding one version's lists: `recommendations_<model>_<yyyymmdd>`."""
+    return f"recommendations_{model}_{run_date:%Y%m%d}"
+
+
+def publish_lists(settings: Settings, model: str, version: str, run_date: date, user_ids: np.ndarray,
+                  ranks: np.ndarray, item_ids: np.ndarray, scores: np.ndarray) -> bool:
+    """Write one version's lists as a partition and make it live; True when it went live.
+
+    Input: one entry per recommendation; each user's ranks must run 1, 2, 3, ...
+    (they become array positions). Rows are sent with binary COPY, one per user.
+
+    Raises:
+        ValueError: a user's ranks have a gap or a repeat.
+    """
+    user_ids, ranks = np.asarray(user_ids), np.asarray(ranks)
+    if len(user_ids) > 1:
+        step = np.diff(user_ids)
+        if not ((step > 0) | ((step == 0) & (np.diff(ranks) > 0))).all():  # shards arrive sorted: skip the sort
+            order = np.lexsort((ranks, user_ids))
+            user_ids, ranks, item_ids, scores = user_ids[order], ranks[order], item_ids[order], scores[order]
+    _check_ranks(version, user_ids, ranks)
+    payload = recommendation_list_rows(model, version, run_date, user_ids, item_ids, scores)
+    partition = partition_name(model, run_date)
+    staging = f"{partition}_staging"
+    ident = sql.Identifier
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, "recommendation_lists", "live_models", "model_runs")
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('recsys.stages.publish'), hashtext(%s))", (model,))
+        t0 = time.perf_counter()
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
+        cur.execute(sql.SQL("CREATE TABLE {} (LIKE recommendation_lists INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+                    .format(ident(staging)))
+        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+            ident(staging), sql.SQL(", ").join(map(ident, _COLUMNS))).as_string(cur), payload)
+        copy_s = time.perf_counter() - t0
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # unique: a user with two lists in one version is a bug upstream, refused here
+        cur.execute(sql.SQL("CREATE UNIQUE INDEX {} ON {} (user_id)").format(ident(f"{staging}_user"),
+                                                                             ident(staging)))
+        # CHECKs let ATTACH skip its validation scan and let the planner skip other versions
+        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (model_version IS NOT NULL AND model_version = {}),"
+                            " ADD CONSTRAINT {} CHECK (model = {})")
+                    .format(ident(staging), ident(f"{staging}_version"), sql.Literal(version),
+                            ident(f"{staging}_model"), sql.Literal(model)))
+        cur.execute(load_sql("publish_make_live"), {"model": model, "model_version": version, "run_date": run_date})
+        went_live = cur.fetchone() is not None
+        # the view must stop referencing the old table of this version before it is dropped
+        _define_live_view(cur, model if went_live else None, staging)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(partition)))
+        cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(ident(f"{staging}_user"), ident(f"{partition}_user")))
+        cur.execute(sql.SQL("ALTER TABLE recommendation_lists ATTACH PARTITION {} FOR VALUES IN ({})")
+                    .format(ident(partition), sql.Literal(version)))
+        cur.execute(load_sql("publish_mark_status"), {"model": model, "model_version": version})
+        cur.execute(load_sql("publish_expired_versions"), {"model": model, "keep": settings.keep_versions})
+        for (expired,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition_name(model, get_run_date(expired)))))
+            logger.info("dropped the lists of %s (keeping %d versions)", expired, settings.keep_versions)
+        publish_s = time.perf_counter() - t0
+    logger.info("published %d rows of %s in %.2fs (COPY %.2fs)", len(ranks), version, publish_s, copy_s)
+    return went_live
+
+
+def _check_ranks(version: str, user_ids: np.ndarray, ranks: np.ndarray) -> None:
+    """Each user's ranks, sorted, must be 1..n: they are stored as array positions."""
+    if not len(user_ids):
+        return
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]])
+    position = np.arange(len(user_ids)) - np.repeat(starts, np.diff(np.r_[starts, len(user_ids)])) + 1
+    bad = np.flatnonzero(ranks != position)
+    if bad.size:
+        raise ValueError(f"lists of {version}: user {int(user_ids[bad[0]])} has rank {int(ranks[bad[0]])} where "
+                         f"{int(position[bad[0]])} was expected (ranks must run 1, 2, 3, ... per user)")
+
+
+def _define_live_view(cur, model: str | None, table_of_model: str) -> None:  # noqa: ANN001 - psycopg2 cursor
+    """Point live_recommendations at each model's live table; `model`'s at `table_of_model`."""
+    cur.execute("SELECT model, run_date FROM live_models ORDER BY model")
+    branches = []
+    for live_model, live_date in cur.fetchall():
+        table = table_of_model if live_model == model else partition_name(live_model, live_date)
+        branches.append(sql.SQL(_UNNESTED).format(table=sql.Identifier(table)))
+    if not branches:
+        branches = [sql.SQL(_UNNESTED + " WHERE false").format(table=sql.Identifier("recommendation_lists"))]
+    cur.execute(sql.SQL("CREATE OR REPLACE VIEW live_recommendations AS {}")
+                .format(sql.SQL(" UNION ALL ").join(branches)))
+
+
+def get_run_date(version: str) -> date:
+    """As-of date of a version string `model@YYYY-MM-DD`."""
+    return date.fromisoformat(version.rsplit("@", 1)[1])

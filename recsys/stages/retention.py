@@ -1,0 +1,348 @@
+"""Retention metrics refreshed nightly inside PostgreSQL: cohorts, engagement, per model.
+
+Days are calendar dates of `event_time` in `settings.retention_timezone`
+(default UTC). A user is active on a day when they have an event whose type is
+in `settings.active_event_types` (impressions do not count by default). A
+user's cohort is the day of their first activity ever. For each N in
+`settings.retention_days`:
+
+* classic retention of cohort c: share of its users active on exactly day c + N;
+* rolling (unbounded) retention: share active on day c + N or any later day
+  loaded so far (both in `retention`, `retention_kind` 'classic' / 'rolling');
+* per-model retention (`model_retention`): of the users a model version served
+  (showed an impression carrying that `model_version`) on day d, the share
+  active on exactly day d + N, with a Wilson 95% interval.
+
+`engagement` holds DAU, WAU, MAU and stickiness (DAU / MAU) per day.
+
+A run for as-of date D (data for days < D, the newest day being D - 1) does,
+in one transaction under an advisory lock:
+
+1. Sync the compact tables `user_activity_days` and `user_model_days`: days not
+   yet recorded in `activity_days_loaded` are filled from the interaction log
+   with set-based INSERT ... SELECT DISTINCT over an `event_time` range (the
+   BRIN index prunes the log); the first run fills the whole history. Day
+   D - 1 is always reloaded, so a re-run picks up late or corrected events.
+2. Sync `user_cohorts` (first and last active day) for the users those days
+   touch, noting the cohorts whose members' days moved.
+3. Write the cells that day D - 1 completes: classic (D - 1 - N, N) and
+   per-model (serve day D - 1 - N, N), now mature; immature placeholders
+   (size known, retained users and rate NULL) for cohort / serve day D - 1; the
+   rolling cells of those cohorts and of the noted ones; the engagement row of
+   day D - 1. A placeholder never replaces a mature cell.
+
+Each classic or per-model cell has one run that makes it mature (D = c + N + 1)
+and one that creates it (D = c + 1), whatever the order of the runs; rolling
+cells follow the classic keys and are recomputed whenever a member's last day
+moves. So the dates D0 + 1 .. A run in any order, or re-run, leave the same
+tables as `full_recompute(settings, A)` on the cells they hold, when D0 is at
+most the first active day. Nothing here pulls raw events into Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+
+from recsys.config import Settings
+from recsys.db.engine import load_sql, raw_connection, require_tables
+from recsys.errors import DataValidationError
+
+logger = logging.getLogger(__name__)
+
+RETENTION_KINDS = ("classic", "rolling")
+# Arbitrary constant ("recsys" + 0x52, R for retention): serialises refreshes
+# and full recomputes, so two runs never interleave their syncs.
+_LOCK_KEY = 0x7265637379730052
+_COMPACT_TABLES = (
+    "user_activity_days", "user_model_days", "activity_days_loaded", "user_cohorts", "retention_state",
+)
+_OUTPUT_TABLES = ("retention", "engagement", "model_retention")
+
+
+@dataclass(frozen=True)
+class RetentionRefresh:
+    """Summary of one nightly refresh (small enough for XCom).
+
+    Attributes:
+        run_date: the as-of date D; the refresh used days < D.
+        cells_written: `retention` rows (classic and rolling) inserted, updated or deleted.
+        activity_rows: (user, day) rows inserted into user_activity_days.
+        seconds: wall time of the transaction.
+        rolling_cells: of `cells_written`, the rolling ones.
+        engagement_rows: `engagement` rows written or deleted (0 or 1).
+        model_cells: `model_retention` rows inserted, updated or deleted.
+        served_rows: (day, model, user) rows inserted into user_model_days.
+        rows_touched: every row inserted, updated or deleted in every table.
+    """
+
+    run_date: date
+    cells_written: int
+    activity_rows: int
+    seconds: float
+    rolling_cells: int = 0
+    engagement_rows: int = 0
+    model_cells: int = 0
+    served_rows: int = 0
+    rows_touched: int = 0
+
+
+def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
+    """Bring the compact tables and every retention output up to as-of date `run_date`.
+
+    Idempotent, and incremental: a nightly run reads one day of the log (the
+    first run reads all of it). See the module docstring for the steps.
+
+    Args:
+        settings: database, schema, source table, `retention_days` (the N),
+            `retention_timezone` and `active_event_types`.
+        run_date: the as-of date D (a `date`, not a `datetime`); day D - 1 (in
+            the retention time zone) is the newest day used.
+
+    Returns:
+        Counts and timing of the refresh.
+
+    Raises:
+        SchemaMissingError: a table is missing (run `recsys db upgrade`).
+        DataValidationError: `retention_days`, `active_event_types` or
+            `retention_timezone` is unusable, or differs from the time zone and
+            event types the compact tables were built with.
+    """
+    run_date = _as_date(run_date, "run_date")
+    params = _base_params(settings)
+    newest_day = run_date - timedelta(days=1)
+    started = time.perf_counter()
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        source = _prepare(cur, settings, params)
+        _check_state(cur, params)
+
+        t0 = time.perf_counter()
+        cur.execute(load_sql("retention_sync_plan"), {"newest_day": newest_day})
+        reload_from, loaded_days = cur.fetchone()
+        day_params = {"reload_from": reload_from, "newest_day": newest_day}
+        cur.execute(load_sql("retention_activity_clear_day"), day_params)
+        cleared = cur.rowcount
+        cur.execute(load_sql("retention_served_clear_day"), day_params)
+        cleared += cur.rowcount
+        fill_params = {
+            **params,
+            "load_from": None if reload_from is None else _day_start(cur, reload_from, params["tz"]),
+            "load_to": _day_start(cur, run_date, params["tz"]),
+            "newest_day": newest_day,
+        }
+        cur.execute(sql.SQL(load_sql("retention_activity_fill")).format(source=source), fill_params)
+        activity_rows = cur.rowcount
+        cur.execute(sql.SQL(load_sql("retention_served_fill")).format(source=source), fill_params)
+        served_rows = cur.rowcount
+        cur.execute(load_sql("retention_activity_mark_loaded"), day_params)
+        days_marked = cur.rowcount
+        logger.info(
+            "retention %s: activity sync from %s (%d days recorded before): %d rows cleared, "
+            "%d activity and %d served rows inserted, %d days recorded in %.2fs",
+            run_date, reload_from or "the beginning", loaded_days, cleared, activity_rows,
+            served_rows, days_marked, time.perf_counter() - t0,
+        )
+
+        t0 = time.perf_counter()
+        cur.execute(
+            "CREATE TEMPORARY TABLE retention_touched_cohorts (cohort_date date PRIMARY KEY) ON COMMIT DROP"
+        )
+        cur.execute(
+            load_sql("retention_cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
+        )
+        cohorts_written, cohorts_dropped, cohorts_touched = cur.fetchone()
+        logger.info(
+            "retention %s: %d user cohorts written, %d dropped, %d cohorts touched in %.2fs",
+            run_date, cohorts_written, cohorts_dropped, cohorts_touched, time.perf_counter() - t0,
+        )
+
+        t0 = time.perf_counter()
+        cell_params = {**params, "newest_day": newest_day}
+        counts = {}
+        for name in ("retention_cells_mature", "retention_cells_placeholders", "retention_cells_rolling",
+                     "engagement_day", "model_retention_cells_mature", "model_retention_cells_placeholders"):
+            cur.execute(load_sql(name), cell_params)
+            counts[name] = sum(cur.fetchone())
+        logger.info("retention %s: rows written or deleted %s in %.2fs",
+                    run_date, counts, time.perf_counter() - t0)
+    classic = counts["retention_cells_mature"] + counts["retention_cells_placeholders"]
+    rolling = counts["retention_cells_rolling"]
+    model = counts["model_retention_cells_mature"] + counts["model_retention_cells_placeholders"]
+    result = RetentionRefresh(
+        run_date=run_date,
+        cells_written=classic + rolling,
+        activity_rows=activity_rows,
+        seconds=round(time.perf_counter() - started, 3),
+        rolling_cells=rolling,
+        engagement_rows=counts["engagement_day"],
+        model_cells=model,
+        served_rows=served_rows,
+        rows_touched=(cleared + activity_rows + served_rows + days_marked + cohorts_written
+                      + cohorts_dropped + sum(counts.values())),
+    )
+    logger.info("retention refresh %s done in %.2fs, %d rows touched",
+                run_date, result.seconds, result.rows_touched)
+    return result
+
+
+def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
+    """Recompute every output row before `as_of` from the raw log.
+
+    Deletes all rows of `retention`, `engagement` and `model_retention`, then
+    writes, for every non-empty cohort (or serve day) before as_of and every N,
+    a classic, a rolling and a per-model cell (mature iff day c + N <= as_of - 1,
+    otherwise with retained users, rate and interval NULL), and one engagement
+    row per day from the first active day to as_of - 1. Reads the interaction
+    log directly, not the compact tables, which it leaves untouched; so it
+    serves as a repair and as the reference the incremental refresh is tested
+    against.
+
+    Args:
+        settings: database, schema, source table, `retention_days`,
+            `retention_timezone`, `active_event_types`.
+        as_of: the as-of date; events before as_of 00:00 (retention time zone) are used.
+
+    Returns:
+        Rows written per output: keys 'classic', 'rolling', 'engagement', 'model'.
+
+    Raises:
+        SchemaMissingError: a table is missing (run `recsys db upgrade`).
+        DataValidationError: a retention setting is unusable.
+    """
+    as_of = _as_date(as_of, "as_of")
+    params = _base_params(settings)
+    started = time.perf_counter()
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        source = _prepare(cur, settings, params)
+        cur.execute(load_sql("retention_full_clear"))
+        full_params = {
+            **params,
+            "as_of_start": _day_start(cur, as_of, params["tz"]),
+            "newest_day": as_of - timedelta(days=1),
+        }
+        cur.execute(sql.SQL(load_sql("retention_full_source_days")).format(source=source), full_params)
+        cur.execute(load_sql("retention_full_recompute"), full_params)
+        cur.execute("SELECT retention_kind, count(*) FROM retention GROUP BY 1")
+        written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
+        cur.execute(load_sql("engagement_full_recompute"), full_params)
+        written["engagement"] = cur.rowcount
+        cur.execute(load_sql("model_retention_full_recompute"), full_params)
+        written["model"] = cur.rowcount
+    logger.info("retention full recompute as of %s: %s rows written in %.2fs",
+                as_of, written, time.perf_counter() - started)
+    return written
+
+
+def reset_retention(settings: Settings) -> None:
+    """Empty every retention table, compact and output (the log is untouched).
+
+    The next refresh starts over as a first run. Needed after changing
+    `retention_timezone` or `active_event_types`: the compact tables hold days
+    and activity as the old settings defined them.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
+        cur.execute(sql.SQL("TRUNCATE {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES + _OUTPUT_TABLES))))
+    logger.info("retention tables of schema %s emptied", settings.schema)
+
+
+def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Composable:
+    """Take the retention lock, check the tables and the time zone; returns the quoted source."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    source_schema, source_table = _source_name(settings)
+    require_tables(cur, source_schema, source_table)
+    require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
+    cur.execute("SAVEPOINT retention_timezone")
+    try:
+        cur.execute("SELECT now() AT TIME ZONE %(tz)s", params)
+    except psycopg2.errors.InvalidParameterValue as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT retention_timezone")
+        raise DataValidationError(
+            "settings", "retention_timezone",
+            f"unknown time zone {params['tz']!r}: use an IANA name such as 'UTC' or 'Europe/Paris'",
+        ) from exc
+    cur.execute("RELEASE SAVEPOINT retention_timezone")
+    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " AND column_name = 'model_version'", (source_schema, source_table))
+    if cur.fetchone() is None:
+        # a user's log view may map only the five training columns: per-model
+        # retention then has no serving model to attribute users to
+        logger.warning("%s.%s has no model_version column: per-model retention stays empty",
+                       source_schema, source_table)
+        return sql.SQL("(SELECT *, NULL::text AS model_version FROM {})").format(
+            sql.Identifier(source_schema, source_table))
+    return sql.Identifier(source_schema, source_table)
+
+
+def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
+    """Record the settings the compact tables are built with; refuse to mix others in."""
+    wanted = (params["tz"], sorted(params["active"]))
+    cur.execute("SELECT timezone, active_event_types FROM retention_state")
+    row = cur.fetchone()
+    if row is None:
+        cur.execute(
+            "INSERT INTO retention_state (timezone, active_event_types) VALUES (%s, %s)", wanted
+        )
+        return
+    built = (row[0], sorted(row[1]))
+    if built != wanted:
+        raise DataValidationError(
+            "retention_state", "timezone, active_event_types",
+            f"the activity tables were built with time zone {built[0]!r} and active event types "
+            f"{built[1]}, the settings now say {wanted[0]!r} and {wanted[1]}: restore the settings, "
+            "or call recsys.stages.retention.reset_retention() and backfill the dates",
+        )
+
+
+def _source_name(settings: Settings) -> tuple[str, str]:
+    """(schema, name) of the source: `name` lives in the recsys schema, `schema.name` elsewhere.
+
+    Same rule as `recsys.stages.extract.source_name`, kept here so retention does not
+    depend on the training pipeline's extract stage.
+    """
+    parts = settings.source_table.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise DataValidationError(settings.source_table, "-", "source must be `name` or `schema.name`")
+    return (settings.schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _base_params(settings: Settings) -> dict[str, Any]:
+    """Parameters every retention query binds, validated."""
+    days = list(settings.retention_days)
+    if not days or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in days):
+        raise DataValidationError(
+            "settings", "retention_days", f"need one or more integers >= 0, got {settings.retention_days!r}"
+        )
+    active = list(settings.active_event_types)
+    if not active or not all(isinstance(t, str) and t for t in active):
+        raise DataValidationError(
+            "settings", "active_event_types",
+            f"need one or more event type names, got {settings.active_event_types!r}",
+        )
+    tz = settings.retention_timezone
+    if not isinstance(tz, str) or not tz:
+        raise DataValidationError("settings", "retention_timezone", f"need a time zone name, got {tz!r}")
+    return {"kind": "classic", "retention_days": days, "active": active, "tz": tz}
+
+
+def _as_date(value: date, name: str) -> date:
+    # A datetime is a date subclass; refusing it avoids guessing its time zone.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise TypeError(f"{name} must be a datetime.date, got {value!r}")
+    return value
+
+
+def _day_start(cur: psycopg2.extensions.cursor, day: date, tz: str) -> datetime:
+    """00:00 of `day` in time zone `tz`, as an aware datetime, by PostgreSQL's
+    time zone rules (the same rules that map event times to days)."""
+    cur.execute("SELECT %(day)s::date::timestamp AT TIME ZONE %(tz)s", {"day": day, "tz": tz})
+    return cur.fetchone()[0]

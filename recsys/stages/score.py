@@ -1,0 +1,76 @@
+"""Score stage: top-K lists of one user shard, written as a scores artifact.
+
+Users are split into shards by a stable hash of their id, so each shard can run
+on its own worker (the DAG maps this over shards) and the union of the shards
+is the same for any shard count. Users with positive history get the model's
+lists; users with none (only impressions so far) get the most popular items.
+Items a user already clicked or consumed are excluded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recsys.artifacts import save_npz_atomic
+from recsys.config import Settings
+from recsys.dataset import WindowDataset
+from recsys.models.factors import FactorModel
+from recsys.db.registry import get_run
+from recsys.models.topk import top_k_factors, top_k_popular
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoredShard:
+    path: str
+    shard: int
+    n_shards: int
+    rows: int
+    users: int
+    cold_users: int
+
+
+def shard_of(user_ids: np.ndarray, n_shards: int) -> np.ndarray:
+    """Stable shard number of each user id (Knuth multiplicative hash, independent of the run)."""
+    return ((user_ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32) % np.uint64(n_shards)).astype(np.int64)
+
+
+def score_shard(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
+    """Top-K of the users in `shard` of `n_shards`; saves (user_id, rank, item_id, score) arrays."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
+    started = time.perf_counter()
+    run = get_run(settings, version)
+    model = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
+    model.check_finite()
+    dataset = WindowDataset.load(Path(dataset_path))
+    if not (np.array_equal(model.user_ids, dataset.user_ids) and np.array_equal(model.item_ids, dataset.item_ids)):
+        raise ValueError(f"model {version} was not trained on dataset {dataset_path}")
+    seen = dataset.user_item_matrix(dataset.positive_mask(settings.positive_event_types))
+    in_shard = shard_of(dataset.user_ids, n_shards) == shard
+    has_history = np.diff(seen.indptr) > 0
+    warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)
+    warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
+                             batch_users=settings.score_batch_users, users=warm)
+    popularity = np.asarray(seen.sum(axis=0)).ravel()
+    cold_top = top_k_popular(popularity, seen, settings.k, cold)
+    cold_scores = cold_top.score / max(float(popularity.max()), 1.0)  # a share in [0, 1], comparable across nights
+
+    user_index = np.concatenate([warm_top.user_index, cold_top.user_index])
+    item_index = np.concatenate([warm_top.item_index, cold_top.item_index])
+    scores = np.concatenate([warm_top.score, cold_scores]).astype(np.float32)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"scores of {version} contain NaN/inf: refusing to write them")
+    path = Path(run.artifact_path).parent / f"scores-{shard:03d}-of-{n_shards:03d}.npz"
+    save_npz_atomic(path, user_id=dataset.user_ids[user_index], rank=np.concatenate([warm_top.rank, cold_top.rank]),
+                    item_id=dataset.item_ids[item_index], score=scores)
+    result = ScoredShard(str(path), shard, n_shards, len(scores), len(warm) + len(cold), len(cold))
+    logger.info("scored shard %d/%d of %s: %d users (%d cold), %d rows in %.2fs", shard, n_shards, version,
+                result.users, result.cold_users, result.rows, time.perf_counter() - started)
+    return result

@@ -1,0 +1,194 @@
+"""RL stages: train `rl_reinforce` on the window's logs, score it like MF, publish it.
+
+`train_rl` reads the window again with session ids and propensities
+(`sql/queries/rl_extract_window.sql`; the MF extract does not carry them), builds
+trajectories over the id maps of the night's `WindowDataset`, fits the actor-critic
+(`recsys.models.rl.reinforce`), refuses a model with NaN parameters, and saves:
+
+* `policy.pt`: the network's state dict (rebuild, inspection);
+* `model.npz` + `model.json`: the serving projection as a `FactorModel`, user factors
+  [state at the window's end, 1] and item factors [W_a, b_a] of the policy head, so
+  `recsys.stages.score.score_shard` ranks items by policy logit (same scores artifact,
+  same cold-start and seen-item rules as MF) and `recsys.stages.publish.publish_scores`
+  publishes it unchanged.
+
+The model is registered as `rl_reinforce` (kind `rl`) in `model_runs`; with
+`model_name="rl_cql"` the same stage fits the conservative Q-learner
+(`recsys.models.rl.cql`) and serves greedy-in-Q lists. Item
+embeddings start from the same night's `mf_als` item factors when that model is
+registered on the same dataset (projected to `embedding_dim` by SVD), else at random.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from psycopg2 import sql
+
+from recsys.config import Settings
+from recsys.dataset import WindowDataset
+from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
+from recsys.errors import EmptyWindowError
+from recsys.stages.extract import source_name
+from recsys.interval import DataInterval
+from recsys.models.factors import FactorModel, sha256_file
+from recsys.models.rl import trajectories
+from recsys.models.rl.cql import fit_cql
+from recsys.models.rl.reinforce import fit_reinforce
+from recsys.models.rl.training import serving_factors
+from recsys.db.registry import get_run, model_version, register_trained
+from recsys.stages.score import ScoredShard, score_shard
+
+logger = logging.getLogger(__name__)
+
+RL_MODEL = "rl_reinforce"
+CQL_MODEL = "rl_cql"
+RL_MODELS = (RL_MODEL, CQL_MODEL)
+
+
+@dataclass(frozen=True)
+class RLTrainManifest:
+    model_version: str
+    artifact_path: str
+    n_users: int
+    n_items: int
+    n_impressions: int
+    n_sessions: int
+    propensity_coverage: float
+    mf_init: bool
+    final_loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LoggedEvents:
+    """Window events on the dataset's contiguous indices (see trajectories.build)."""
+
+    user: np.ndarray
+    item: np.ndarray
+    event_code: np.ndarray
+    ts: np.ndarray
+    session_id: np.ndarray
+    propensity: np.ndarray
+
+
+def read_logged_events(settings: Settings, interval: DataInterval, dataset: WindowDataset) -> LoggedEvents:
+    """The window's events with sessions and propensities, mapped onto `dataset`'s ids."""
+    window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end}
+    schema, table = source_name(settings)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, schema, table)
+        buf = copy_out(cur, sql.SQL(load_sql("rl_extract_window")).format(source=sql.Identifier(schema, table)), window)
+    frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
+                        na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
+    users, items = frame["user_id"].to_numpy(np.int64), frame["item_id"].to_numpy(np.int64)
+    u = np.searchsorted(dataset.user_ids, users)
+    i = np.searchsorted(dataset.item_ids, items)
+    known = (u < len(dataset.user_ids)) & (i < len(dataset.item_ids))
+    known[known] &= (dataset.user_ids[u[known]] == users[known]) & (dataset.item_ids[i[known]] == items[known])
+    if not known.all():  # events that arrived after the extract: not in this night's id maps
+        logger.warning("%d events are not in the night's dataset (late arrivals); ignored", int((~known).sum()))
+    return LoggedEvents(u[known], i[known], frame["event_code"].to_numpy(np.int8)[known],
+                        frame["ts"].to_numpy(np.float64)[known], frame["session_id"].to_numpy(np.float64)[known],
+                        frame["propensity"].to_numpy(np.float64)[known])
+
+
+def mf_item_init(settings: Settings, interval: DataInterval, dataset: WindowDataset, dim: int) -> np.ndarray | None:
+    """The night's mf_als item factors projected on their top `dim` principal axes, unit scale; None if absent."""
+    try:
+        run = get_run(settings, model_version("mf_als", interval.run_date))
+    except LookupError:
+        return None
+    mf = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
+    if not np.array_equal(mf.item_ids, dataset.item_ids) or not np.isfinite(mf.item_factors).all():
+        return None
+    centred = mf.item_factors - mf.item_factors.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    proj = u[:, :dim] * s[:dim]
+    if proj.shape[1] < dim:
+        proj = np.pad(proj, ((0, 0), (0, dim - proj.shape[1])))
+    return (proj / max(float(proj.std()), 1e-8) * 0.1).astype(np.float32)
+
+
+def build_trajectories(settings: Settings, interval: DataInterval, dataset: WindowDataset) -> trajectories.Trajectories:
+    ev = read_logged_events(settings, interval, dataset)
+    cfg = settings.rl
+    return trajectories.build(ev.user, ev.item, ev.event_code, ev.ts, ev.session_id, ev.propensity,
+                              len(dataset.item_ids), cfg.history_len, cfg.gamma, cfg.retention_weight,
+                              cfg.return_horizon_days, interval.end.timestamp(), cfg.retention_credit,
+                              cfg.consume_weight, cfg.abandon_penalty)
+
+
+def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual",
+             model_name: str = RL_MODEL) -> RLTrainManifest:
+    """Fit REINFORCE with top-K correction (`rl_reinforce`) or conservative Q-learning
+    (`rl_cql`) on the window's logs and register it.
+
+    Raises:
+        EmptyWindowError: the window holds no impression (nothing to learn a policy from).
+        ModelFitError: the fit produced NaN parameters or states (nothing is saved).
+    """
+    if model_name not in RL_MODELS:
+        raise ValueError(f"unknown RL model {model_name!r}; expected one of {RL_MODELS}")
+    started = time.perf_counter()
+    dataset = WindowDataset.load(Path(dataset_path))
+    traj = build_trajectories(settings, interval, dataset)
+    if traj.n == 0:
+        raise EmptyWindowError(f"no impressions in {settings.source_table} for the training window: "
+                               f"{model_name} needs logged impressions")
+    cfg = settings.rl
+    item_init = mf_item_init(settings, interval, dataset, cfg.embedding_dim) if cfg.init_from_mf else None
+    if model_name == CQL_MODEL:
+        net, fit = fit_cql(traj, cfg, item_init)
+    else:
+        net, fit = fit_reinforce(traj, cfg, settings.k, item_init)
+    ev_end = interval.end.timestamp()
+    # the state every user is served from: their recent positives up to the window's end
+    positives = dataset.positive_mask(settings.positive_event_types)
+    hist = trajectories.user_histories(dataset.user_index, dataset.item_index, dataset.ts, positives,
+                                       np.arange(len(dataset.user_ids)), np.full(len(dataset.user_ids), ev_end),
+                                       cfg.history_len, len(dataset.item_ids))
+    user_f, item_f = serving_factors(net, hist, head="q" if model_name == CQL_MODEL else "policy")
+    version = model_version(model_name, interval.run_date)
+    directory = Path(settings.artifact_dir) / interval.run_date.isoformat() / model_name
+    meta = {
+        "model": model_name, "model_version": version, "config": dataclasses.asdict(cfg), "k": settings.k,
+        "data_interval": [interval.start.isoformat(), interval.end.isoformat()],
+        "train_window_days": settings.train_window_days, "mf_init": item_init is not None,
+        "loss_history": fit.loss, "propensity_coverage": fit.propensity_coverage,
+    }
+    model = FactorModel(user_f, item_f, dataset.user_ids, dataset.item_ids, meta)
+    model.check_finite()  # before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), directory / "policy.pt")
+    meta["policy_sha256"] = sha256_file(directory / "policy.pt")
+    npz, digest = model.save(directory)
+    register_trained(settings, {
+        "model": model_name, "model_kind": "rl", "model_version": version, "run_date": interval.run_date,
+        "data_interval_start": interval.start, "data_interval_end": interval.end,
+        "train_window_start": interval.train_window_start(settings.train_window_days),
+        "n_interactions": traj.n, "n_users": int(len(np.unique(traj.session_user))), "n_items": len(dataset.item_ids),
+        "params": {**dataclasses.asdict(cfg), "train_window_days": settings.train_window_days,
+                   "mf_init": item_init is not None, "final_loss": fit.loss[-1] if fit.loss else None},
+        "triggered_by": triggered_by, "artifact_path": str(npz), "artifact_sha256": digest,
+    })
+    manifest = RLTrainManifest(version, str(npz), len(dataset.user_ids), len(dataset.item_ids), traj.n,
+                               len(traj.session_user), fit.propensity_coverage, item_init is not None,
+                               fit.loss[-1] if fit.loss else float("nan"), time.perf_counter() - started)
+    logger.info("trained %s on %d impressions (%d sessions, %.0f%% with propensities, MF init %s) in %.2fs; "
+                "loss %s", version, traj.n, len(traj.session_user), 100 * fit.propensity_coverage,
+                item_init is not None, manifest.seconds, json.dumps([round(x, 4) for x in fit.loss]))
+    return manifest
+
+
+def score_rl(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
+    """Top-K of one user shard by policy logit: `score_shard` on the serving projection."""
+    return score_shard(settings, dataset_path, version, shard, n_shards)
