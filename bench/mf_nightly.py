@@ -52,7 +52,7 @@ def main() -> int:
     from recsys.stages.evaluate import evaluate_mf
     from recsys.interval import DataInterval
     from recsys.models.topk import top_k_factors
-    from recsys.stages.train import train_mf
+    from recsys.stages.train import train_als
 
     frame = movielens_frame(MOVIELENS)
     as_of = date.fromtimestamp(frame["event_time"].max().timestamp()) + timedelta(days=1)
@@ -64,7 +64,7 @@ def main() -> int:
         interval = DataInterval.for_date(as_of)
         started = time.perf_counter()
         extracted = extract_window(settings, interval)
-        trained = train_mf(settings, interval, extracted.dataset_path, "benchmark")
+        trained = train_als(settings, interval, extracted.dataset_path, "benchmark", model="mf_als")
         train_s = time.perf_counter() - started
         evaluate_mf(settings, interval, extracted.dataset_path, trained.model_version)
         with db.get_engine(url, settings.schema).connect() as conn:

@@ -42,10 +42,11 @@ def run_size(target_events: int) -> dict:
     from recsys.stages.extract import extract_window
     from recsys.stages.evaluate import evaluate_mf
     from recsys.interval import DataInterval
-    from recsys.pipeline import score_and_publish
+    from recsys.stages.publish import publish_scores
+    from recsys.stages.score import score_shard
     from recsys.stages.retention import refresh_retention
     from recsys.sim.synthetic_log import simulate_log, users_for_target_events
-    from recsys.stages.train import train_mf
+    from recsys.stages.train import train_als
 
     users = users_for_target_events(target_events, DAYS)
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as tmp, bench_database("recsys_bench_nightly", Path(tmp)) as url:
@@ -55,11 +56,15 @@ def run_size(target_events: int) -> dict:
         stages = {}
         extracted, s, mb = timed(extract_window, settings, interval)
         stages["extract"] = (s, mb, extracted.n_events)
-        trained, s, mb = timed(train_mf, settings, interval, extracted.dataset_path, "benchmark")
+        trained, s, mb = timed(train_als, settings, interval, extracted.dataset_path, "benchmark", model="mf_als")
         stages["train"] = (s, mb, trained.n_interactions)
         _, s, mb = timed(evaluate_mf, settings, interval, extracted.dataset_path, trained.model_version)
         stages["evaluate"] = (s, mb, trained.n_interactions)
-        published, s, mb = timed(score_and_publish, settings, interval.run_date, extracted.dataset_path, trained.model_version)
+        def score_and_publish():  # one shard, as `recsys run` scores
+            shard = score_shard(settings, extracted.dataset_path, trained.model_version)
+            return publish_scores(settings, interval.run_date, trained.model_version, [shard.path])
+
+        published, s, mb = timed(score_and_publish)
         stages["publish"] = (s, mb, published.rows)
         refreshed, s, mb = timed(refresh_retention, settings, interval.run_date)
         stages["retention"] = (s, mb, summary.events)

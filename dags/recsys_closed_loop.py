@@ -14,8 +14,8 @@ One run is one whole simulation, shown day by day: task group `day_NN` holds
 each served a slate from its model's live lists with `explore` per-slot exploration;
 impressions with their propensities and serving version, clicks and consumption
 written to `interactions`; the ground truth to `sim_user_days`) and **nightly**
-(`recsys.pipeline.run_night` for as-of date day + 1: MF, plus the RL models among the
-arms, published without the MF gate unless `gate` is set). Groups run strictly in
+(`recsys.pipeline.run_night` for as-of date day + 1: the catalogue's default models plus
+the models among the arms, published without the gate unless `gate` is set). Groups run strictly in
 order. **setup** draws the world and writes the catalogue (`items`, `sim_items`).
 
 Why a fixed number of day groups: the days of a closed loop are sequential (day d+1
@@ -47,10 +47,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, TaskGroup, dag, get_current_context, task
 
+# Standard library only: the model catalogue.
+from recsys.catalogue import closed_loop_arms, names
+
 # Day groups generated at parse time; the `days` param picks how many of them run.
 MAX_DAYS = int(os.environ.get("RECSYS_SIM_MAX_DAYS", "60"))
-ARMS = ["random", "popularity", "mf_als", "rl_reinforce", "rl_cql"]
-RL_MODELS = ("rl_reinforce", "rl_cql")
+BASELINE_ARMS = ["random", "popularity"]  # recsys.sim.closed_loop.BASELINE_ARMS: served by the simulator itself
+ARMS = BASELINE_ARMS + names()
 TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
 
 
@@ -87,10 +90,10 @@ def _settings():
                       description="seeds the world and the serving; rows go to source closed_loop:seed=<seed>"),
         "start_date": Param("2026-01-01", type="string", format="date", title="First simulated day",
                             description="the simulated calendar: day d is start_date + d"),
-        "arms": Param(["random", "popularity", "mf_als", "rl_reinforce"], type="array",
+        "arms": Param(BASELINE_ARMS + closed_loop_arms(), type="array",
                       items={"type": "string", "enum": ARMS}, minItems=1, uniqueItems=True, title="Arms",
                       description="users are split among these by a stable hash of their id; models are served "
-                                  "from their live lists, RL models among them are trained each night"),
+                                  "from their live lists and trained each night"),
         "explore": Param(0.1, type="number", minimum=0, maximum=1, title="Exploration",
                          description="per-slot probability that a model arm shows a uniformly drawn item"),
         "gate": Param(False, type="boolean", title="Let the MF gate keep an older model",
@@ -155,13 +158,13 @@ def recsys_closed_loop():
         run_date = date.fromisoformat(simulated["run_date"])
         manifest: dict = {"run_date": run_date.isoformat(), "skipped": "run_nightly is off"}
         if p["run_nightly"]:
-            extra = tuple(a for a in p["arms"] if a in RL_MODELS)
+            extra = tuple(a for a in p["arms"] if a in ARMS and a not in BASELINE_ARMS)  # model arms
             with no_retry_on_bad_input():
                 report = run_night(_settings(), DataInterval.for_date(run_date), triggered_by="simulate",
                                    extra_models=extra, force_publish=not p["gate"])
             manifest = {"run_date": report.run_date, "skipped": report.skipped,
                         "trained": {stage: result["model_version"] for stage, result in report.results.items()
-                                    if stage.startswith("train") and isinstance(result, dict)
+                                    if stage.endswith(".train") and isinstance(result, dict)
                                     and "model_version" in result},
                         "seconds": {stage: round(s, 2) for stage, s in report.seconds.items()}}
         later = [t.task_id for t in context["task"].get_flat_relatives(upstream=False)]

@@ -1,5 +1,5 @@
-"""What both DAG files need at task run time: settings from the Airflow connection,
-and permanent errors turned into Airflow's no-retry failure.
+"""What the DAG files need at task run time: settings from the Airflow connection, the
+one wrapper every nightly task runs through, and the failure callback.
 
 Imported inside task bodies only (never when a DAG file is parsed), and Airflow
 itself is imported inside the functions, so the rest of the package stays free
@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from recsys import catalogue
 from recsys.config import Settings
-from recsys.errors import PERMANENT_ERRORS
+from recsys.errors import PERMANENT_ERRORS, SKIP_ERRORS
 
 CONNECTION_ID = "recsys_db"
 
@@ -32,10 +33,79 @@ def settings_for_task(**overrides: Any) -> Settings:
 
 @contextmanager
 def no_retry_on_bad_input() -> Iterator[None]:
-    """Bad input or a missing schema fails the task at once: retrying cannot fix it."""
+    """Bad input, a missing schema or an unusable setting fails the task at once: retrying
+    cannot fix it."""
     try:
         yield
     except PERMANENT_ERRORS as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{exc} (not retried: fix the input, then clear the task)") from exc
+
+
+def _night_step(step_id: str):  # noqa: ANN202 - recsys.night.Step
+    from recsys.night import night_steps
+
+    return next(step for step in night_steps(catalogue.MODELS) if step.id == step_id)
+
+
+def night_for_task(context: Any):  # noqa: ANN001, ANN201 - Airflow's Context -> recsys.pipeline.Night
+    """The run's Night: settings (with the run's params), data interval, trigger and shard count."""
+    from recsys.interval import DataInterval
+    from recsys.pipeline import Night
+
+    params = context["params"]
+    settings = settings_for_task(k=int(params["k"]), train_window_days=int(params["train_window_days"]))
+    interval = DataInterval.from_airflow(context.get("data_interval_start"), context.get("data_interval_end"),
+                                         context["dag_run"].run_after)
+    return Night(settings, interval, triggered_by(context), force_publish=bool(params["force_publish"]),
+                 score_shards=int(params["score_shards"]))
+
+
+def triggered_by(context: Any) -> str:  # noqa: ANN001 - Airflow's Context
+    run_type = context["dag_run"].run_type
+    return getattr(run_type, "value", str(run_type))
+
+
+def run_night_task(step_id: str, given: dict[str, Any]) -> Any:
+    """Run one step of the night as an Airflow task: the body of every recsys_nightly task.
+
+    `given` holds the task's arguments (upstream manifests by stage, `plan` for a mapped
+    shard); the step takes the ones it reads. Steps of a model not in the run's `models`
+    param are skipped; skip errors (an empty interval, a rejected model) become Airflow's
+    skip, permanent errors fail at once without retries, and the step's manifest is
+    returned as plain data for XCom.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from recsys.night import input_key
+    from recsys.pipeline import run_step
+
+    context = get_current_context()
+    step = _night_step(step_id)
+    keys = [input_key(i) for i in step.inputs if not (step.mapped and input_key(i) == "gate")]
+    inputs = {key: given[key] for key in keys} | ({"plan": given["plan"]} if step.mapped else {})
+    if step.model is not None and step.model not in context["params"]["models"]:
+        raise AirflowSkipException(f"{step.model} is not in this run's models")
+    if step.after and any(inputs.get(key) is None for key in inputs):
+        # all_done: it runs after the models it waits for whatever their state, but needs its inputs
+        raise AirflowSkipException(f"{step.id}: an input step did not succeed this night")
+    try:
+        with no_retry_on_bad_input():
+            return run_step(step, night_for_task(context), inputs)
+    except SKIP_ERRORS as exc:
+        raise AirflowSkipException(str(exc)) from exc
+
+
+def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Context
+    """on_failure_callback, run once the last retry has failed: the registry row of each
+    model the task was building says `failed`, with the task and the error."""
+    from recsys.db.registry import record_failure
+    from recsys.pipeline import models_built_by
+
+    night = night_for_task(context)
+    step = _night_step(context["ti"].task_id)
+    for model in models_built_by(step, context["params"]["models"]):
+        record_failure(night.settings, model, night.interval, step.id, context.get("exception") or "task failed",
+                       night.triggered_by)

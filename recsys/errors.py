@@ -37,6 +37,14 @@ class ModelFitError(RecsysError):
     """Training produced an unusable model (for instance NaN factors)."""
 
 
+class PublishRejected(RecsysError):
+    """The gate kept the live model: the challenger is worse beyond the tolerance."""
+
+
+class MissingEstimateError(RecsysError):
+    """The DR gate found logged impressions but no stored estimate of the challenger (an ordering error)."""
+
+
 class InputFormatError(RecsysError):
     """A file to load is malformed (names file, line number and reason)."""
 
@@ -45,7 +53,10 @@ class InputFormatError(RecsysError):
         super().__init__(f"{path}:{line_no}: {reason}")
 
 
-# Errors a retry cannot fix: the input or the schema must change first. The DAG
-# fails these at once instead of retrying them with backoff.
+# Errors a retry cannot fix: the input, the schema or a setting must change first. Every
+# DAG task fails these at once instead of retrying them with backoff.
 PERMANENT_ERRORS: tuple[type[RecsysError], ...] = (DataValidationError, SchemaMissingError, ModelFitError,
-                                                   InputFormatError)
+                                                   InputFormatError, ConfigurationError, MissingEstimateError)
+# "Nothing to do" rather than an error: the step is skipped (Airflow's skip), and so are
+# the steps that read it; the live tables stay.
+SKIP_ERRORS: tuple[type[RecsysError], ...] = (EmptyWindowError, PublishRejected)

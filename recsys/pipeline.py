@@ -1,154 +1,251 @@
-"""One night without a scheduler: the stages in order, as the DAG wires them.
+"""Running the night's steps: one step (`run_step`, what every DAG task calls) or a whole
+night in one process (`run_night`: `recsys run --date D`, the closed loop, the benchmarks).
 
-`recsys run --date D` and the benchmarks call `run_night`; the DAG calls the
-same stage functions one task each.
+Both follow `recsys.night.night_steps`, so the DAG and `recsys run` wire the night the
+same way. Each step takes the manifests of the steps it reads (plain dicts, as they travel
+through XCom) and returns its own manifest as a dict.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import date
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
 
-from recsys.config import DR_GATE_METRICS, Settings
-from recsys.errors import EmptyWindowError
-from recsys.stages.extract import extract_window
-from recsys.stages.gate import PublishRejected, decide
-from recsys.stages.evaluate import evaluate_mf
+from recsys import catalogue
+from recsys.catalogue import ModelSpec
+from recsys.config import Settings
+from recsys.errors import SKIP_ERRORS
 from recsys.interval import DataInterval
-from recsys.stages.publish import PublishManifest, publish_scores
-from recsys.db.registry import models_built_by, record_failure
-from recsys.stages.retention import refresh_retention
-from recsys.stages.score import score_shard
-from recsys.stages.train import train_bpr, train_mf
+from recsys.night import Step, input_key, night_steps
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("extract", "train", "evaluate", "gate", "publish", "retention")
+SUCCESS, SKIPPED, FAILED, UPSTREAM_FAILED = "success", "skipped", "failed", "upstream_failed"
+
+
+@dataclass(frozen=True)
+class Night:
+    """What every step of one night needs besides its inputs.
+
+    `score_shards` is how many user shards the gate plans for scoring (the DAG's
+    `score_shards` param; one in `run_night`).
+    """
+
+    settings: Settings
+    interval: DataInterval
+    triggered_by: str = "manual"
+    force_publish: bool = False
+    score_shards: int = 1
 
 
 @dataclass
 class NightReport:
+    """What `run_night` did: per step, its state, seconds and manifest; skip reasons and failures.
+
+    `skipped` is the first skip reason of the night (None when every step ran).
+    """
+
     run_date: str
+    states: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
-    skipped: str | None = None
+    skips: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> str | None:
+        return next(iter(self.skips.values()), None)
 
 
-def score_and_publish(settings: Settings, run_date: date, dataset_path: str, version: str) -> PublishManifest:
-    """Score every user in one shard and publish the lists (the DAG maps scoring over shards)."""
-    return publish_scores(settings, run_date, version, [score_shard(settings, dataset_path, version).path])
+def manifest(result: Any) -> Any:
+    """A step's result as plain data (dataclasses through `asdict`), as XCom carries it."""
+    if is_dataclass(result) and not isinstance(result, type):
+        return asdict(result)
+    if isinstance(result, list):
+        return [manifest(item) for item in result]
+    return result
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function a catalogue entry names as "module:function"."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def models_built_by(step: Step, models: Iterable[str]) -> list[str]:
+    """The models whose version is left unfinished when `step` fails: extract feeds every model,
+    a model's own steps build that model, retention and the OPE read-out build none."""
+    if step.stage == "extract":
+        return list(models)
+    return [step.model] if step.model in set(models) else []
+
+
+def run_step(step: Step, night: Night, inputs: Mapping[str, Any]) -> Any:
+    """Run one step with the manifests of its inputs (keyed by stage: `extract`, `train`, ...,
+    and `plan` for one shard of a mapped score) and return its manifest.
+
+    Raises whatever the stage raises: `recsys.errors.SKIP_ERRORS` mean "nothing to do",
+    `PERMANENT_ERRORS` that a retry cannot help.
+    """
+    spec = catalogue.get(step.model) if step.model else None
+    run = _STAGES[step.stage]
+    return manifest(run(night, spec, inputs))
+
+
+def _extract(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.extract import extract_window
+
+    return extract_window(night.settings, night.interval)
+
+
+def _train(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    train = resolve(spec.train)  # torch-heavy modules load only for the models a night trains
+    return train(night.settings, night.interval, inputs["extract"]["dataset_path"], night.triggered_by,
+                 model=spec.name, **spec.train_kwargs)
+
+
+def _evaluate(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.ope import estimate_for_gate
+
+    dataset_path, version = inputs["extract"]["dataset_path"], inputs["train"]["model_version"]
+    metrics = {}
+    if spec.evaluate is not None:
+        metrics = resolve(spec.evaluate)(night.settings, night.interval, dataset_path, version, **spec.evaluate_kwargs)
+    # under a DR gate the gate reads the candidate's off-policy estimate, so it is stored here
+    estimated = estimate_for_gate(night.settings, night.interval, dataset_path, version)
+    return {**metrics, "ope": asdict(estimated)} if estimated else metrics
+
+
+def _ope(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.ope import estimate_candidate
+
+    return estimate_candidate(night.settings, night.interval, inputs["extract"]["dataset_path"],
+                              inputs["train"]["model_version"], inputs["score"]["path"])
+
+
+def _gate(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.gate import decide
+
+    decision = decide(night.settings, inputs["train"]["model_version"], force=night.force_publish)
+    # an off-policy model's lists were scored (one shard) before its gate: nothing to plan
+    shards = night.score_shards if spec.readout == "holdout" else 1
+    return [{"shard": i, "n_shards": shards, "reason": decision.reason} for i in range(shards)]
+
+
+def _score(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.score import score_shard
+
+    plan = inputs.get("plan") or {"shard": 0, "n_shards": 1}
+    return score_shard(night.settings, inputs["extract"]["dataset_path"], inputs["train"]["model_version"],
+                       int(plan["shard"]), int(plan["n_shards"]))
+
+
+def _publish(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.publish import publish_scores
+
+    scored = inputs["score"]
+    shards = [scored] if isinstance(scored, Mapping) else list(scored)
+    return publish_scores(night.settings, night.interval.run_date, inputs["train"]["model_version"],
+                          [shard["path"] for shard in shards])
+
+
+def _retention(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.retention import refresh_retention
+
+    return refresh_retention(night.settings, night.interval.run_date)
+
+
+def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.ope import record_realised
+
+    return {"realised_rows": record_realised(night.settings)}
+
+
+_STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
+    "extract": _extract, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
+    "publish": _publish, "retention": _retention, "ope_realised": _ope_realised,
+}
 
 
 def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "manual",
               on_stage: Callable[[str], None] | None = None, force_publish: bool = False,
-              extra_models: tuple[str, ...] = ()) -> NightReport:
-    """Run extract, train, evaluate, gate, publish and retention for one data interval.
+              models: Sequence[str] | None = None, extra_models: Sequence[str] = (),
+              raise_on_failure: bool = True) -> NightReport:
+    """Run every step of one night in order, as the DAG would: `models` (default: the
+    catalogue's default models) plus `extra_models`.
 
-    An empty data interval skips training and publishing, and a model the gate
-    rejects is not published; either way the live tables stay and retention
-    is still refreshed. `extra_models` may hold "mf_bpr": BPR runs ALS's stages under
-    `_bpr` names and is published under its own live pointer. It may hold "rl_reinforce": it trains after MF
-    (its item embeddings start from MF's factors), is scored, its off-policy estimate
-    stored (`ope_estimates`), gated and published, and an MF rejection does not stop
-    it; the default ranking gate lets RL through (its read-out is the A/B arm and the
-    OPE estimate). "rl_cql" (conservative Q-learning) runs the same way. With the DR
-    gate (`gate_metric="dr_return_lcb"`) the evaluate stage also stores MF's estimate,
-    so every gate finds its challenger's estimate, and a rejected RL model is not
-    published. Estimates whose outcome has matured get their realised rate after the
-    retention refresh.
+    A step whose stage says there is nothing to do (an empty interval, a model the gate
+    rejects) is skipped, and so are the steps that read it; a step that fails is recorded
+    `failed` in the registry for the models it was building, the steps that read it do not
+    run, and every other step still does: the other models, retention. The live tables
+    stay wherever nothing was published.
+
+    Raises:
+        the first failed step's exception, once the rest of the night has run, when
+        `raise_on_failure` (else the failures are in `report.failures`).
+        ConfigurationError: a model the catalogue does not have.
     """
-    report = NightReport(interval.run_date.isoformat())
+    from recsys.db.registry import record_failure
 
-    def stage(name: str, fn: Callable[[], Any]) -> Any:
+    specs = catalogue.select(models, extra_models)
+    selected = [spec.name for spec in specs]
+    night = Night(settings, interval, triggered_by, force_publish)
+    report = NightReport(interval.run_date.isoformat())
+    outputs: dict[str, Any] = {}
+    for step in night_steps(specs):
+        state = _blocked(step, report.states)
+        if state is not None:
+            report.states[step.id] = state
+            continue
         if on_stage:
-            on_stage(name)
+            on_stage(step.id)
         started = time.perf_counter()
         try:
-            result = fn()
-        except (EmptyWindowError, PublishRejected):
-            raise
-        except Exception as exc:
-            # the registry says which models this night left unfinished, and why
-            for model in models_built_by(name, ("mf_als", *extra_models)):
-                record_failure(settings, model, interval, name, exc, triggered_by)
-            raise
-        report.seconds[name] = time.perf_counter() - started
-        report.results[name] = asdict(result) if hasattr(result, "__dataclass_fields__") else result
-        logger.info("stage %s done in %.2fs", name, report.seconds[name])
-        return result
-
-    extracted = None
-    try:
-        extracted = stage("extract", lambda: extract_window(settings, interval))
-        trained = stage("train", lambda: train_mf(settings, interval, extracted.dataset_path, triggered_by))
-        stage("evaluate", lambda: _evaluate(settings, interval, extracted.dataset_path, trained.model_version))
-        stage("gate", lambda: decide(settings, trained.model_version, force=force_publish))
-        stage("publish", lambda: score_and_publish(settings, interval.run_date, extracted.dataset_path,
-                                                   trained.model_version))
-    except (EmptyWindowError, PublishRejected) as exc:
-        report.skipped = str(exc)
-        logger.warning("skipping training and publishing: %s", exc)
-    if "mf_bpr" in extra_models and extracted is not None:
-        _run_bpr(settings, interval, extracted.dataset_path, triggered_by, stage, report, force_publish)
-    for rl_model in (m for m in ("rl_reinforce", "rl_cql") if m in extra_models):
-        if extracted is not None:
-            _run_rl(settings, interval, extracted.dataset_path, triggered_by, stage, report, rl_model,
-                    force_publish)
-    stage("retention", lambda: refresh_retention(settings, interval.run_date))
-    if set(extra_models) & {"rl_reinforce", "rl_cql"} or settings.gate_metric in DR_GATE_METRICS:
-        from recsys.stages.ope import record_realised
-
-        stage("ope_realised", lambda: record_realised(settings))
+            result = _run_mapped(step, night, outputs) if step.mapped else \
+                run_step(step, night, {input_key(i): outputs[i] for i in step.inputs})
+        except SKIP_ERRORS as exc:
+            report.states[step.id], report.skips[step.id] = SKIPPED, str(exc)
+            logger.warning("step %s skipped: %s", step.id, exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - recorded, the independent steps still run, then re-raised
+            report.states[step.id], report.failures[step.id] = FAILED, exc
+            logger.error("step %s failed: %s: %s", step.id, type(exc).__name__, exc)
+            for model in models_built_by(step, selected):
+                record_failure(settings, model, interval, step.id, exc, triggered_by)
+            continue
+        report.states[step.id], outputs[step.id] = SUCCESS, result
+        report.results[step.id] = result
+        report.seconds[step.id] = time.perf_counter() - started
+        logger.info("step %s done in %.2fs", step.id, report.seconds[step.id])
+    if report.failures:
+        logger.error("night %s: %d step(s) failed: %s", report.run_date, len(report.failures),
+                     ", ".join(f"{s} ({type(e).__name__}: {e})" for s, e in report.failures.items()))
+        if raise_on_failure:
+            raise next(iter(report.failures.values()))
     return report
 
 
-def _run_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
-            stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, model: str,
-            force_publish: bool = False) -> None:
-    from recsys.stages.ope import estimate_candidate
-    from recsys.stages.train_rl import score_rl, train_rl  # torch-heavy; only nights that train RL pay for it
+def _blocked(step: Step, states: Mapping[str, str]) -> str | None:
+    """The state a step takes without running, by Airflow's trigger rules; None: it runs.
 
-    suffix = "rl" if model == "rl_reinforce" else "cql"
-    try:
-        trained = stage(f"train_{suffix}", lambda: train_rl(settings, interval, dataset_path, triggered_by, model))
-    except EmptyWindowError as exc:
-        report.results[f"{suffix}_skipped"] = str(exc)
-        logger.warning("skipping %s: %s", model, exc)
-        return
-    score_path = score_rl(settings, dataset_path, trained.model_version).path
-    # the DR gate reads the candidate's estimate, so the estimate comes before the gate
-    stage(f"ope_{suffix}", lambda: estimate_candidate(settings, interval, dataset_path, trained.model_version,
-                                                      score_path))
-    try:
-        stage(f"gate_{suffix}", lambda: decide(settings, trained.model_version, force=force_publish))
-    except PublishRejected as exc:
-        report.results[f"{suffix}_skipped"] = str(exc)
-        logger.warning("not publishing %s: %s", model, exc)
-        return
-    stage(f"publish_{suffix}", lambda: publish_scores(settings, interval.run_date, trained.model_version, [score_path]))
+    all_success: an upstream failure makes it upstream_failed, an upstream skip skips it.
+    all_done (steps with `after`): it runs whatever those ended as, but is skipped when an
+    input it reads is missing."""
+    inputs = [states[i] for i in step.inputs]
+    if step.after:
+        return None if all(s == SUCCESS for s in inputs) else SKIPPED
+    upstream = inputs + [states[i] for i in step.after]
+    if any(s in (FAILED, UPSTREAM_FAILED) for s in upstream):
+        return UPSTREAM_FAILED
+    return SKIPPED if any(s == SKIPPED for s in upstream) else None
 
 
-def _run_bpr(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str,
-             stage: Callable[[str, Callable[[], Any]], Any], report: NightReport, force_publish: bool = False) -> None:
-    """BPR (`mf_bpr`), the second MF model: ALS's stages under `_bpr` names and its own live pointer."""
-    try:
-        trained = stage("train_bpr", lambda: train_bpr(settings, interval, dataset_path, triggered_by))
-        stage("evaluate_bpr", lambda: _evaluate(settings, interval, dataset_path, trained.model_version))
-        stage("gate_bpr", lambda: decide(settings, trained.model_version, force=force_publish))
-    except (EmptyWindowError, PublishRejected) as exc:
-        report.results["bpr_skipped"] = str(exc)
-        logger.warning("not publishing mf_bpr: %s", exc)
-        return
-    stage("publish_bpr", lambda: score_and_publish(settings, interval.run_date, dataset_path, trained.model_version))
-
-
-def _evaluate(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, Any]:
-    """The hold-out metrics, plus the off-policy estimate when the gate compares DR lower bounds."""
-    from recsys.stages.ope import estimate_for_gate
-
-    metrics = evaluate_mf(settings, interval, dataset_path, version)
-    estimated = estimate_for_gate(settings, interval, dataset_path, version)
-    return {**metrics, "ope": asdict(estimated)} if estimated else metrics
+def _run_mapped(step: Step, night: Night, outputs: Mapping[str, Any]) -> list[Any]:
+    """A mapped step over the plans its gate returned, one after the other (the DAG fans them out)."""
+    gate_id = next(i for i in step.inputs if input_key(i) == "gate")
+    fixed = {input_key(i): outputs[i] for i in step.inputs if i != gate_id}
+    return [run_step(step, night, {**fixed, "plan": plan}) for plan in outputs[gate_id]]

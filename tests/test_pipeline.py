@@ -25,7 +25,9 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
     s = movielens_settings
     report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
     assert report.skipped is None
-    assert set(report.seconds) == {"extract", "train", "evaluate", "gate", "publish", "retention"}
+    assert list(report.seconds) == ["extract", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",
+                                    "mf_als.publish", "retention", "ope_realised"]
+    assert set(report.states.values()) == {"success"} and not report.failures
 
     runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")
     assert [(r[0], r[1]) for r in runs] == [("mf_als@1998-04-23", "published")]
@@ -107,12 +109,12 @@ def test_published_lists_are_the_same_for_any_shard_count(movielens_settings):
 
     from recsys.stages.extract import extract_window
     from recsys.stages.score import score_shard
-    from recsys.stages.train import train_mf
+    from recsys.stages.train import train_als
 
     s = dataclasses.replace(movielens_settings, als=dataclasses.replace(movielens_settings.als, iterations=3))
     interval = DataInterval.for_date(LAST_ML_DAY)
     extracted = extract_window(s, interval)
-    version = train_mf(s, interval, extracted.dataset_path).model_version
+    version = train_als(s, interval, extracted.dataset_path, model="mf_als").model_version
 
     def lists(n):
         rows = []

@@ -13,6 +13,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 import recsys
+from recsys import catalogue
 from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
 from recsys.interval import DataInterval
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def model_version(model: str, run_date: date) -> str:
-    """Version string of `model` trained for as-of date `run_date`, e.g. `mf_als@2026-03-01`."""
+    """Version string of `model` trained for as-of date `run_date`: `<model>@2026-03-01`."""
     return f"{model}@{run_date.isoformat()}"
 
 
@@ -56,23 +57,6 @@ def register_trained(settings: Settings, record: dict[str, Any]) -> str:
         return cur.fetchone()[0]
 
 
-MODEL_KINDS = {"mf_als": "mf", "mf_bpr": "mf", "rl_reinforce": "rl", "rl_cql": "rl"}
-
-
-def models_built_by(stage: str, models: list[str] | tuple[str, ...]) -> list[str]:
-    """The models among `models` whose version is unfinished when `stage` (a DAG task id or a
-    `run_night` stage name) fails: extract feeds every model; `*_rl` stages build rl_reinforce,
-    `*_cql` ones rl_cql, `*_bpr` ones mf_bpr; retention and OPE read-outs build none; the rest
-    build mf_als."""
-    if stage == "extract":
-        return list(models)
-    if stage in ("retention", "ope_realised"):
-        return []
-    suffixes = {"_rl": "rl_reinforce", "_cql": "rl_cql", "_bpr": "mf_bpr"}
-    model = next((m for suffix, m in suffixes.items() if stage.endswith(suffix)), "mf_als")
-    return [model] if model in models else []
-
-
 def record_failure(settings: Settings, model: str, interval: DataInterval, stage: str, error: BaseException | str,
                    triggered_by: str = "manual") -> str | None:
     """Mark `model`'s version for the interval's date failed at `stage`; returns the row's status
@@ -85,7 +69,7 @@ def record_failure(settings: Settings, model: str, interval: DataInterval, stage
     failure = {"stage": stage, "error": str(error)[:2000], "error_type": type(error).__name__
                if isinstance(error, BaseException) else "str", "at": datetime.now(timezone.utc).isoformat()}
     params = {
-        "model": model, "model_kind": MODEL_KINDS.get(model, "unknown"),
+        "model": model, "model_kind": catalogue.kind_of(model),
         "model_version": model_version(model, interval.run_date), "run_date": interval.run_date,
         "data_interval_start": interval.start, "data_interval_end": interval.end,
         "train_window_start": interval.train_window_start(settings.train_window_days),

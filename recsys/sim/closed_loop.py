@@ -3,8 +3,8 @@
 Each simulated day d (date start_date + d):
 
 1. The day's active users (`World.active_users`) are split into arms by a stable
-   hash of the user id (`arm_of`): one arm per model (e.g. `mf_als`, `rl_reinforce`)
-   plus `random` and `popularity`.
+   hash of the user id (`arm_of`): one arm per model of the catalogue among the arms
+   (by default its `closed_loop_arm` models) plus `random` and `popularity`.
 2. A model arm serves each user the model's live list (`live_recommendations`),
    padded with popular items when shorter than the slate (a user the model has not
    seen yet gets the popularity list). Slot k shows the list's k-th item with
@@ -46,6 +46,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from recsys import catalogue
 from recsys.config import Settings
 from recsys.db.engine import copy_in, load_sql, raw_connection, require_tables
 from recsys.loaders.copy_writer import EVENT_TYPES, replace_source_rows
@@ -54,7 +55,7 @@ from recsys.sim.world import DayOutcome, World, WorldParams
 logger = logging.getLogger(__name__)
 
 BASELINE_ARMS = ("random", "popularity")
-DEFAULT_ARMS = ("random", "popularity", "mf_als", "rl_reinforce")
+DEFAULT_ARMS = BASELINE_ARMS + tuple(catalogue.closed_loop_arms())
 SESSION_ID_STRIDE = 1_000_000_000
 _ARM_SALT = np.uint64(0x9E3779B97F4A7C15)
 _POPULARITY_DAYS = 7

@@ -40,8 +40,12 @@ from recsys.models.topk import top_k_factors, top_k_popular
 logger = logging.getLogger(__name__)
 
 
-def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, version: str) -> dict[str, float]:
-    """Fit on the window minus its hold-out, score the hold-out; returns the headline metrics."""
+def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
+                algorithm: str = "als") -> dict[str, float]:
+    """Fit `algorithm` ("als" or "bpr") on the window minus its hold-out, score the hold-out;
+    returns the headline metrics."""
+    if algorithm not in ("als", "bpr"):
+        raise ValueError(f"evaluate_mf: algorithm must be 'als' or 'bpr', got {algorithm!r}")
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
     split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n,
@@ -53,7 +57,7 @@ def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, v
     meta_path = Path(run.artifact_path).with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     k = settings.k
-    if run.model.endswith("bpr"):
+    if algorithm == "bpr":
         config = dataclasses.replace(settings.bpr, **_known(BPRConfig, meta.get("config", {})))
         user_factors, item_factors = fit_bpr(split.train, config)
     else:

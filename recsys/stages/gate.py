@@ -48,24 +48,18 @@ from typing import TYPE_CHECKING
 
 from psycopg2.extras import Json
 
+from recsys import catalogue
 from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRICS, Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
-from recsys.errors import RecsysError
+from recsys.errors import MissingEstimateError, PublishRejected  # noqa: F401 - raised here, declared with the others
 
 if TYPE_CHECKING:  # the OPE stage imports numpy and pandas; the gate loads it only when it needs it
     from recsys.stages.ope import ReturnEstimate
 
 logger = logging.getLogger(__name__)
 
+# the reason given for a model without a ranking hold-out (the RL models: `ranking_gate=False`)
 RL_RANKING_REASON = "no ranking gate for RL: read out by A/B arm and OPE"
-
-
-class PublishRejected(RecsysError):
-    """The gate kept the live model: the challenger is worse beyond the tolerance."""
-
-
-class MissingEstimateError(RecsysError):
-    """The DR gate found logged impressions but no stored estimate of the challenger (an ordering error)."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +104,16 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
         row = cur.fetchone()
     if row is None:
         raise LookupError(f"model_runs has no model_version {version!r}")
-    _, model_kind, run_date, live_version, live_date, challenger, champion = row
+    model, model_kind, run_date, live_version, live_date, challenger, champion = row
+    spec = catalogue.find(model)
+    # a version of a model no longer in the catalogue keeps the rule its kind had
+    ranking_gate = spec.ranking_gate if spec is not None else model_kind != "rl"
     if dr_gate:  # the ranking figures are not what this gate compares
         challenger = champion = None
     decision = GateDecision(True, "", metric, challenger, champion, live_version)
     if force:
         decision = _with(decision, "forced by the run's force_publish parameter")
-    elif model_kind == "rl" and not dr_gate:
+    elif not ranking_gate and not dr_gate:
         decision = _with(decision, RL_RANKING_REASON)
     elif live_version is None:
         decision = _with(decision, "no live model yet")

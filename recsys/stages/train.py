@@ -1,10 +1,11 @@
 """Train stage: fit an MF model on the extracted window and register it.
 
-`train_mf` fits implicit ALS (`mf_als`): it first picks factors, alpha and
+`train_als` fits implicit ALS: it first picks factors, alpha and
 regularisation by a small grid search on a validation split taken from the
 end of the window *before* the hold-out (`recsys.metrics.ranking.temporal_split`
 with offset 1), then fits the whole window with the winner. `train_bpr` fits
-BPR (`mf_bpr`). Both warm-start from the previous published model's factors
+BPR. Both register the version under the model name the catalogue gives them
+(`recsys.catalogue`), warm-start from the previous published model's factors
 for the users and items it knew (fewer iterations), and record the chosen
 values in `model_runs.params`.
 """
@@ -37,10 +38,6 @@ from recsys.models.topk import top_k_factors, top_k_popular
 
 logger = logging.getLogger(__name__)
 
-MF_MODEL = "mf_als"
-BPR_MODEL = "mf_bpr"
-
-
 @dataclass(frozen=True)
 class TrainManifest:
     model_version: str
@@ -51,8 +48,9 @@ class TrainManifest:
     seconds: float
 
 
-def train_mf(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual") -> TrainManifest:
-    """Fit implicit ALS on every positive event of the window and record it in model_runs.
+def train_als(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual", *,
+              model: str) -> TrainManifest:
+    """Fit implicit ALS on every positive event of the window and record it in model_runs as `model`.
 
     Raises:
         EmptyWindowError: the window holds no positive event.
@@ -62,14 +60,15 @@ def train_mf(settings: Settings, interval: DataInterval, dataset_path: str, trig
     config, search = settings.als, {}
     if settings.search.enabled:
         config, search = search_als(settings, dataset, interval)
-    return _train(settings, interval, dataset, triggered_by, MF_MODEL, config, search,
+    return _train(settings, interval, dataset, triggered_by, model, config, search,
                   lambda m, c, init: fit_als(m, c, init), n_columns=lambda c: c.factors)
 
 
-def train_bpr(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual") -> TrainManifest:
-    """Fit BPR on every positive event of the window and record it in model_runs as `mf_bpr`."""
+def train_bpr(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual", *,
+              model: str) -> TrainManifest:
+    """Fit BPR on every positive event of the window and record it in model_runs as `model`."""
     dataset = WindowDataset.load(Path(dataset_path))
-    return _train(settings, interval, dataset, triggered_by, BPR_MODEL, settings.bpr, {},
+    return _train(settings, interval, dataset, triggered_by, model, settings.bpr, {},
                   lambda m, c, init: fit_bpr(m, c, init), n_columns=lambda c: c.factors + 1)
 
 

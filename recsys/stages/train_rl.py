@@ -1,4 +1,5 @@
-"""RL stages: train `rl_reinforce` on the window's logs, score it like MF, publish it.
+"""Train stage of the RL recommenders: fit a policy on the window's logs; it is then scored,
+estimated off-policy, gated and published like any catalogue model.
 
 `train_rl` reads the window again with session ids and propensities
 (`sql/queries/rl_extract_window.sql`; the MF extract does not carry them), builds
@@ -12,11 +13,12 @@ trajectories over the id maps of the night's `WindowDataset`, fits the actor-cri
   same cold-start and seen-item rules as MF) and `recsys.stages.publish.publish_scores`
   publishes it unchanged.
 
-The model is registered as `rl_reinforce` (kind `rl`) in `model_runs`; with
-`model_name="rl_cql"` the same stage fits the conservative Q-learner
-(`recsys.models.rl.cql`) and serves greedy-in-Q lists. Item
-embeddings start from the same night's `mf_als` item factors when that model is
-registered on the same dataset (projected to `embedding_dim` by SVD), else at random.
+The version is registered (kind `rl`) under the model name the catalogue gives it.
+`learner="reinforce"` fits REINFORCE with top-K correction (`recsys.models.rl.reinforce`);
+`learner="cql"` the conservative Q-learner (`recsys.models.rl.cql`), served greedy in Q.
+With `init_from` naming a factor model, item embeddings start from that model's same-night
+item factors when it is registered on the same dataset (projected to `embedding_dim` by
+SVD), else at random.
 """
 
 from __future__ import annotations
@@ -45,13 +47,10 @@ from recsys.models.rl.cql import fit_cql
 from recsys.models.rl.reinforce import fit_reinforce
 from recsys.models.rl.training import serving_factors
 from recsys.db.registry import get_run, model_version, register_trained
-from recsys.stages.score import ScoredShard, score_shard
 
 logger = logging.getLogger(__name__)
 
-RL_MODEL = "rl_reinforce"
-CQL_MODEL = "rl_cql"
-RL_MODELS = (RL_MODEL, CQL_MODEL)
+LEARNERS = ("reinforce", "cql")
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,12 @@ def read_logged_events(settings: Settings, interval: DataInterval, dataset: Wind
                         frame["propensity"].to_numpy(np.float64)[known])
 
 
-def mf_item_init(settings: Settings, interval: DataInterval, dataset: WindowDataset, dim: int) -> np.ndarray | None:
-    """The night's mf_als item factors projected on their top `dim` principal axes, unit scale; None if absent."""
+def mf_item_init(settings: Settings, interval: DataInterval, dataset: WindowDataset, dim: int,
+                 source_model: str) -> np.ndarray | None:
+    """The night's `source_model` item factors projected on their top `dim` principal axes, unit
+    scale; None if absent."""
     try:
-        run = get_run(settings, model_version("mf_als", interval.run_date))
+        run = get_run(settings, model_version(source_model, interval.run_date))
     except LookupError:
         return None
     mf = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
@@ -128,16 +129,17 @@ def build_trajectories(settings: Settings, interval: DataInterval, dataset: Wind
 
 
 def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual",
-             model_name: str = RL_MODEL) -> RLTrainManifest:
-    """Fit REINFORCE with top-K correction (`rl_reinforce`) or conservative Q-learning
-    (`rl_cql`) on the window's logs and register it.
+             *, model: str, learner: str = "reinforce", init_from: str | None = None) -> RLTrainManifest:
+    """Fit REINFORCE with top-K correction (`learner="reinforce"`) or conservative Q-learning
+    (`learner="cql"`) on the window's logs and register it as `model`.
 
     Raises:
         EmptyWindowError: the window holds no impression (nothing to learn a policy from).
         ModelFitError: the fit produced NaN parameters or states (nothing is saved).
     """
-    if model_name not in RL_MODELS:
-        raise ValueError(f"unknown RL model {model_name!r}; expected one of {RL_MODELS}")
+    if learner not in LEARNERS:
+        raise ValueError(f"unknown RL learner {learner!r} for {model}; expected one of {LEARNERS}")
+    model_name = model
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
     traj = build_trajectories(settings, interval, dataset)
@@ -145,8 +147,9 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
         raise EmptyWindowError(f"no impressions in {settings.source_table} for the training window: "
                                f"{model_name} needs logged impressions")
     cfg = settings.rl
-    item_init = mf_item_init(settings, interval, dataset, cfg.embedding_dim) if cfg.init_from_mf else None
-    if model_name == CQL_MODEL:
+    item_init = (mf_item_init(settings, interval, dataset, cfg.embedding_dim, init_from)
+                 if cfg.init_from_mf and init_from else None)
+    if learner == "cql":
         net, fit = fit_cql(traj, cfg, item_init)
     else:
         net, fit = fit_reinforce(traj, cfg, settings.k, item_init)
@@ -156,7 +159,7 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
     hist = trajectories.user_histories(dataset.user_index, dataset.item_index, dataset.ts, positives,
                                        np.arange(len(dataset.user_ids)), np.full(len(dataset.user_ids), ev_end),
                                        cfg.history_len, len(dataset.item_ids))
-    user_f, item_f = serving_factors(net, hist, head="q" if model_name == CQL_MODEL else "policy")
+    user_f, item_f = serving_factors(net, hist, head="q" if learner == "cql" else "policy")
     version = model_version(model_name, interval.run_date)
     directory = Path(settings.artifact_dir) / interval.run_date.isoformat() / model_name
     meta = {
@@ -187,8 +190,3 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
                 "loss %s", version, traj.n, len(traj.session_user), 100 * fit.propensity_coverage,
                 item_init is not None, manifest.seconds, json.dumps([round(x, 4) for x in fit.loss]))
     return manifest
-
-
-def score_rl(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
-    """Top-K of one user shard by policy logit: `score_shard` on the serving projection."""
-    return score_shard(settings, dataset_path, version, shard, n_shards)

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from html import escape
 from typing import Any, Callable, Sequence
 
+from recsys import catalogue
 from recsys.config import Settings
 from recsys.ui import data, svg
 from recsys.ui.data import HeatCell, LiveModel, ModelRunRow, Series
@@ -32,6 +33,23 @@ th{background:#f1f3f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 .status-rejected{background:#e67700}.status-failed{background:#c92a2a}
 .empty-note{color:#495057;background:#f8f9fa;border:1px dashed #ced4da;padding:16px;border-radius:4px}
 """
+
+
+def render_catalogue(live: Sequence[LiveModel]) -> str:
+    """Every model of the catalogue (recsys.catalogue): what it is, how it is read out and gated,
+    and its live version if it has one."""
+    live_by_model = {m.model: m for m in live}
+    rows = "".join(
+        f"<tr><td>{escape(spec.name)}</td><td>{escape(spec.kind)}</td><td>{escape(spec.summary)}</td>"
+        f"<td>{'hold-out, then gate' if spec.readout == 'holdout' else 'off-policy estimate, then gate'}"
+        f"{'' if spec.ranking_gate else ' (no ranking gate)'}</td>"
+        f"<td>{_live_cell(live_by_model.get(spec.name))}</td></tr>" for spec in catalogue.MODELS)
+    return ("<table><thead><tr><th>model</th><th>kind</th><th>what it is</th><th>read out by</th>"
+            f"<th>live version</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _live_cell(live: LiveModel | None) -> str:
+    return f"<code>{escape(live.model_version)}</code>" if live else "not published yet"
 
 
 def render_live(live: Sequence[LiveModel]) -> str:
@@ -108,6 +126,8 @@ def render_ope(series: list[Series] | None) -> str:
 
 #: name -> (title, subtitle, html of the panel for some settings)
 PANELS: dict[str, tuple[str, str, Callable[[Settings], str]]] = {
+    "models": ("Models", "The model catalogue (recsys/catalogue.py): each model the night can train.",
+               lambda s: render_catalogue(data.live_models(s))),
     "live": ("Live models", "The version serving reads for each model (live_models).",
              lambda s: render_live(data.live_models(s))),
     "runs": ("Model runs", "The newest 50 rows of the registry (model_runs).",

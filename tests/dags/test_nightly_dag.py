@@ -40,11 +40,11 @@ def test_nightly_dag_writes_the_tables_for_its_logical_date(airflow_db, movielen
 
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", _states(dag_run)
     states = _states(dag_run)
-    # both MF branches ran; the RL branch is skipped: rl_reinforce is not in this run's models
-    assert {s for t, s in states.items() if not t.endswith("_rl")} == {"success"}
-    assert states["train_rl"] == "skipped"
-    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "score") == 3
-    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "score_bpr") == 3
+    # both MF task groups ran; the RL ones are skipped: they are not in this run's models
+    assert {s for t, s in states.items() if not t.startswith("rl_")} == {"success"}
+    assert states["rl_reinforce.train"] == states["rl_cql.train"] == "skipped"
+    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "mf_als.score") == 3
+    assert sum(1 for ti in dag_run.get_task_instances() if ti.task_id == "mf_bpr.score") == 3
     assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs ORDER BY 1") == [
         ("mf_als@1998-04-23", "published", "manual"), ("mf_bpr@1998-04-23", "published", "manual")]
     assert _rows(s, "SELECT model, count(DISTINCT user_id), count(*) FROM live_recommendations"
@@ -62,7 +62,7 @@ def test_empty_night_is_skipped_not_failed(airflow_db, movielens_settings, monke
     dag_run = _dag().test(logical_date=datetime(1998, 6, 2, tzinfo=timezone.utc))
     states = _states(dag_run)
     assert states["extract"] == "skipped"
-    assert states["train"] == states["publish"] == "skipped"
+    assert states["mf_als.train"] == states["mf_als.publish"] == "skipped"
     assert states["retention"] == "success"
     assert _rows(s, "SELECT count(*) FROM model_runs") == [(0,)]
 
@@ -83,7 +83,7 @@ def test_bad_input_fails_at_once_and_the_registry_says_failed(airflow_db, moviel
     extract = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "extract")
     assert str(getattr(extract.state, "value", extract.state)) == "failed"
     assert extract.try_number == 1  # not retried: a retry cannot fix the input
-    assert _states(dag_run)["publish"] == "upstream_failed"
+    assert _states(dag_run)["mf_als.publish"] == "upstream_failed"
     assert _states(dag_run)["retention"] == "success"
     rows = _rows(s, "SELECT model_version, status, metrics->'last_failure'->>'stage',"
                     " metrics->'last_failure'->>'error' FROM model_runs")

@@ -1,4 +1,4 @@
-"""The RL branch of recsys_nightly (train_rl -> score_rl -> ope_rl -> gate_rl -> publish_rl) under real Airflow."""
+"""The RL task group of recsys_nightly (rl_reinforce.train -> score -> ope -> gate -> publish) under real Airflow."""
 
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -25,14 +25,14 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     monkeypatch.setenv("RECSYS_ALS_SEARCH", "0")
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["recsys_nightly"]
     # the estimate comes before the gate (the DR gate reads it); realised rates after retention
-    assert dag.get_task("gate_rl").upstream_task_ids == {"ope_rl", "train_rl"}
-    assert "gate_rl" in dag.get_task("publish_rl").upstream_task_ids
+    assert dag.get_task("rl_reinforce.gate").upstream_task_ids == {"rl_reinforce.ope", "rl_reinforce.train"}
+    assert "rl_reinforce.gate" in dag.get_task("rl_reinforce.publish").upstream_task_ids
     assert dag.get_task("ope_realised").upstream_task_ids == {"retention"}
     run = dag.test(logical_date=datetime(2026, 1, 3, tzinfo=timezone.utc),
                    run_conf={"models": ["mf_als", "rl_reinforce"], "score_shards": 1})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
-    assert {s for t, s in states.items() if not t.endswith("_bpr")} == {"success"}, states
-    assert states["train_bpr"] == "skipped"  # mf_bpr is not in this run's models
+    assert {s for t, s in states.items() if not t.startswith(("mf_bpr.", "rl_cql."))} == {"success"}, states
+    assert states["mf_bpr.train"] == states["rl_cql.train"] == "skipped"  # not in this run's models
     with db.get_engine(settings.database_url, settings.schema).connect() as conn:
         live = dict(conn.execute(text("SELECT model, model_version FROM live_models")).fetchall())
         estimates = conn.execute(text("SELECT policy, model_version FROM ope_estimates")).fetchall()
@@ -70,8 +70,8 @@ def test_dr_gate_compares_both_models_with_their_live_versions(airflow_db, setti
     run = dag.test(logical_date=datetime(2026, 1, 4, tzinfo=timezone.utc),
                    run_conf={"models": ["mf_als", "rl_reinforce"], "score_shards": 1})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
-    assert {s for t, s in states.items() if not t.endswith("_bpr")} == {"success"}, states
-    assert states["train_bpr"] == "skipped"  # mf_bpr is not in this run's models
+    assert {s for t, s in states.items() if not t.startswith(("mf_bpr.", "rl_cql."))} == {"success"}, states
+    assert states["mf_bpr.train"] == states["rl_cql.train"] == "skipped"  # not in this run's models
     with db.get_engine(settings.database_url, settings.schema).connect() as conn:
         gates = dict(conn.execute(text("SELECT model, metrics->'gate' FROM model_runs"
                                        " WHERE run_date = '2026-01-04'")).fetchall())

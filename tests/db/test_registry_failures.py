@@ -21,7 +21,10 @@ from eventdata import copy_events  # noqa: E402
 from recsys import pipeline  # noqa: E402
 from recsys.db import migrations
 from recsys.interval import DataInterval  # noqa: E402
-from recsys.db.registry import models_built_by, record_failure  # noqa: E402
+from recsys.db.registry import record_failure  # noqa: E402
+from recsys import catalogue  # noqa: E402
+from recsys.night import night_steps  # noqa: E402
+from recsys.pipeline import models_built_by  # noqa: E402
 
 
 @pytest.fixture
@@ -36,18 +39,18 @@ def _row(settings, version):
                  v=version)
 
 
-def test_models_built_by_maps_stages_and_task_ids_to_their_models():
+def test_models_built_by_maps_each_step_to_the_model_it_builds():
+    steps = {step.id: step for step in night_steps(catalogue.MODELS)}
     models = ["mf_als", "rl_reinforce"]
-    assert models_built_by("extract", models) == models
-    assert models_built_by("train", models) == ["mf_als"]
-    assert models_built_by("publish", models) == ["mf_als"]
-    assert models_built_by("score_rl", models) == ["rl_reinforce"]
-    assert models_built_by("train_cql", models) == []  # rl_cql is not in this run
-    assert models_built_by("train_cql", ["mf_als", "rl_cql"]) == ["rl_cql"]
-    assert models_built_by("retention", models) == []
-    assert models_built_by("train_rl", ["mf_als"]) == []
-    assert models_built_by("score_bpr", ["mf_als", "mf_bpr"]) == ["mf_bpr"]
-    assert models_built_by("gate_bpr", models) == []  # mf_bpr is not in this run
+    assert models_built_by(steps["extract"], models) == models  # extract feeds every model of the run
+    assert models_built_by(steps["mf_als.train"], models) == ["mf_als"]
+    assert models_built_by(steps["mf_als.publish"], models) == ["mf_als"]
+    assert models_built_by(steps["rl_reinforce.score"], models) == ["rl_reinforce"]
+    assert models_built_by(steps["rl_cql.train"], models) == []  # rl_cql is not in this run
+    assert models_built_by(steps["rl_cql.train"], ["mf_als", "rl_cql"]) == ["rl_cql"]
+    assert models_built_by(steps["mf_bpr.score"], ["mf_als", "mf_bpr"]) == ["mf_bpr"]
+    assert models_built_by(steps["retention"], models) == []
+    assert models_built_by(steps["ope_realised"], models) == []
 
 
 def test_a_failure_before_registration_inserts_a_failed_row(registry):
@@ -91,10 +94,13 @@ def test_run_night_records_the_failed_stage_and_reraises(registry, monkeypatch):
     def broken_publish(*args, **kwargs):
         raise OSError("could not write the scores artifact")
 
-    monkeypatch.setattr(pipeline, "score_and_publish", broken_publish)
+    from recsys.stages import publish
+
+    monkeypatch.setattr(publish, "publish_scores", broken_publish)
     with pytest.raises(OSError, match="scores artifact"):
         pipeline.run_night(s, DataInterval.for_date(RUN_DATE))
-    assert _row(s, f"mf_als@{RUN_DATE}") == [("failed", "publish", "could not write the scores artifact", "OSError")]
+    assert _row(s, f"mf_als@{RUN_DATE}") == [
+        ("failed", "mf_als.publish", "could not write the scores artifact", "OSError")]
     assert live_state(s) == before
     assert query(s, "SELECT status FROM model_runs WHERE model_version = :v",
                  v=f"mf_als@{RUN_DATE - timedelta(days=1)}") == [("published",)]

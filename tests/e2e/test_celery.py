@@ -61,7 +61,8 @@ def test_tasks_run_on_a_celery_worker(settings, metadata_url, tmp_path):
         tis = stack.request("GET", f"/api/v2/dags/recsys_nightly/dagRuns/{run['dag_run_id']}/taskInstances")
         instances = tis["task_instances"]
         states = {ti["task_id"]: ti["state"] for ti in instances}
-        for task_id in ("extract", "train", "evaluate", "gate", "score", "publish", "retention", "ope_realised"):
+        for task_id in ("extract", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",
+                        "mf_als.publish", "retention", "ope_realised"):
             assert states[task_id] == "success", states
         # the RL branch is opt-in (models defaults to mf_als): skipped, never failed
         assert set(states.values()) <= {"success", "skipped"}, states

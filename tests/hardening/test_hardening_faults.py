@@ -36,7 +36,7 @@ from recsys.interval import DataInterval
 from recsys.pipeline import run_night
 from recsys.stages.publish import publish_lists
 from recsys.stages.score import score_shard
-from recsys.stages.train import train_mf
+from recsys.stages.train import train_als
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -240,7 +240,7 @@ def test_full_artifact_directory_fails_with_that_reason_and_a_retry_after_cleanu
         # train: the dataset was written elsewhere, the model does not fit
         dataset_path = extract_window(s, INTERVAL).dataset_path
         with pytest.raises(OSError) as err:
-            train_mf(target, INTERVAL, dataset_path)
+            train_als(target, INTERVAL, dataset_path, model="mf_als")
         assert err.value.errno == errno.ENOSPC, err.value
         assert (live_state(s), query(s, "SELECT model_version, status FROM model_runs WHERE status <> 'failed'")) == before
         assert query(s, "SELECT metrics->'last_failure'->>'stage' FROM model_runs WHERE status = 'failed'") == [
@@ -259,7 +259,7 @@ def test_model_artifact_whose_checksum_does_not_match_is_refused(live_night):
     s = live_night
     before = live_state(s)
     dataset_path = extract_window(s, INTERVAL).dataset_path
-    trained = train_mf(s, INTERVAL, dataset_path)
+    trained = train_als(s, INTERVAL, dataset_path, model="mf_als")
     # the file changes after training (a bad copy, a tampered volume): still a valid model file
     with np.load(trained.artifact_path) as data:
         arrays = {key: data[key] for key in data.files}
@@ -290,7 +290,7 @@ s = fast(Settings(database_url=sys.argv[1], artifact_dir=Path(sys.argv[2])))
 while time.time() < float(sys.argv[3]):
     time.sleep(0.005)
 report = run_night(s, DataInterval.for_date(RUN_DATE), triggered_by="manual")
-print("RESULT", report.skipped, report.results["publish"]["model_version"] if "publish" in report.results else None)
+print("RESULT", report.skipped, report.results["mf_als.publish"]["model_version"] if "mf_als.publish" in report.results else None)
 """
 
 

@@ -94,7 +94,7 @@ def _run_one(settings, tmp_path, events: list[tuple]) -> str:  # noqa: ANN001 - 
         has_positive = any(r[3] in POSITIVE for r in rows)
         assert not in_interval or not has_positive, report.skipped
         return "skipped"
-    version = report.results["publish"]["model_version"]
+    version = report.results["mf_als.publish"]["model_version"]
     items = {r[2] for r in rows}
     seen = defaultdict(set)
     for r in rows:

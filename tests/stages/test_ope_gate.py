@@ -225,7 +225,7 @@ def test_existing_rules_hold_under_the_dr_gate(dr):
 
 
 def test_nights_under_the_dr_gate_estimate_before_every_gate(settings):
-    """run_night in the DAG's order: MF's estimate in evaluate, RL's ope before gate_rl before publish_rl."""
+    """run_night in the DAG's order: MF's estimate in evaluate, RL's ope before its gate before its publish."""
     from recsys.config import RLConfig
     from recsys.pipeline import run_night
     from recsys.sim.closed_loop import run_closed_loop
@@ -240,18 +240,18 @@ def test_nights_under_the_dr_gate_estimate_before_every_gate(settings):
     report = run_night(s, DataInterval.for_date(date(2026, 1, 4)), extra_models=("rl_reinforce",),
                        on_stage=stages.append)
 
-    assert stages.index("evaluate") < stages.index("gate"), stages
-    assert stages.index("train_rl") < stages.index("ope_rl") < stages.index("gate_rl"), stages
-    assert "publish_rl" not in stages or stages.index("gate_rl") < stages.index("publish_rl"), stages
+    assert stages.index("mf_als.evaluate") < stages.index("mf_als.gate"), stages
+    assert stages.index("rl_reinforce.train") < stages.index("rl_reinforce.ope") < stages.index("rl_reinforce.gate"), stages
+    assert "rl_reinforce.publish" not in stages or stages.index("rl_reinforce.gate") < stages.index("rl_reinforce.publish"), stages
     assert stages[-2:] == ["retention", "ope_realised"], stages
-    assert report.results["evaluate"]["ope"]["logged_day"] == "2026-01-02"
+    assert report.results["mf_als.evaluate"]["ope"]["logged_day"] == "2026-01-02"
     for model in ("mf_als", "rl_reinforce"):
         status, gate = _run(s, f"{model}@2026-01-04")
         assert gate["metric"] == "dr_return_lcb" and gate["logged_day"] == "2026-01-02", gate
         assert gate["champion_version"] == f"{model}@2026-01-03"
         assert gate["challenger"] is not None and gate["champion"] is not None, gate
         assert status == ("published" if gate["accepted"] else "rejected")
-    assert ("publish_rl" in report.results) == _run(s, "rl_reinforce@2026-01-04")[1]["accepted"]
+    assert ("rl_reinforce.publish" in report.results) == _run(s, "rl_reinforce@2026-01-04")[1]["accepted"]
 
 
 @pytest.fixture

@@ -28,12 +28,12 @@ def test_night_trains_scores_and_publishes_rl_with_finite_scores(settings):
     s = dataclasses.replace(settings, rl=SMALL_RL, train_window_days=30)
     run_closed_loop(s, days=2, users=300, items=60, seed=1)
     report = run_night(s, DataInterval.for_date(date(2026, 1, 3)), extra_models=("rl_reinforce", "rl_cql"))
-    assert "publish_rl" in report.results and "publish_cql" in report.results, report.results
+    assert "rl_reinforce.publish" in report.results and "rl_cql.publish" in report.results, report.results
     assert get_run(s, "rl_cql@2026-01-03").status == "published"
     run = get_run(s, "rl_reinforce@2026-01-03")
     assert run.model_kind == "rl" and run.artifact_sha256
-    assert report.results["train_rl"]["propensity_coverage"] == 1.0
-    assert report.results["train_rl"]["mf_init"] is True
+    assert report.results["rl_reinforce.train"]["propensity_coverage"] == 1.0
+    assert report.results["rl_reinforce.train"]["mf_init"] is True
     rows = _rows(s, "SELECT count(DISTINCT user_id), count(*), bool_and(score = score AND abs(score) < 'Infinity')"
                     " FROM live_recommendations WHERE model = 'rl_reinforce'")
     assert rows[0][0] > 0 and rows[0][1] == rows[0][0] * s.k and rows[0][2]
@@ -59,5 +59,5 @@ def test_log_without_impressions_is_refused_and_nothing_registered(settings):
     interval = DataInterval.for_date(date(2026, 1, 2))
     extracted = extract_window(settings, interval)
     with pytest.raises(EmptyWindowError, match="impressions"):
-        train_rl(settings, interval, extracted.dataset_path)
+        train_rl(settings, interval, extracted.dataset_path, model="rl_reinforce")
     assert _rows(settings, "SELECT count(*) FROM model_runs WHERE model = 'rl_reinforce'") == [(0,)]

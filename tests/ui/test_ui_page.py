@@ -79,3 +79,17 @@ def test_recsys_ui_does_not_import_airflow():
     code = "import sys, recsys.ui.page; print('airflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_models_panel_lists_the_catalogue_with_each_live_version():
+    from datetime import date, datetime, timezone
+
+    from recsys import catalogue
+    from recsys.ui.data import LiveModel
+
+    live = [LiveModel("mf_bpr", "mf_bpr@2026-01-29", date(2026, 1, 29), datetime(2026, 1, 29, 3, tzinfo=timezone.utc),
+                      "mf", {})]
+    html = page.render_catalogue(live)
+    assert html.count("<tr><td>") == len(catalogue.MODELS)
+    assert "<code>mf_bpr@2026-01-29</code>" in html and html.count("not published yet") == len(catalogue.MODELS) - 1
+    assert "off-policy estimate, then gate (no ranking gate)" in html  # the RL models

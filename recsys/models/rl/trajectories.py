@@ -73,7 +73,7 @@ class Trajectories:
         session_reward: (n_sessions,) retention_weight * returned_t (the session-level part of R).
         consumed: (n,) 1.0 when the impression's item was consumed in the session.
         immediate: (n,) the immediate reward r (click, consumption and abandonment terms),
-            which `rl_cql` uses as its per-step reward; hand-built examples may leave it out.
+            which the CQL learner uses as its per-step reward; hand-built examples may leave it out.
     """
 
     history: np.ndarray

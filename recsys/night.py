@@ -1,0 +1,149 @@
+"""The one description of a night: its steps and what each waits for.
+
+`dags/recsys_nightly.py` turns these steps into tasks (a task group per model) and
+`recsys.pipeline.run_night` (`recsys run`, the closed loop, the benchmarks) runs them in
+order in one process; both execute a step with `recsys.pipeline.run_step`. So the DAG's
+graph and `recsys run`'s order cannot drift apart (tests/test_night.py checks it).
+
+For each model of the catalogue (`recsys.catalogue`), by its readout:
+
+* "holdout": train -> evaluate -> gate -> score (mapped over user shards) -> publish;
+* "off_policy": train -> score -> ope -> gate -> publish (the off-policy estimate reads
+  the candidate's lists, and the DR gate reads the estimate).
+
+Shared: `extract` feeds every model; `retention` (and `ope_realised` after it) do not
+depend on training, so they run on a night whose training is skipped or fails. A model
+with `after` waits for those models' train steps whatever their outcome
+(`trigger_rule="all_done"`), since it only reads their output when it is there.
+
+Standard library only: the DAG file imports this module when it is parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from recsys.catalogue import ModelSpec
+
+ALL_SUCCESS = "all_success"
+ALL_DONE = "all_done"
+
+# One line per stage: the task's doc in the Airflow UI and the CLI's progress.
+STAGE_DOCS = {
+    "extract": "Read the training window from the source table with COPY into a dataset artifact; "
+               "skipped when the data interval holds no events.",
+    "train": "Fit the model on the window and register its version in model_runs.",
+    "evaluate": "Score the new model, the live model and popularity on the window's temporal hold-out "
+                "(eval_metrics); under a DR gate also store the off-policy estimate the gate reads.",
+    "ope": "Off-policy (IPS, SNIPS, DR) estimate of the candidate's click and D1 return rates on the "
+           "logged day D-2 (ope_estimates, eval_metrics), before its gate.",
+    "gate": "Keep the live model when the new one is worse beyond the tolerance (the task is then "
+            "skipped); else plan the score shards.",
+    "score": "Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.",
+    "publish": "Write every shard's lists into a new partition and make them live in one transaction.",
+    "retention": "Refresh the cohort, engagement and per-model retention cells that the interval's day "
+                 "completes; independent of training.",
+    "ope_realised": "Fill in the realised D1 return rate of earlier off-policy estimates whose outcome "
+                    "has matured (after the night's retention refresh).",
+}
+# Steps that use every core they are given: the DAG puts them in the training pool.
+HEAVY_STAGES = frozenset({"train", "evaluate"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One task of the night.
+
+    Attributes:
+        id: the task id, `<model>.<stage>` inside a model's task group, else the stage.
+        stage: what runs (`recsys.pipeline.run_step` dispatches on it).
+        model: the model whose version the step builds; None for shared steps.
+        inputs: ids of the steps whose manifests it reads (it waits for them to succeed).
+        after: ids of steps it waits for without needing their success (`trigger_rule` all_done).
+        mapped: mapped over the shard plans its gate returns (the DAG; `run_night` loops).
+    """
+
+    id: str
+    stage: str
+    model: str | None = None
+    inputs: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    mapped: bool = False
+
+    @property
+    def trigger_rule(self) -> str:
+        return ALL_DONE if self.after else ALL_SUCCESS
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        return self.inputs + self.after
+
+    @property
+    def name(self) -> str:
+        """The task id inside its model's task group."""
+        return self.stage
+
+    @property
+    def doc(self) -> str:
+        return STAGE_DOCS[self.stage]
+
+    @property
+    def heavy(self) -> bool:
+        return self.stage in HEAVY_STAGES
+
+
+def model_steps(spec: ModelSpec, selected: Iterable[str]) -> list[Step]:
+    """The steps of one model; `after` keeps only models that are in `selected`."""
+    m = spec.name
+    after = tuple(f"{other}.train" for other in spec.after if other in set(selected))
+    train = Step(f"{m}.train", "train", m, ("extract",), after)
+    if spec.readout == "holdout":
+        return [train,
+                Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train")),
+                Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate")),
+                Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
+                Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score"))]
+    return [train,
+            Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
+            # the DR gate reads the candidate's estimate, so the estimate comes before the gate
+            Step(f"{m}.ope", "ope", m, ("extract", f"{m}.train", f"{m}.score")),
+            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope")),
+            Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate"))]
+
+
+def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:
+    """Every step of a night that trains `models`, in an order that respects every edge."""
+    models = list(models)
+    selected = [spec.name for spec in models]
+    steps = [Step("extract", "extract")]
+    for spec in models:
+        steps.extend(model_steps(spec, selected))
+    # retention reads only the log; the realised rates read retention's per-model cells
+    steps += [Step("retention", "retention"), Step("ope_realised", "ope_realised", inputs=("retention",))]
+    return _topological(steps)
+
+
+def _topological(steps: list[Step]) -> tuple[Step, ...]:
+    """`steps` in their declared order, except that a step never comes before what it waits for
+    (a model may name in `after` a model declared later in the catalogue)."""
+    by_id = {step.id: step for step in steps}
+    done: dict[str, None] = {}
+
+    def visit(step: Step, path: tuple[str, ...]) -> None:
+        if step.id in done:
+            return
+        if step.id in path:
+            raise ValueError(f"the night's steps wait for each other in a cycle: {' -> '.join(path + (step.id,))}")
+        for upstream in step.upstream:
+            visit(by_id[upstream], path + (step.id,))
+        done[step.id] = None
+
+    for step in steps:
+        visit(step, ())
+    return tuple(by_id[i] for i in done)
+
+
+def input_key(step_id: str) -> str:
+    """The keyword a step's manifest is passed under to the steps that read it: its stage."""
+    return step_id.rsplit(".", 1)[-1]

@@ -1,0 +1,121 @@
+"""The night's description (recsys.night) and how `run_night` walks it: the order, Airflow's
+trigger rules, and a failing model branch that leaves the others and retention running."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import combinations
+
+import pytest
+from sqlalchemy import text
+
+from recsys import catalogue, pipeline
+from recsys.db import engine as db
+from recsys.errors import ConfigurationError, EmptyWindowError
+from recsys.interval import DataInterval
+from recsys.night import night_steps
+
+LAST_ML_DAY = date(1998, 4, 23)
+
+
+def _selections():
+    for n in range(1, len(catalogue.MODELS) + 1):
+        yield from combinations([m.name for m in catalogue.MODELS], n)
+
+
+def _fake_steps(monkeypatch, fail=(), skip=()):
+    ran: list[str] = []
+
+    def fake_run_step(step, night, inputs):
+        ran.append(step.id)
+        missing = [i for i in step.inputs if i.rsplit(".", 1)[-1] not in inputs and not step.mapped]
+        assert not missing, (step.id, missing)
+        if step.id in fail:
+            raise RuntimeError(f"{step.id} broke")
+        if step.id in skip:
+            raise EmptyWindowError(f"{step.id}: nothing to do")
+        return [{"shard": 0, "n_shards": 1}] if step.stage == "gate" else {"dataset_path": "d", "path": "p",
+                                                                            "model_version": f"{step.model}@d"}
+
+    monkeypatch.setattr(pipeline, "run_step", fake_run_step)
+    monkeypatch.setattr("recsys.db.registry.record_failure", lambda *a, **k: "failed")
+    return ran
+
+
+def test_run_night_runs_the_described_steps_in_order_for_every_selection(monkeypatch, settings):
+    for models in _selections():
+        ran = _fake_steps(monkeypatch)
+        report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models)
+        steps = night_steps(catalogue.select(models))
+        assert ran == [s.id for s in steps], models
+        assert set(report.states.values()) == {"success"}
+        position = {step_id: i for i, step_id in enumerate(ran)}
+        assert all(position[up] < position[s.id] for s in steps for up in s.upstream), models
+
+
+def test_a_failing_branch_stops_only_what_reads_it(monkeypatch, settings):
+    models = ("mf_als", "mf_bpr", "rl_reinforce")
+    ran = _fake_steps(monkeypatch, fail={"mf_als.train"}, skip={"mf_bpr.gate"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models,
+                                raise_on_failure=False)
+    states = report.states
+    assert states["mf_als.train"] == "failed" and list(report.failures) == ["mf_als.train"]
+    assert {states[f"mf_als.{s}"] for s in ("evaluate", "gate", "score", "publish")} == {"upstream_failed"}
+    assert states["mf_bpr.gate"] == "skipped" and states["mf_bpr.score"] == states["mf_bpr.publish"] == "skipped"
+    # RL waits for ALS's train whatever its outcome (all_done): it still trains and publishes
+    assert states["rl_reinforce.publish"] == "success" and "rl_reinforce.train" in ran
+    assert states["retention"] == states["ope_realised"] == "success"
+    assert report.skipped == "mf_bpr.gate: nothing to do"
+    with pytest.raises(RuntimeError, match="mf_als.train broke"):  # the default re-raises, after the night ran
+        _fake_steps(monkeypatch, fail={"mf_als.train"})
+        pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models)
+
+
+def test_an_empty_extract_skips_every_model_and_runs_retention(monkeypatch, settings):
+    _fake_steps(monkeypatch, skip={"extract"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=catalogue.names())
+    model_steps = {s: st for s, st in report.states.items() if "." in s}
+    assert set(model_steps.values()) == {"skipped"}, model_steps
+    assert report.states["retention"] == "success"
+
+
+def test_unknown_models_are_refused_naming_the_catalogue(settings):
+    with pytest.raises(ConfigurationError, match="unknown model 'nope'.*mf_als"):
+        pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=["nope"])
+
+
+def test_catalogue_resolves_aliases_and_keeps_catalogue_order():
+    assert [s.name for s in catalogue.select(["rl", "mf"])] == ["mf_als", "rl_reinforce"]
+    assert catalogue.parse_list("bpr, mf_als,") == ["mf_bpr", "mf_als"]
+    assert catalogue.kind_of("rl_cql") == "rl" and catalogue.kind_of("gone_model") == "unknown"
+    with pytest.raises(ConfigurationError, match="lower-case"):
+        catalogue.ModelSpec(name="Bad-Name", kind="mf", summary="", train="x:y")
+
+
+def test_an_rl_branch_that_fails_on_a_real_log_leaves_mf_and_retention_published(movielens_settings, monkeypatch,
+                                                                                capsys, caplog):
+    """The case found on a real news log: a source view without the optional `session_id` and
+    `propensity` columns. MF's extract needs neither; RL's read does, and fails."""
+    from recsys import cli
+
+    s = movielens_settings
+    with db.raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW log_without_sessions AS SELECT event_time, user_id, item_id, event_type, value"
+                    " FROM interactions")
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
+    monkeypatch.setenv("RECSYS_SOURCE_TABLE", "log_without_sessions")
+    monkeypatch.setenv("RECSYS_TRAIN_WINDOW_DAYS", "365")
+    monkeypatch.setenv("RECSYS_ALS_SEARCH", "0")
+
+    assert cli.main(["run", "--date", LAST_ML_DAY.isoformat(), "--extra-models", "rl_reinforce"]) == 1
+    captured = capsys.readouterr()
+    assert '"failed": {\n    "rl_reinforce.train": "UndefinedColumn' in captured.out, captured.out
+    assert "failed step(s) rl_reinforce.train" in caplog.text
+    with db.get_engine(s.database_url, s.schema).connect() as conn:
+        runs = conn.execute(text("SELECT model_version, status, metrics->'last_failure'->>'stage' FROM model_runs"
+                                 " ORDER BY 1")).fetchall()
+        retention = conn.execute(text("SELECT count(*) FROM retention WHERE cohort_date = '1998-04-22'")).scalar()
+    assert runs == [("mf_als@1998-04-23", "published", None),
+                    ("rl_reinforce@1998-04-23", "failed", "rl_reinforce.train")]
+    assert retention > 0
