@@ -19,7 +19,8 @@ def test_run_then_recommend_models_and_sql(env, capsys):
     assert cli.main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert cli.main(["run", "--date", "1998-04-23", "--extra-models", "mf_bpr"]) == 0
-    assert '"skipped": null' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"skipped": {}' in out and '"failed": {}' in out and '"mf_bpr.publish": "success"' in out
     assert cli.main(["recommend", "1", "--model", "mf", "-k", "5"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "user 1, mf_als@1998-04-23:" and len(out) == 6
@@ -39,5 +40,8 @@ def test_run_then_recommend_models_and_sql(env, capsys):
 
 def test_errors_are_one_clear_line(monkeypatch, capsys, caplog):
     monkeypatch.setenv("RECSYS_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/none")
-    assert cli.main(["run", "--date", "2026-01-02"]) == 2
-    assert "host=127.0.0.1 port=1" in caplog.text
+    # every step that needs the database fails with the reason; the command says which and exits 1
+    assert cli.main(["run", "--date", "2026-01-02"]) == 1
+    assert "host=127.0.0.1 port=1" in caplog.text and "failed step(s) extract, retention" in caplog.text
+    assert cli.main(["models", "list"]) == 2  # the other commands: one clear line, exit 2
+    assert caplog.text.count("DatabaseUnreachableError") >= 2
