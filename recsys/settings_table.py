@@ -153,8 +153,8 @@ TABLE: tuple[EnvVar, ...] = (
            "(a bot) is capped and named in the log; 0 = no cap", "night", fields=("max_events_per_user",)),
     EnvVar("RECSYS_KEEP_VERSIONS", INT, "published versions of each model kept as history", "night",
            fields=("keep_versions",)),
-    EnvVar("RECSYS_SEED", INT, "seed of the MF and RL fits", "night",
-           fields=("als.seed", "bpr.seed", "rl.seed")),
+    EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",
+           fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed")),
     EnvVar("RECSYS_NUM_THREADS", INT, "CPU threads of the MF fits; 0 = the CPUs given to the task "
            "(`sched_getaffinity`)", "night", fields=("als.num_threads", "bpr.num_threads")),
     # gate

@@ -27,7 +27,7 @@ FIELD_CASES = {
     "RECSYS_WARM_START": ("no", {"warm_start": False}),
     "RECSYS_MAX_EVENTS_PER_USER": ("0", {"max_events_per_user": 0}),
     "RECSYS_KEEP_VERSIONS": ("3", {"keep_versions": 3}),
-    "RECSYS_SEED": ("7", {"als.seed": 7, "bpr.seed": 7, "rl.seed": 7}),
+    "RECSYS_SEED": ("7", {"als.seed": 7, "bpr.seed": 7, "rl.seed": 7, "ope.seed": 7}),
     "RECSYS_NUM_THREADS": ("2", {"als.num_threads": 2, "bpr.num_threads": 2}),
     "RECSYS_GATE_METRIC": ("dr_return_lcb", {"gate_metric": "dr_return_lcb"}),
     "RECSYS_GATE_TOLERANCE": ("0.02", {"gate_tolerance": 0.02}),
@@ -95,6 +95,11 @@ def test_every_variable_at_once_and_the_others_change_nothing():
     expected = _with_fields(Settings(), {p: v for _, values in FIELD_CASES.values() for p, v in values.items()})
     assert Settings.from_env(env) == expected
     assert Settings.from_env(env, k=3, gate_tolerance=0.5) == dataclasses.replace(expected, k=3, gate_tolerance=0.5)
+
+
+def test_recsys_seed_seeds_every_stochastic_step_including_ope():
+    settings = Settings.from_env({"RECSYS_SEED": "123"})
+    assert (settings.als.seed, settings.bpr.seed, settings.rl.seed, settings.ope.seed) == (123, 123, 123, 123)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("0", False), ("false", False), ("No", False), ("OFF", False),
