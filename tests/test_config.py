@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from recsys.config import Settings
-from recsys.settings_table import BY_NAME, DATE, FIELD_VARIABLES, GROUPS, TABLE, UNSET, default_of, field_value
+from recsys.settings_table import BY_NAME, DATE, FIELD_VARIABLES, GROUPS, TABLE, UNSET, default_of, field_value, \
+    render_markdown
 
 REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "settings.md"
 # One non-default value of every variable that sets a field, and where it must land.
 FIELD_CASES = {
     "RECSYS_DATABASE_URL": ("postgresql+psycopg2://app@db:5433/other",
@@ -160,6 +162,11 @@ def test_the_table_module_is_light_enough_for_dag_parse_time():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_docs_settings_md_is_generated_from_the_table():
+    assert DOC.is_file() and DOC.read_text() == render_markdown(Settings()), \
+        "docs/settings.md is stale: run `python scripts/gen_settings_doc.py` and commit the result"
 
 
 def test_kinds_parse_their_text():
