@@ -2,6 +2,7 @@
 code's `RECSYS_*` variables all agree with it."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,12 @@ from recsys.settings_table import BY_NAME, DATE, FIELD_VARIABLES, GROUPS, TABLE,
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "settings.md"
+SCANNED = ("recsys", "dags", "plugins", "scripts", "bench", "tests", "docker-compose.yml")
+SUFFIXES = {".py", ".sh", ".yml", ".yaml", ".sql", ".toml", ".cfg", ".ini"}
+# a whole name: not the tail of another one (AIRFLOW_CONN_RECSYS_DB is Airflow's connection), and
+# not the bare prefix "RECSYS_" that code strips from environments with startswith
+NAME = re.compile(r"(?<![A-Za-z0-9_])RECSYS_[A-Z0-9_]+")
+
 # One non-default value of every variable that sets a field, and where it must land.
 FIELD_CASES = {
     "RECSYS_DATABASE_URL": ("postgresql+psycopg2://app@db:5433/other",
@@ -70,6 +77,26 @@ def _with_fields(settings: Settings, values: dict) -> Settings:
         (sections.setdefault(section, {}) if section else top)[name] = value
     return dataclasses.replace(settings, **top, **{s: dataclasses.replace(getattr(settings, s), **v)
                                                     for s, v in sections.items()})
+
+
+def _code_files():
+    for entry in SCANNED:
+        path = REPO / entry
+        files = [path] if path.is_file() else sorted(path.rglob("*"))
+        for file in files:
+            parts = file.relative_to(REPO).parts
+            if (file.is_file() and file.suffix in SUFFIXES and "__pycache__" not in parts
+                    and not any(p.startswith(".") for p in parts) and file != REPO / "recsys" / "settings_table.py"):
+                yield file
+
+
+def _reads(name: str, text: str, suffix: str) -> bool:
+    quoted = rf"[\"']{name}[\"']"
+    if suffix == ".py":
+        pattern = rf"environ(\.get\(\s*|\[\s*){quoted}|{quoted}\s+(not\s+)?in\s+(os\.)?environ|getenv\(\s*{quoted}"
+    else:  # shell and compose files
+        pattern = rf"\$\{{?{name}(?![A-Z0-9_])"
+    return re.search(pattern, text) is not None
 
 
 # -------------------------------------------------------------------- Settings.from_env
@@ -167,6 +194,46 @@ def test_the_table_module_is_light_enough_for_dag_parse_time():
 def test_docs_settings_md_is_generated_from_the_table():
     assert DOC.is_file() and DOC.read_text() == render_markdown(Settings()), \
         "docs/settings.md is stale: run `python scripts/gen_settings_doc.py` and commit the result"
+
+
+# -------------------------------------------------------------------- the code's variables
+
+def test_every_recsys_variable_in_the_code_is_declared():
+    found: dict[str, set[str]] = {}
+    for file in _code_files():
+        for name in NAME.findall(file.read_text(errors="replace")):
+            found.setdefault(name, set()).add(str(file.relative_to(REPO)))
+    assert "RECSYS_DAG_START_DATE" in found and "RECSYS_VENV" in found, "the scan found nothing: is it broken?"
+    undeclared = {name: sorted(files) for name, files in found.items() if name not in BY_NAME}
+    assert not undeclared, f"declare these in recsys/settings_table.py (used in {undeclared})"
+
+
+def test_every_declared_variable_is_read_where_the_table_says():
+    for var in TABLE:
+        for entry in var.read_by:
+            path = REPO / entry.split(" ")[0]
+            assert path.is_file(), f"{var.name}: {entry} does not exist"
+            assert _reads(var.name, path.read_text(), path.suffix), f"{path.relative_to(REPO)} does not read {var.name}"
+    # a variable with fields is read by Settings.from_env: FIELD_CASES checks each lands in its fields
+
+
+def test_the_readers_defaults_agree_with_the_table():
+    checked = 0
+    for var in TABLE:
+        for entry in var.read_by:
+            path = REPO / entry.split(" ")[0]
+            text = path.read_text()
+            if path.suffix == ".py":
+                literals = re.findall(rf"environ\.get\(\s*[\"']{var.name}[\"']\s*,\s*[\"']([^\"']*)[\"']", text)
+            else:
+                literals = re.findall(rf"\$\{{{var.name}:-([^}}]*)\}}", text)
+            for literal in (x for x in literals if x):  # `${RECSYS_DATABASE_URL:-}` only asks whether it is set
+                assert var.parse(literal) == default_of(var, Settings()), (var.name, str(path), literal)
+                checked += 1
+    assert checked >= 8
+    from recsys.dev import devdb
+
+    assert BY_NAME["RECSYS_TEST_ADMIN_URL"].default == devdb.LOCAL_ADMIN_URL  # tests/conftest.py's default
 
 
 def test_kinds_parse_their_text():
