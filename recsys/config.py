@@ -55,7 +55,7 @@ class ALSConfig:
 
 @dataclass(frozen=True)
 class BPRConfig:
-    """Hyper-parameters of BPR (Rendle et al. 2009), the second MF model (`mf_bpr`).
+    """Hyper-parameters of BPR (Rendle et al. 2009), the second MF model.
 
     `learning_rate` is the step size at the start of the fit; with `lr_schedule="linear"`
     it decays to 0 over the `iterations` epochs ("constant" keeps it, as `implicit` does).
@@ -94,7 +94,10 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RLConfig:
-    """Hyper-parameters of the RL recommenders (`rl_reinforce`, `rl_cql`) and their reward.
+    """Hyper-parameters of the RL recommenders (REINFORCE and CQL) and their reward.
+
+    REINFORCE with top-K off-policy correction (Chen et al., WSDM 2019) and discrete
+    conservative Q-learning (Kumar et al., NeurIPS 2020) learn from the same reward.
 
     Reward of an impression in session t (REINFORCE's R): click + consume_weight *
     consumed - abandon_penalty * abandoned + credit * (retention_weight * returned_t +
@@ -106,16 +109,13 @@ class RLConfig:
     'consumed' or 'session': all), else 0 (see recsys.models.rl.trajectories).
     `consume_weight` (RECSYS_RL_CONSUME_WEIGHT, >= 0) is the value of a consumption
     relative to a click: 0 rewards clicks alone; w > 0 makes a consumed click worth
-    1 + w, so items users finish outrank items they only click. The defaults (4, credit
-    to 'consumed' impressions) raised REINFORCE's D7 retention in the closed-loop
-    benchmark over click-only rewards (docs/closed-loop-history.md). `abandon_penalty`
+    1 + w, so items users finish outrank items they only click. `abandon_penalty`
     (RECSYS_RL_ABANDON_PENALTY, >= 0) makes a click the user walked away from cost
     something: with consume_weight w and penalty b, a click is worth (1 - b) + (w + b) x
     P(consume | click), negative where the item is consumed less often than (b - 1) /
-    (w + b); the defaults (4, 6) put that line at one consumption in two clicks. They
-    put REINFORCE's D7 retention above MF's, significant at 95%, on every seed of both
-    closed-loop worlds (README, "Closed-loop"); 0 gives the earlier reward. `rl_cql`'s
-    immediate reward has the same terms (recsys.models.rl.cql).
+    (w + b); the defaults (4, 6) put that line at one consumption in two clicks, and
+    0 gives the earlier reward (see docs/closed-loop.md for how the defaults were
+    chosen). CQL's immediate reward has the same terms (recsys.models.rl.cql).
 
     The state encoder (`recsys.models.rl.encoders`) is a GRU by default or, with
     `encoder="sasrec"`, SASRec-style causal self-attention, whose depth, heads and
@@ -141,8 +141,8 @@ class RLConfig:
     weight_cap: float = 10.0  # importance weights pi / beta are clipped here
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0
-    cql_alpha: float = 1.0  # conservative penalty of rl_cql
-    init_from_mf: bool = True  # item embeddings from the same night's mf_als item factors, when there
+    cql_alpha: float = 1.0  # conservative penalty of CQL
+    init_from_mf: bool = True  # item embeddings from the same night's ALS item factors, when there
     seed: int = 42
     num_threads: int = 1  # torch threads of the fit; 0 = 1 too (the networks are small)
 
@@ -208,7 +208,7 @@ class Settings:
             >= -gate_tolerance (recsys.stages.gate).
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
-        bpr: BPR hyper-parameters (the `mf_bpr` model).
+        bpr: BPR hyper-parameters (the second MF model).
         search: the nightly ALS hyper-parameter search on a validation split.
         holdout: the evaluate stage's temporal hold-out: `last_day` (the window's last day, the
             default: the gate compares the live model on it) or `user_last_day` (each user's own
