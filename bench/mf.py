@@ -1,6 +1,6 @@
 """Benchmark this project's ALS and BPR against `implicit` on the same data and hold-out.
 
-    .venv/bin/pip install -e '.[bench]'      # implicit==0.7.3, benchmark only
+    .venv/bin/pip install -e '.[bench]'      # implicit==0.7.3 (scripts/_env.sh installs it too)
     .venv/bin/python bench/mf.py --quick     # MovieLens 100K only
     .venv/bin/python bench/mf.py             # + synthetic power-law 100k users x 20k items x 10M interactions
 
@@ -53,6 +53,8 @@ sys.path.insert(0, str(REPO))
 MOVIELENS = REPO.parent / "shared" / "datasets" / "movielens-100k" / "u.data"
 METHODS = ("ours_als", "implicit_als", "ours_bpr", "implicit_bpr")
 ALPHA = 1.0
+
+from _needs import need_file, need_module  # noqa: E402  (bench/ is the script's folder, on sys.path)
 
 
 def reset_peak() -> None:
@@ -270,6 +272,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.data, args.threads)))
         return
+    # checked before anything runs: the reference fits come after ours, minutes in
+    need_module("bench/mf.py", "implicit", "bench")
+    need_file("bench/mf.py", MOVIELENS, "MovieLens 100K")
     datasets = [("movielens-100k", lambda: movielens(MOVIELENS, args.holdout_last_n))]
     if not args.quick:
         datasets.append(("synthetic-10M", synthetic))

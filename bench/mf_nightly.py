@@ -32,6 +32,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(Path(__file__).resolve().par
 MOVIELENS = REPO.parent / "shared" / "datasets" / "movielens-100k" / "u.data"
 
 from _common import bench_database  # noqa: E402
+from _needs import need_file, need_module  # noqa: E402
 
 
 def main() -> int:
@@ -39,6 +40,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="the same run (it is already under a minute or two)")
     parser.add_argument("--holdout", default="user_last_day", choices=("user_last_day", "last_day"))
     args = parser.parse_args()
+    need_module("bench/mf_nightly.py", "implicit", "bench")
+    need_file("bench/mf_nightly.py", MOVIELENS, "MovieLens 100K")
     logging.basicConfig(level=logging.WARNING)
     import numpy as np
     from sqlalchemy import text

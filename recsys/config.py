@@ -1,8 +1,9 @@
 """One settings object, read from the environment first.
 
-Every knob has a default that works for the demo; `Settings.from_env()` reads
-`RECSYS_*` variables and `dataclasses.replace` overrides single fields (the DAG
-does that with its run parameters, the CLI with its flags).
+Every knob has a default that works for the demo; `Settings.from_env()` reads the
+`RECSYS_*` variables declared in `recsys.settings_table` (docs/settings.md lists
+them) and `dataclasses.replace` overrides single fields (the DAG does that with its
+run parameters, the CLI with its flags).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from recsys.settings_table import FIELD_VARIABLES, UNSET
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # `gate_metric` value that gates on the off-policy estimate of the D1 return rate
@@ -52,7 +55,7 @@ class ALSConfig:
 
 @dataclass(frozen=True)
 class BPRConfig:
-    """Hyper-parameters of BPR (Rendle et al. 2009), the second MF model (`mf_bpr`).
+    """Hyper-parameters of BPR (Rendle et al. 2009), the second MF model.
 
     `learning_rate` is the step size at the start of the fit; with `lr_schedule="linear"`
     it decays to 0 over the `iterations` epochs ("constant" keeps it, as `implicit` does).
@@ -91,7 +94,10 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RLConfig:
-    """Hyper-parameters of the RL recommenders (`rl_reinforce`, `rl_cql`) and their reward.
+    """Hyper-parameters of the RL recommenders (REINFORCE and CQL) and their reward.
+
+    REINFORCE with top-K off-policy correction (Chen et al., WSDM 2019) and discrete
+    conservative Q-learning (Kumar et al., NeurIPS 2020) learn from the same reward.
 
     Reward of an impression in session t (REINFORCE's R): click + consume_weight *
     consumed - abandon_penalty * abandoned + credit * (retention_weight * returned_t +
@@ -103,16 +109,13 @@ class RLConfig:
     'consumed' or 'session': all), else 0 (see recsys.models.rl.trajectories).
     `consume_weight` (RECSYS_RL_CONSUME_WEIGHT, >= 0) is the value of a consumption
     relative to a click: 0 rewards clicks alone; w > 0 makes a consumed click worth
-    1 + w, so items users finish outrank items they only click. The defaults (4, credit
-    to 'consumed' impressions) raised REINFORCE's D7 retention in the closed-loop
-    benchmark over click-only rewards (docs/closed-loop-history.md). `abandon_penalty`
+    1 + w, so items users finish outrank items they only click. `abandon_penalty`
     (RECSYS_RL_ABANDON_PENALTY, >= 0) makes a click the user walked away from cost
     something: with consume_weight w and penalty b, a click is worth (1 - b) + (w + b) x
     P(consume | click), negative where the item is consumed less often than (b - 1) /
-    (w + b); the defaults (4, 6) put that line at one consumption in two clicks. They
-    put REINFORCE's D7 retention above MF's, significant at 95%, on every seed of both
-    closed-loop worlds (README, "Closed-loop"); 0 gives the earlier reward. `rl_cql`'s
-    immediate reward has the same terms (recsys.models.rl.cql).
+    (w + b); the defaults (4, 6) put that line at one consumption in two clicks, and
+    0 gives the earlier reward (see docs/closed-loop.md for how the defaults were
+    chosen). CQL's immediate reward has the same terms (recsys.models.rl.cql).
 
     The state encoder (`recsys.models.rl.encoders`) is a GRU by default or, with
     `encoder="sasrec"`, SASRec-style causal self-attention, whose depth, heads and
@@ -138,8 +141,8 @@ class RLConfig:
     weight_cap: float = 10.0  # importance weights pi / beta are clipped here
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0
-    cql_alpha: float = 1.0  # conservative penalty of rl_cql
-    init_from_mf: bool = True  # item embeddings from the same night's mf_als item factors, when there
+    cql_alpha: float = 1.0  # conservative penalty of CQL
+    init_from_mf: bool = True  # item embeddings from the same night's ALS item factors, when there
     seed: int = 42
     num_threads: int = 1  # torch threads of the fit; 0 = 1 too (the networks are small)
 
@@ -205,7 +208,7 @@ class Settings:
             >= -gate_tolerance (recsys.stages.gate).
         gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
         als: ALS hyper-parameters.
-        bpr: BPR hyper-parameters (the `mf_bpr` model).
+        bpr: BPR hyper-parameters (the second MF model).
         search: the nightly ALS hyper-parameter search on a validation split.
         holdout: the evaluate stage's temporal hold-out: `last_day` (the window's last day, the
             default: the gate compares the live model on it) or `user_last_day` (each user's own
@@ -243,81 +246,32 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Build settings from `RECSYS_*` environment variables, then `overrides`."""
+        """Build settings from the `RECSYS_*` variables of `recsys.settings_table`, then `overrides`.
+
+        A variable that is unset, or empty where its type allows (a list, the OPE weight
+        cap), keeps its field's default; a variable that sets several fields
+        (`RECSYS_SEED`, `RECSYS_NUM_THREADS`) sets them all.
+
+        Raises:
+            ValueError: a variable's text does not parse (the message names it), or a
+                sub-config refuses the value (`RLConfig`, `OPEConfig` validate theirs).
+        """
         env = os.environ if env is None else env
-        def ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-            raw = env.get(name)
-            return default if not raw else tuple(int(x) for x in raw.split(","))
-
-        def strs(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-            raw = env.get(name)
-            return default if not raw else tuple(x.strip() for x in raw.split(",") if x.strip())
-
+        values: dict[str, dict[str, Any]] = {}  # sub-config ("" = Settings itself) -> field -> value
+        for var in FIELD_VARIABLES:
+            if var.name not in env:
+                continue
+            value = var.parse(env[var.name])
+            if value is UNSET:
+                continue
+            for path in var.fields:
+                section, _, name = path.rpartition(".")
+                values.setdefault(section, {})[name] = value
         base = cls()
-        als = ALSConfig(
-            factors=int(env.get("RECSYS_ALS_FACTORS", base.als.factors)),
-            regularization=float(env.get("RECSYS_ALS_REGULARIZATION", base.als.regularization)),
-            alpha=float(env.get("RECSYS_ALS_ALPHA", base.als.alpha)),
-            iterations=int(env.get("RECSYS_ALS_ITERATIONS", base.als.iterations)),
-            seed=int(env.get("RECSYS_SEED", base.als.seed)),
-            num_threads=int(env.get("RECSYS_NUM_THREADS", base.als.num_threads)),
-            warm_iterations=int(env.get("RECSYS_ALS_WARM_ITERATIONS", base.als.warm_iterations)),
-        )
-        bpr = BPRConfig(
-            factors=int(env.get("RECSYS_BPR_FACTORS", base.bpr.factors)),
-            learning_rate=float(env.get("RECSYS_BPR_LEARNING_RATE", base.bpr.learning_rate)),
-            regularization=float(env.get("RECSYS_BPR_REGULARIZATION", base.bpr.regularization)),
-            iterations=int(env.get("RECSYS_BPR_ITERATIONS", base.bpr.iterations)),
-            seed=int(env.get("RECSYS_SEED", base.bpr.seed)),
-            num_threads=int(env.get("RECSYS_NUM_THREADS", base.bpr.num_threads)),
-        )
-        search = dataclasses.replace(
-            base.search, enabled=env.get("RECSYS_ALS_SEARCH", "1").lower() not in ("0", "false", "no", "off"))
-        rl = dataclasses.replace(
-            base.rl,
-            gamma=float(env.get("RECSYS_RL_GAMMA", base.rl.gamma)),
-            retention_weight=float(env.get("RECSYS_RL_RETENTION_WEIGHT", base.rl.retention_weight)),
-            return_horizon_days=int(env.get("RECSYS_RL_RETURN_HORIZON_DAYS", base.rl.return_horizon_days)),
-            retention_credit=env.get("RECSYS_RL_RETENTION_CREDIT", base.rl.retention_credit),
-            consume_weight=float(env.get("RECSYS_RL_CONSUME_WEIGHT", base.rl.consume_weight)),
-            abandon_penalty=float(env.get("RECSYS_RL_ABANDON_PENALTY", base.rl.abandon_penalty)),
-            encoder=env.get("RECSYS_RL_ENCODER", base.rl.encoder).strip().lower(),
-            weight_cap=float(env.get("RECSYS_RL_WEIGHT_CAP", base.rl.weight_cap)),
-            epochs=int(env.get("RECSYS_RL_EPOCHS", base.rl.epochs)),
-            seed=int(env.get("RECSYS_SEED", base.rl.seed)),
-            num_threads=int(env.get("RECSYS_RL_NUM_THREADS", base.rl.num_threads)),
-        )
-        ope = dataclasses.replace(
-            base.ope,
-            weight_cap=float(env["RECSYS_OPE_WEIGHT_CAP"]) if env.get("RECSYS_OPE_WEIGHT_CAP") else base.ope.weight_cap,
-            n_bootstrap=int(env.get("RECSYS_OPE_BOOTSTRAP", base.ope.n_bootstrap)),
-            explore=float(env.get("RECSYS_OPE_EXPLORE", base.ope.explore)),
-            session_weight=env.get("RECSYS_OPE_SESSION_WEIGHT", base.ope.session_weight),
-        )
-        settings = cls(
-            database_url=env.get("RECSYS_DATABASE_URL", base.database_url),
-            schema=env.get("RECSYS_SCHEMA", base.schema),
-            source_table=env.get("RECSYS_SOURCE_TABLE", base.source_table),
-            artifact_dir=Path(env.get("RECSYS_ARTIFACT_DIR", str(base.artifact_dir))),
-            k=int(env.get("RECSYS_K", base.k)),
-            train_window_days=int(env.get("RECSYS_TRAIN_WINDOW_DAYS", base.train_window_days)),
-            retention_days=ints("RECSYS_RETENTION_DAYS", base.retention_days),
-            retention_timezone=env.get("RECSYS_RETENTION_TIMEZONE", base.retention_timezone),
-            active_event_types=strs("RECSYS_ACTIVE_EVENT_TYPES", base.active_event_types),
-            positive_event_types=strs("RECSYS_POSITIVE_EVENT_TYPES", base.positive_event_types),
-            keep_versions=int(env.get("RECSYS_KEEP_VERSIONS", base.keep_versions)),
-            gate_metric=env.get("RECSYS_GATE_METRIC", base.gate_metric),
-            gate_tolerance=float(env.get("RECSYS_GATE_TOLERANCE", base.gate_tolerance)),
-            als=als,
-            bpr=bpr,
-            search=search,
-            holdout=env.get("RECSYS_HOLDOUT", base.holdout),
-            holdout_last_n=int(env.get("RECSYS_HOLDOUT_LAST_N", base.holdout_last_n)),
-            warm_start=env.get("RECSYS_WARM_START", "1").lower() not in ("0", "false", "no", "off"),
-            rl=rl,
-            ope=ope,
-            max_events_per_user=int(env.get("RECSYS_MAX_EVENTS_PER_USER", base.max_events_per_user)),
-        )
+        top = values.pop("", {})
+        sections = {section: dataclasses.replace(getattr(base, section), **fields)
+                    for section, fields in values.items()}
+        settings = dataclasses.replace(base, **top, **sections)
         return dataclasses.replace(settings, **overrides) if overrides else settings
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,317 @@
+"""Every `RECSYS_*` environment variable, declared once.
+
+`TABLE` lists each variable with its type, a one-line meaning, its group in
+docs/settings.md and either the `recsys.config.Settings` fields it sets
+(`Settings.from_env` is a loop over those) or, for a variable that sets no
+field, its default and the files that read it (a DAG file when it is parsed,
+a script, docker-compose.yml, the test suite). A variable that sets a field
+takes its default from the dataclass, so that default is written once.
+
+Standard library only: DAG files read a few of these names when Airflow parses
+them, and parsing must stay free of heavy imports. docs/settings.md is generated
+from this table by `python scripts/gen_settings_doc.py`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class _Unset:
+    """What a variable's text parses to when it means "keep the default" (an empty list)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+FROM_FIELD: Any = object()  # EnvVar.default of a variable whose default is its field's
+
+# the words the settings have always read as false; any other text is true
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a variable's text becomes a value, and how a value is written back as text."""
+
+    label: str  # the type column of docs/settings.md
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+
+
+def _comma_list(item: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda raw: UNSET if not raw else tuple(item(x) for x in raw.split(","))
+
+
+def _names(raw: str) -> Any:
+    return UNSET if not raw else tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def _optional_float(raw: str) -> Any:
+    # empty keeps the default, as the variable always did; "none" turns the cap off
+    if not raw:
+        return UNSET
+    return None if raw.strip().lower() == "none" else float(raw)
+
+
+def _joined(value: Iterable[Any]) -> str:
+    return ",".join(str(x) for x in value)
+
+
+INT = Kind("int", int)
+FLOAT = Kind("float", float)
+STR = Kind("str", lambda raw: raw)
+LOWER_STR = Kind("str (stripped, lower-cased)", lambda raw: raw.strip().lower())
+BOOL = Kind("bool", lambda raw: raw.lower() not in FALSE_WORDS, lambda value: "1" if value else "0")
+INTS = Kind("ints, comma-separated", _comma_list(int), _joined)
+FLOATS = Kind("floats, comma-separated", _comma_list(float), _joined)
+STRS = Kind("strs, comma-separated", _names, _joined)
+OPTIONAL_FLOAT = Kind("float or `none`", _optional_float, lambda value: "none" if value is None else str(value))
+PATH = Kind("path", Path)
+DATE = Kind("date (YYYY-MM-DD)", datetime.date.fromisoformat, datetime.date.isoformat)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable.
+
+    Attributes:
+        name: the variable, `RECSYS_...`.
+        kind: its type.
+        meaning: one line for docs/settings.md.
+        group: a key of GROUPS.
+        fields: the Settings fields it sets, dotted from Settings ("k", "als.factors");
+            empty for a variable that only scripts, DAG files or tests read.
+        default: the value when unset, for a variable that sets no field.
+        read_by: files that read the variable themselves (besides Settings.from_env),
+            each entry the file's path, optionally followed by when it is read.
+    """
+
+    name: str
+    kind: Kind
+    meaning: str
+    group: str
+    fields: tuple[str, ...] = ()
+    default: Any = FROM_FIELD
+    read_by: tuple[str, ...] = ()
+
+    def parse(self, raw: str) -> Any:
+        """The value of `raw`, or UNSET when `raw` means the default (an empty list)."""
+        try:
+            return self.kind.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}={raw!r}: expected {self.kind.label} ({exc})") from exc
+
+
+GROUPS = {
+    "paths": "Database and paths",
+    "night": "The night",
+    "gate": "Gate",
+    "retention": "Retention",
+    "als": "ALS",
+    "bpr": "BPR",
+    "search": "ALS hyper-parameter search",
+    "rl": "RL recommenders",
+    "ope": "Off-policy evaluation",
+    "airflow": "Airflow and DAG parse time",
+    "scripts": "Scripts and tests",
+}
+
+PARSED = "at parse time"  # by Airflow's DAG processor, with the stdlib alone
+
+TABLE: tuple[EnvVar, ...] = (
+    # database and paths
+    EnvVar("RECSYS_DATABASE_URL", STR, "SQLAlchemy URL of the data database (not Airflow's metadata database); "
+           "`postgresql://` is served by psycopg2 too, another driver is refused", "paths",
+           fields=("database_url",),
+           read_by=("recsys/airflow_support.py (when unset, the `recsys_db` Airflow connection gives the URL)",
+                    "plugins/recsys_ui.py (likewise)", "scripts/demo.sh (when unset, an embedded server)")),
+    EnvVar("RECSYS_SCHEMA", STR, "PostgreSQL schema of every recsys table (quoted as an identifier)", "paths",
+           fields=("schema",)),
+    EnvVar("RECSYS_SOURCE_TABLE", STR, "table or view the extract reads interactions from (`name` in the schema "
+           "or `schema.name`)", "paths", fields=("source_table",)),
+    EnvVar("RECSYS_ARTIFACT_DIR", PATH, "datasets and model files, one folder per as-of date; every worker must "
+           "see the same one", "paths", fields=("artifact_dir",)),
+    # the night
+    EnvVar("RECSYS_K", INT, "length of each published recommendation list", "night", fields=("k",)),
+    EnvVar("RECSYS_TRAIN_WINDOW_DAYS", INT, "days of history, ending at the interval end, that train a model",
+           "night", fields=("train_window_days",)),
+    EnvVar("RECSYS_POSITIVE_EVENT_TYPES", STRS, "event types that count as implicit positive feedback", "night",
+           fields=("positive_event_types",)),
+    EnvVar("RECSYS_HOLDOUT", STR, "the evaluate stage's hold-out: `last_day` (the window's last day; the gate "
+           "scores the live model on it) or `user_last_day` (each user's own last active day; no champion)",
+           "night", fields=("holdout",)),
+    EnvVar("RECSYS_HOLDOUT_LAST_N", INT, "N > 0: the hold-out is each user's last N positive events instead",
+           "night", fields=("holdout_last_n",)),
+    EnvVar("RECSYS_WARM_START", BOOL, "start the MF fits from the previous published model's factors for known "
+           "users and items", "night", fields=("warm_start",)),
+    EnvVar("RECSYS_MAX_EVENTS_PER_USER", INT, "events of one user an extract keeps (the latest); a user above it "
+           "(a bot) is capped and named in the log; 0 = no cap", "night", fields=("max_events_per_user",)),
+    EnvVar("RECSYS_KEEP_VERSIONS", INT, "published versions of each model kept as history", "night",
+           fields=("keep_versions",)),
+    EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",
+           fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed")),
+    EnvVar("RECSYS_NUM_THREADS", INT, "CPU threads of the MF fits; 0 = the CPUs given to the task "
+           "(`sched_getaffinity`)", "night", fields=("als.num_threads", "bpr.num_threads")),
+    # gate
+    EnvVar("RECSYS_GATE_METRIC", STR, "what the champion/challenger gate compares: a hold-out ranking metric at K "
+           "(`ndcg`, `recall`, ...) or the off-policy return rate (`dr_return_lcb`, `dr_return_diff_lcb`)", "gate",
+           fields=("gate_metric",)),
+    EnvVar("RECSYS_GATE_TOLERANCE", FLOAT, "how much worse than the live model (absolute) a new model may be and "
+           "still go live", "gate", fields=("gate_tolerance",)),
+    # retention
+    EnvVar("RECSYS_RETENTION_DAYS", INTS, "the N of the N-day retention cells computed each night", "retention",
+           fields=("retention_days",)),
+    EnvVar("RECSYS_RETENTION_TIMEZONE", STR, "IANA time zone whose calendar days retention and engagement count "
+           "in; a change needs `reset_retention` and a backfill", "retention", fields=("retention_timezone",)),
+    EnvVar("RECSYS_ACTIVE_EVENT_TYPES", STRS, "event types that make a user active; a change needs "
+           "`reset_retention` and a backfill", "retention", fields=("active_event_types",)),
+    # ALS
+    EnvVar("RECSYS_ALS_FACTORS", INT, "latent factors (when the search is off or has no validation user)", "als",
+           fields=("als.factors",)),
+    EnvVar("RECSYS_ALS_REGULARIZATION", FLOAT, "L2 regularisation (when the search is off or has no validation "
+           "user)", "als", fields=("als.regularization",)),
+    EnvVar("RECSYS_ALS_ALPHA", FLOAT, "confidence c = 1 + alpha * count (when the search is off or has no "
+           "validation user)", "als", fields=("als.alpha",)),
+    EnvVar("RECSYS_ALS_ITERATIONS", INT, "iterations of a fit from scratch", "als", fields=("als.iterations",)),
+    EnvVar("RECSYS_ALS_WARM_ITERATIONS", INT, "iterations when starting from the previous published model", "als",
+           fields=("als.warm_iterations",)),
+    # BPR
+    EnvVar("RECSYS_BPR_FACTORS", INT, "latent factors", "bpr", fields=("bpr.factors",)),
+    EnvVar("RECSYS_BPR_LEARNING_RATE", FLOAT, "step size at the start of the fit (it decays linearly to 0)", "bpr",
+           fields=("bpr.learning_rate",)),
+    EnvVar("RECSYS_BPR_REGULARIZATION", FLOAT, "L2 regularisation", "bpr", fields=("bpr.regularization",)),
+    EnvVar("RECSYS_BPR_ITERATIONS", INT, "epochs, each of as many sampled triples as interactions", "bpr",
+           fields=("bpr.iterations",)),
+    # search
+    EnvVar("RECSYS_ALS_SEARCH", BOOL, "pick ALS factors, alpha and regularisation each night by a small grid on a "
+           "validation split just before the hold-out", "search", fields=("search.enabled",)),
+    # RL
+    EnvVar("RECSYS_RL_GAMMA", FLOAT, "discount of the user's next session's value in the reward", "rl",
+           fields=("rl.gamma",)),
+    EnvVar("RECSYS_RL_RETENTION_WEIGHT", FLOAT, "weight of the user's return in the reward", "rl",
+           fields=("rl.retention_weight",)),
+    EnvVar("RECSYS_RL_RETURN_HORIZON_DAYS", INT, "calendar days after a session's day within which another "
+           "session counts as a return", "rl", fields=("rl.return_horizon_days",)),
+    EnvVar("RECSYS_RL_RETENTION_CREDIT", STR, "impressions that get a session's retention credit: `clicked`, "
+           "`consumed` or `session` (all)", "rl", fields=("rl.retention_credit",)),
+    EnvVar("RECSYS_RL_CONSUME_WEIGHT", FLOAT, "reward of a consumption on top of its click's 1 (finite, >= 0)",
+           "rl", fields=("rl.consume_weight",)),
+    EnvVar("RECSYS_RL_ABANDON_PENALTY", FLOAT, "cost of a click the user did not consume (finite, >= 0)", "rl",
+           fields=("rl.abandon_penalty",)),
+    EnvVar("RECSYS_RL_ENCODER", LOWER_STR, "state encoder: `gru` or `sasrec` (causal self-attention)", "rl",
+           fields=("rl.encoder",)),
+    EnvVar("RECSYS_RL_WEIGHT_CAP", FLOAT, "importance weights pi / beta are clipped here in training", "rl",
+           fields=("rl.weight_cap",)),
+    EnvVar("RECSYS_RL_EPOCHS", INT, "training epochs over the logged sessions", "rl", fields=("rl.epochs",)),
+    EnvVar("RECSYS_RL_NUM_THREADS", INT, "torch threads of the RL fits; 0 = 1 too (the networks are small)", "rl",
+           fields=("rl.num_threads",)),
+    # OPE
+    EnvVar("RECSYS_OPE_WEIGHT_CAP", OPTIONAL_FLOAT, "importance weights are clipped here; `none` = no clipping, "
+           "empty = the default", "ope", fields=("ope.weight_cap",)),
+    EnvVar("RECSYS_OPE_BOOTSTRAP", INT, "bootstrap resamples of each estimate's interval", "ope",
+           fields=("ope.n_bootstrap",)),
+    EnvVar("RECSYS_OPE_EXPLORE", FLOAT, "per-slot exploration assumed for a candidate list policy", "ope",
+           fields=("ope.explore",)),
+    EnvVar("RECSYS_OPE_SESSION_WEIGHT", STR, "a session's weight for the return rate: `mean` or `pseudo_inverse`",
+           "ope", fields=("ope.session_weight",)),
+    # Airflow and DAG parse time: read by the stdlib alone, so these set no Settings field
+    EnvVar("RECSYS_NIGHTLY_MODELS", STRS, "the nightly DAG's default `models` parameter (no spaces; names the DAG "
+           "does not know are dropped)", "airflow", default=("mf_als",),
+           read_by=(f"dags/recsys_nightly.py {PARSED}",)),
+    EnvVar("RECSYS_TRAINING_POOL", STR, "Airflow pool of the training and evaluation tasks", "airflow",
+           default="recsys_training",
+           read_by=(f"dags/recsys_nightly.py {PARSED}", f"dags/recsys_closed_loop.py {PARSED}")),
+    EnvVar("RECSYS_DAG_START_DATE", DATE, "the nightly DAG's start date (UTC): the earliest date a backfill "
+           "reaches", "airflow", default=datetime.date(2026, 1, 1),
+           read_by=(f"dags/recsys_nightly.py {PARSED}",)),
+    EnvVar("RECSYS_SIM_MAX_DAYS", INT, "day groups the closed-loop DAG generates: the most days one simulation "
+           "run can have", "airflow", default=60, read_by=(f"dags/recsys_closed_loop.py {PARSED}",)),
+    EnvVar("RECSYS_EXECUTOR", STR, "executor of the compose services: `LocalExecutor`, or `CeleryExecutor` with "
+           "`--profile celery`", "airflow", default="LocalExecutor", read_by=("docker-compose.yml",)),
+    # scripts and tests
+    EnvVar("RECSYS_VENV", PATH, "virtualenv the scripts create and install into (`$ROOT` is the repository; "
+           "docker-compose.yml sets `/opt/recsys/venv`)", "scripts", default=Path("$ROOT/.venv"),
+           read_by=("scripts/_env.sh",)),
+    EnvVar("RECSYS_DEMO_DATA", STR, "the demo's data: `simulate` or `movielens`", "scripts", default="simulate",
+           read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_DEMO_NIGHTS", INT, "nights the demo runs through Airflow", "scripts", default=3,
+           read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_MOVIELENS_PATH", PATH, "MovieLens 100K `u.data` that the demo loads with "
+           "`RECSYS_DEMO_DATA=movielens`", "scripts", default=Path("$ROOT/../shared/datasets/movielens-100k/u.data"),
+           read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_TEST_ADMIN_URL", STR, "admin URL of the PostgreSQL the tests create their databases on; when "
+           "it does not answer, an embedded server is started", "scripts",
+           default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", read_by=("tests/conftest.py",)),
+)
+
+BY_NAME = {var.name: var for var in TABLE}
+FIELD_VARIABLES = tuple(var for var in TABLE if var.fields)
+
+
+def field_value(settings: object, path: str) -> Any:
+    """The value at a dotted field path ("als.factors") of a Settings object."""
+    value = settings
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def default_of(var: EnvVar, defaults: object) -> Any:
+    """`var`'s default: its first field's in `defaults` (a default Settings), else its own."""
+    return field_value(defaults, var.fields[0]) if var.fields else var.default
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _where(var: EnvVar) -> str:
+    parts = []
+    if var.fields:
+        parts.append("Sets " + ", ".join(f"`Settings.{path}`" for path in var.fields) + ".")
+    if var.read_by:
+        readers = []
+        for entry in var.read_by:
+            path, _, when = entry.partition(" ")
+            readers.append(f"`{path}`" + (f" {when}" if when else ""))
+        parts.append(("Also read" if var.fields else "Read") + " by " + "; ".join(readers) + ".")
+    return " ".join(parts)
+
+
+INTRO = """\
+# Settings
+
+<!-- Generated by `python scripts/gen_settings_doc.py` from `recsys/settings_table.py`:
+edit the table, then run the script; tests/test_config.py fails while this file is stale. -->
+
+Every setting is an environment variable. `Settings.from_env()` (`recsys/config.py`) reads
+those that set a field of `Settings`; DAG parameters (`k`, `train_window_days`) and CLI flags
+override single fields per run. Inside Airflow, the `recsys_db` connection supplies the
+database URL when `RECSYS_DATABASE_URL` is unset. Fields without a variable (for example
+`ALSConfig.cg_steps` or the search grid) keep their defaults in `recsys/config.py`.
+The last two groups set no field: DAG files, scripts, docker-compose.yml and the test
+suite read them themselves, as each row says.
+
+Types: a `bool` is false for `0`, `false`, `no` or `off` (any case) and true for any
+other text; a comma-separated list that is empty keeps its default, as does an empty
+`float or none`; an `int` or `float` that does not parse fails with the variable's name.
+"""
+
+
+def render_markdown(defaults: object) -> str:
+    """docs/settings.md: INTRO, then one table per group. `defaults` is a default Settings."""
+    lines = [INTRO]
+    for group, title in GROUPS.items():
+        lines += [f"## {title}", "", "| variable | type | default | meaning |", "|---|---|---|---|"]
+        for var in (v for v in TABLE if v.group == group):
+            shown = var.kind.show(default_of(var, defaults))
+            meaning = var.meaning[0].upper() + var.meaning[1:] + ". " + _where(var)
+            lines.append(f"| `{var.name}` | {_cell(var.kind.label)} | `{_cell(shown)}` | {_cell(meaning.strip())} |")
+        lines.append("")
+    return "\n".join(lines)
