@@ -46,8 +46,8 @@ from recsys.night import input_key, night_steps
 
 KNOWN_MODELS = names()
 # Scheduled runs train these (a comma-separated list); manual runs choose in the `models` param.
-DEFAULT_MODELS = [m for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "").split(",") if m in KNOWN_MODELS] \
-    or default_names()
+DEFAULT_MODELS = [m.strip() for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "").split(",")
+                  if m.strip() in KNOWN_MODELS] or default_names()
 # Training and evaluation each use every core they are given: the pool keeps a
 # worker from running more of them at once than it has cores for.
 TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")

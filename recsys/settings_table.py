@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recsys import catalogue
+
 
 class _Unset:
     """What a variable's text parses to when it means "keep the default" (an empty list)."""
@@ -221,8 +223,9 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_OPE_SESSION_WEIGHT", STR, "a session's weight for the return rate: `mean` or `pseudo_inverse`",
            "ope", fields=("ope.session_weight",)),
     # Airflow and DAG parse time: read by the stdlib alone, so these set no Settings field
-    EnvVar("RECSYS_NIGHTLY_MODELS", STRS, "the nightly DAG's default `models` parameter (no spaces; names the DAG "
-           "does not know are dropped)", "airflow", default=("mf_als",),
+    EnvVar("RECSYS_NIGHTLY_MODELS", STRS, "the nightly DAG's default `models` parameter (names the catalogue "
+           "does not know are dropped); unset: the catalogue's default models", "airflow",
+           default=tuple(catalogue.default_names()),
            read_by=(f"dags/recsys_nightly.py {PARSED}",)),
     EnvVar("RECSYS_TRAINING_POOL", STR, "Airflow pool of the training and evaluation tasks", "airflow",
            default="recsys_training",
