@@ -9,12 +9,15 @@ run parameters, the CLI with its flags).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from recsys.settings_table import FIELD_VARIABLES, UNSET
+from recsys.settings_table import FIELD_VARIABLES, TABLE, UNSET
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # `gate_metric` value that gates on the off-policy estimate of the D1 return rate
@@ -257,6 +260,10 @@ class Settings:
                 sub-config refuses the value (`RLConfig`, `OPEConfig` validate theirs).
         """
         env = os.environ if env is None else env
+        declared = {var.name for var in TABLE}
+        for name in sorted(n for n in env if n.startswith("RECSYS_") and n not in declared):
+            # most likely a typo, which would otherwise leave its setting at the default unseen
+            logger.warning("%s is not a recsys setting and is ignored (docs/settings.md lists them)", name)
         values: dict[str, dict[str, Any]] = {}  # sub-config ("" = Settings itself) -> field -> value
         for var in FIELD_VARIABLES:
             if var.name not in env:

