@@ -110,7 +110,8 @@ def test_an_rl_branch_that_fails_on_a_real_log_leaves_mf_and_retention_published
 
     assert cli.main(["run", "--date", LAST_ML_DAY.isoformat(), "--extra-models", "rl_reinforce"]) == 1
     captured = capsys.readouterr()
-    assert '"failed": {\n    "rl_reinforce.train": "UndefinedColumn' in captured.out, captured.out
+    assert ('"failed": {\n    "rl_reinforce.train": "DataValidationError: log_without_sessions.session_id:'
+            ' column is missing; the RL models also need session_id, propensity') in captured.out, captured.out
     assert "failed step(s) rl_reinforce.train" in caplog.text
     with db.get_engine(s.database_url, s.schema).connect() as conn:
         runs = conn.execute(text("SELECT model_version, status, metrics->'last_failure'->>'stage' FROM model_runs"

@@ -34,7 +34,14 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "event_type": ("text", "character varying", "character"),
     "value": ("double precision", "real", "numeric", *_INTEGER_TYPES),
 }
+# What the RL models read beyond them (recsys.stages.train_rl); NULL is allowed in both.
+RL_SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "session_id": _INTEGER_TYPES,
+    "propensity": ("double precision", "real", "numeric"),
+}
 _CAST_HINT = {
+    "session_id": "an integer session id (`visit_id::bigint AS session_id`, or `NULL::bigint AS session_id`)",
+    "propensity": "a probability in (0, 1] (`NULL::float8 AS propensity` when the log records none)",
     "event_time": "a timestamptz (for a timestamp column: `created_at AT TIME ZONE 'UTC' AS event_time`)",
     "user_id": "an integer id (`account_id::bigint AS user_id`)",
     "item_id": "an integer id (`article_id::bigint AS item_id`)",
@@ -113,15 +120,16 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
     return manifest
 
 
-def check_source_columns(cur, schema: str, table: str, label: str) -> None:  # noqa: ANN001 - psycopg2 cursor
-    """Raise DataValidationError unless the source has every read column with a usable type."""
+def check_source_columns(cur, schema: str, table: str, label: str,  # noqa: ANN001 - psycopg2 cursor
+                         columns: dict[str, tuple[str, ...]] = SOURCE_COLUMNS, reader: str = "the source needs") -> None:
+    """Raise DataValidationError unless the source has every column of `columns` with a usable type."""
     cur.execute("SELECT column_name, data_type FROM information_schema.columns"
                 " WHERE table_schema = %s AND table_name = %s", (schema, table))
     found = dict(cur.fetchall())
-    for column, types in SOURCE_COLUMNS.items():
+    for column, types in columns.items():
         if column not in found:
-            raise DataValidationError(label, column, f"column is missing; the source needs "
-                                      f"{', '.join(SOURCE_COLUMNS)} (found {', '.join(sorted(found)) or 'none'})")
+            raise DataValidationError(label, column, f"column is missing; {reader} {', '.join(columns)}: add it as "
+                                      f"{_CAST_HINT[column]} (found {', '.join(sorted(found)) or 'none'})")
         if found[column] not in types:
             raise DataValidationError(label, column, f"column has type {found[column]}, expected "
                                       f"{' or '.join(types)}: cast it to {_CAST_HINT[column]} in the view")

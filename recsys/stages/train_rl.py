@@ -39,7 +39,7 @@ from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
 from recsys.errors import EmptyWindowError
-from recsys.stages.extract import source_name
+from recsys.stages.extract import RL_SOURCE_COLUMNS, check_source_columns, source_name
 from recsys.interval import DataInterval
 from recsys.models.factors import FactorModel, sha256_file
 from recsys.models.rl import trajectories
@@ -85,6 +85,8 @@ def read_logged_events(settings: Settings, interval: DataInterval, dataset: Wind
     schema, table = source_name(settings)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, schema, table)
+        # a log without these columns is not an RL log: say which column, before the COPY fails on it
+        check_source_columns(cur, schema, table, settings.source_table, RL_SOURCE_COLUMNS, "the RL models also need")
         buf = copy_out(cur, sql.SQL(load_sql("rl_extract_window")).format(source=sql.Identifier(schema, table)), window)
     frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
                         na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
