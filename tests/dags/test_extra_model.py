@@ -21,21 +21,22 @@ def _rows(settings, statement):
 
 
 @pytest.fixture
-def toy_in_catalogue(monkeypatch):
+def toy_in_catalogue(movielens_settings, monkeypatch):
+    """The toy model appended to the catalogue; the environment points at MovieLens 100K."""
     from toy_model import TOY
 
     monkeypatch.setattr(catalogue, "MODELS", catalogue.MODELS + (TOY,))
+    for name, value in {"RECSYS_DATABASE_URL": movielens_settings.database_url, "RECSYS_ALS_SEARCH": "0",
+                        "RECSYS_ARTIFACT_DIR": str(movielens_settings.artifact_dir),
+                        "RECSYS_TRAIN_WINDOW_DAYS": "365"}.items():
+        monkeypatch.setenv(name, value)
     return TOY
 
 
-def test_a_model_declared_in_the_catalogue_runs_in_the_dag(airflow_db, movielens_settings, toy_in_catalogue,
-                                                           monkeypatch):
+def test_a_model_declared_in_the_catalogue_runs_in_the_dag(airflow_db, movielens_settings, toy_in_catalogue):
     from airflow.dag_processing.dagbag import DagBag
 
     s = movielens_settings
-    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
-    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
-    monkeypatch.setenv("RECSYS_ALS_SEARCH", "0")
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors
     dag = bag.dags["recsys_nightly"]
@@ -59,14 +60,10 @@ def test_a_model_declared_in_the_catalogue_runs_in_the_dag(airflow_db, movielens
                     " WHERE model = 'toy_popular'") == [(943, 9430)]
 
 
-def test_a_model_declared_in_the_catalogue_runs_in_recsys_run(movielens_settings, toy_in_catalogue, monkeypatch,
-                                                              capsys):
+def test_a_model_declared_in_the_catalogue_runs_in_recsys_run(movielens_settings, toy_in_catalogue, capsys):
     from recsys import cli
 
     s = movielens_settings
-    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
-    monkeypatch.setenv("RECSYS_ARTIFACT_DIR", str(s.artifact_dir))
-    monkeypatch.setenv("RECSYS_TRAIN_WINDOW_DAYS", "365")
     assert cli.main(["run", "--date", "1998-04-23", "--models", "toy_popular"]) == 0
     assert _rows(s, "SELECT model_version, status FROM model_runs") == [("toy_popular@1998-04-23", "published")]
     assert cli.main(["recommend", "1", "--model", "toy_popular"]) == 0
