@@ -3,7 +3,8 @@
 `dags/recsys_nightly.py` turns these steps into tasks (a task group per model) and
 `recsys.pipeline.run_night` (`recsys run`, the closed loop, the benchmarks) runs them in
 order in one process; both execute a step with `recsys.pipeline.run_step`. So the DAG's
-graph and `recsys run`'s order cannot drift apart (tests/test_night.py checks it).
+graph and `recsys run`'s order cannot drift apart (tests/dags/test_night_graph.py and
+tests/test_night.py check both).
 
 For each model of the catalogue (`recsys.catalogue`), by its readout:
 
