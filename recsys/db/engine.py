@@ -23,9 +23,9 @@ from recsys.errors import ConfigurationError, DatabaseUnreachableError, SchemaMi
 
 logger = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 if not SQL_DIR.is_dir():  # installed as a wheel: SQL files ship inside the package
-    SQL_DIR = Path(__file__).resolve().parent / "sql"
+    SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
 def load_sql(name: str) -> str:
