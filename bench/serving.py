@@ -98,7 +98,7 @@ def main() -> int:
         cur.execute("VACUUM ANALYZE bare_recs")
         cur.execute("ANALYZE")
 
-        live_sql = load_sql("serving_top_k")
+        live_sql = load_sql("serving/top_k")
         bare_sql = "SELECT rank, item_id, score FROM bare_recs WHERE user_id = %(user_id)s ORDER BY rank LIMIT %(k)s"
         rng = np.random.default_rng(7)
         picks = rng.integers(0, users, size=n_queries) * 7 + 3

@@ -105,7 +105,7 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
     model = MODEL_ALIASES.get(args.model, args.model)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("serving_top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
+        cur.execute(load_sql("serving/top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
         rows = cur.fetchall()
     if not rows:
         print(f"no published {model} recommendations for user {args.user_id}")
@@ -120,7 +120,7 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db.engine import load_sql, raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("model_runs_list"), {"limit": args.limit})
+        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit})
         for version, kind, status, start, end, n, users, items, metrics, trig in cur.fetchall():
             print(f"{version:<28} {kind:<4} {status:<10} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) "
                   f"events={n} users={users} items={items} by={trig} {json.dumps(metrics)}")

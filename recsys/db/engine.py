@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +29,19 @@ if not SQL_DIR.is_dir():  # installed as a wheel: SQL files ship inside the pack
     SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
+# `stage/name`: query files are grouped in folders by the stage or module that runs them
+_QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*")
+
+
 def load_sql(name: str) -> str:
-    """Text of `sql/queries/<name>.sql`."""
+    """Text of `sql/queries/<stage>/<name>.sql`, e.g. `load_sql("retention/cells_mature")`.
+
+    Raises:
+        ValueError: `name` is not of the form `stage/name`.
+        FileNotFoundError: there is no such query file.
+    """
+    if not _QUERY_NAME.fullmatch(name):
+        raise ValueError(f"SQL query name {name!r}: expected 'stage/name', e.g. 'retention/cells_mature'")
     return (SQL_DIR / "queries" / f"{name}.sql").read_text()
 
 

@@ -52,7 +52,7 @@ def register_trained(settings: Settings, record: dict[str, Any]) -> str:
     params = {**record, "params": Json(record["params"]), "code_version": code_version()}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_runs")
-        cur.execute(load_sql("model_run_upsert"), params)
+        cur.execute(load_sql("registry/model_run_upsert"), params)
         return cur.fetchone()[0]
 
 
@@ -94,7 +94,7 @@ def record_failure(settings: Settings, model: str, interval: DataInterval, stage
     try:
         with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
             require_tables(cur, settings.schema, "model_runs", "live_models")
-            cur.execute(load_sql("model_run_failed"), params)
+            cur.execute(load_sql("registry/model_run_failed"), params)
             status = cur.fetchone()[0]
     except Exception as exc:  # noqa: BLE001 - the stage's own error is the one to surface
         # (the database being down is often why the stage failed in the first place)
@@ -119,6 +119,6 @@ def write_metrics(settings: Settings, version: str, rows: list[dict[str, Any]], 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM eval_metrics WHERE model_version = %s", (version,))
         for row in rows:
-            cur.execute(load_sql("eval_metrics_write"), {"model_version": version, **row})
+            cur.execute(load_sql("registry/eval_metrics_write"), {"model_version": version, **row})
         cur.execute("UPDATE model_runs SET metrics = %s WHERE model_version = %s", (Json(summary), version))
     logger.info("metrics of %s: %s", version, json.dumps(summary))

@@ -153,11 +153,11 @@ def read_live_lists(settings: Settings, model: str, user_ids: np.ndarray, k: int
     lists = np.full((len(user_ids), k), -1, dtype=np.int64)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "live_recommendations", "live_models")
-        cur.execute(load_sql("sim_live_version"), {"model": model})
+        cur.execute(load_sql("sim/live_version"), {"model": model})
         row = cur.fetchone()
         if row is None:
             return lists, None
-        cur.execute(load_sql("sim_live_lists"), {"model": model, "users": [int(u) for u in user_ids]})
+        cur.execute(load_sql("sim/live_lists"), {"model": model, "users": [int(u) for u in user_ids]})
         rows = np.array(cur.fetchall(), dtype=object).reshape(-1, 4)
     if rows.size:
         pos = np.searchsorted(user_ids, rows[:, 0].astype(np.int64))

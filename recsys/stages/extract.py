@@ -81,10 +81,10 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, source_schema, source_table)
         check_source_columns(cur, source_schema, source_table, settings.source_table)
-        cur.execute(sql.SQL(load_sql("count_interval_events")).format(source=source),
+        cur.execute(sql.SQL(load_sql("extract/count_interval_events")).format(source=source),
                     {"start": interval.start, "end": interval.end})
         n_interval = cur.fetchone()[0]
-        cur.execute(sql.SQL(load_sql("count_future_events")).format(source=source))
+        cur.execute(sql.SQL(load_sql("extract/count_future_events")).format(source=source))
         n_future, first_future, now = cur.fetchone()
         if n_future:
             # never read while they stay in the future: each window ends at its interval end
@@ -96,7 +96,7 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
                 f"no events in {settings.source_table} for the data interval "
                 f"[{interval.start.isoformat()}, {interval.end.isoformat()}): nothing to train or publish"
             )
-        buf = copy_out(cur, sql.SQL(load_sql("extract_window")).format(source=source), window)
+        buf = copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window)
     frame = pd.read_csv(
         buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value"],
         dtype={"event_type": "string"}, na_values=[""], keep_default_na=False,

@@ -106,7 +106,7 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     metric = settings.gate_metric if dr_gate else f"{settings.gate_metric}@{settings.k}"
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_runs", "eval_metrics", "live_models")
-        cur.execute(load_sql("gate_inputs"), {"model_version": version, "metric": settings.gate_metric, "k": settings.k})
+        cur.execute(load_sql("gate/inputs"), {"model_version": version, "metric": settings.gate_metric, "k": settings.k})
         row = cur.fetchone()
     if row is None:
         raise LookupError(f"model_runs has no model_version {version!r}")

@@ -114,7 +114,7 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
                             " ADD CONSTRAINT {} CHECK (model = {})")
                     .format(ident(staging), ident(f"{staging}_version"), sql.Literal(version),
                             ident(f"{staging}_model"), sql.Literal(model)))
-        cur.execute(load_sql("publish_make_live"), {"model": model, "model_version": version, "run_date": run_date})
+        cur.execute(load_sql("publish/make_live"), {"model": model, "model_version": version, "run_date": run_date})
         went_live = cur.fetchone() is not None
         # the view must stop referencing the old table of this version before it is dropped
         _define_live_view(cur, model if went_live else None, staging)
@@ -123,8 +123,8 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(ident(f"{staging}_user"), ident(f"{partition}_user")))
         cur.execute(sql.SQL("ALTER TABLE recommendation_lists ATTACH PARTITION {} FOR VALUES IN ({})")
                     .format(ident(partition), sql.Literal(version)))
-        cur.execute(load_sql("publish_mark_status"), {"model": model, "model_version": version})
-        cur.execute(load_sql("publish_expired_versions"), {"model": model, "keep": settings.keep_versions})
+        cur.execute(load_sql("publish/mark_status"), {"model": model, "model_version": version})
+        cur.execute(load_sql("publish/expired_versions"), {"model": model, "keep": settings.keep_versions})
         for (expired,) in cur.fetchall():
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition_name(model, get_run_date(expired)))))
             logger.info("dropped the lists of %s (keeping %d versions)", expired, settings.keep_versions)

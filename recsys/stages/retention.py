@@ -124,12 +124,12 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         _check_state(cur, params)
 
         t0 = time.perf_counter()
-        cur.execute(load_sql("retention_sync_plan"), {"newest_day": newest_day})
+        cur.execute(load_sql("retention/sync_plan"), {"newest_day": newest_day})
         reload_from, loaded_days = cur.fetchone()
         day_params = {"reload_from": reload_from, "newest_day": newest_day}
-        cur.execute(load_sql("retention_activity_clear_day"), day_params)
+        cur.execute(load_sql("retention/activity_clear_day"), day_params)
         cleared = cur.rowcount
-        cur.execute(load_sql("retention_served_clear_day"), day_params)
+        cur.execute(load_sql("retention/served_clear_day"), day_params)
         cleared += cur.rowcount
         fill_params = {
             **params,
@@ -137,11 +137,11 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
             "load_to": _day_start(cur, run_date, params["tz"]),
             "newest_day": newest_day,
         }
-        cur.execute(sql.SQL(load_sql("retention_activity_fill")).format(source=source), fill_params)
+        cur.execute(sql.SQL(load_sql("retention/activity_fill")).format(source=source), fill_params)
         activity_rows = cur.rowcount
-        cur.execute(sql.SQL(load_sql("retention_served_fill")).format(source=source), fill_params)
+        cur.execute(sql.SQL(load_sql("retention/served_fill")).format(source=source), fill_params)
         served_rows = cur.rowcount
-        cur.execute(load_sql("retention_activity_mark_loaded"), day_params)
+        cur.execute(load_sql("retention/activity_mark_loaded"), day_params)
         days_marked = cur.rowcount
         logger.info(
             "retention %s: activity sync from %s (%d days recorded before): %d rows cleared, "
@@ -155,7 +155,7 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
             "CREATE TEMPORARY TABLE retention_touched_cohorts (cohort_date date PRIMARY KEY) ON COMMIT DROP"
         )
         cur.execute(
-            load_sql("retention_cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
+            load_sql("retention/cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
         )
         cohorts_written, cohorts_dropped, cohorts_touched = cur.fetchone()
         logger.info(
@@ -166,14 +166,20 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         t0 = time.perf_counter()
         cell_params = {**params, "newest_day": newest_day}
         counts = {}
-        for name in ("retention_cells_mature", "retention_cells_placeholders", "retention_cells_rolling",
-                     "engagement_day", "model_retention_cells_mature", "model_retention_cells_placeholders"):
-            cur.execute(load_sql(name), cell_params)
+        for name, query in (
+            ("cells_mature", load_sql("retention/cells_mature")),
+            ("cells_placeholders", load_sql("retention/cells_placeholders")),
+            ("cells_rolling", load_sql("retention/cells_rolling")),
+            ("engagement_day", load_sql("retention/engagement_day")),
+            ("model_retention_cells_mature", load_sql("retention/model_retention_cells_mature")),
+            ("model_retention_cells_placeholders", load_sql("retention/model_retention_cells_placeholders")),
+        ):
+            cur.execute(query, cell_params)
             counts[name] = sum(cur.fetchone())
         logger.info("retention %s: rows written or deleted %s in %.2fs",
                     run_date, counts, time.perf_counter() - t0)
-    classic = counts["retention_cells_mature"] + counts["retention_cells_placeholders"]
-    rolling = counts["retention_cells_rolling"]
+    classic = counts["cells_mature"] + counts["cells_placeholders"]
+    rolling = counts["cells_rolling"]
     model = counts["model_retention_cells_mature"] + counts["model_retention_cells_placeholders"]
     result = RetentionRefresh(
         run_date=run_date,
@@ -221,19 +227,19 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         source = _prepare(cur, settings, params)
-        cur.execute(load_sql("retention_full_clear"))
+        cur.execute(load_sql("retention/full_clear"))
         full_params = {
             **params,
             "as_of_start": _day_start(cur, as_of, params["tz"]),
             "newest_day": as_of - timedelta(days=1),
         }
-        cur.execute(sql.SQL(load_sql("retention_full_source_days")).format(source=source), full_params)
-        cur.execute(load_sql("retention_full_recompute"), full_params)
+        cur.execute(sql.SQL(load_sql("retention/full_source_days")).format(source=source), full_params)
+        cur.execute(load_sql("retention/full_recompute"), full_params)
         cur.execute("SELECT retention_kind, count(*) FROM retention GROUP BY 1")
         written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
-        cur.execute(load_sql("engagement_full_recompute"), full_params)
+        cur.execute(load_sql("retention/engagement_full_recompute"), full_params)
         written["engagement"] = cur.rowcount
-        cur.execute(load_sql("model_retention_full_recompute"), full_params)
+        cur.execute(load_sql("retention/model_retention_full_recompute"), full_params)
         written["model"] = cur.rowcount
     logger.info("retention full recompute as of %s: %s rows written in %.2fs",
                 as_of, written, time.perf_counter() - started)

@@ -1,7 +1,7 @@
 """RL stages: train `rl_reinforce` on the window's logs, score it like MF, publish it.
 
 `train_rl` reads the window again with session ids and propensities
-(`sql/queries/rl_extract_window.sql`; the MF extract does not carry them), builds
+(`sql/queries/train/rl_extract_window.sql`; the MF extract does not carry them), builds
 trajectories over the id maps of the night's `WindowDataset`, fits the actor-critic
 (`recsys.models.rl.reinforce`), refuses a model with NaN parameters, and saves:
 
@@ -86,7 +86,7 @@ def read_logged_events(settings: Settings, interval: DataInterval, dataset: Wind
     schema, table = source_name(settings)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, schema, table)
-        buf = copy_out(cur, sql.SQL(load_sql("rl_extract_window")).format(source=sql.Identifier(schema, table)), window)
+        buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=sql.Identifier(schema, table)), window)
     frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
                         na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
     users, items = frame["user_id"].to_numpy(np.int64), frame["item_id"].to_numpy(np.int64)
