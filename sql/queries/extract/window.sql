@@ -1,7 +1,8 @@
--- Interactions of one training window, for the nightly extract.
--- Grain: one row per event. Parameters: %(start)s, %(end)s (timestamptz,
--- half-open [start, end)). {source} is the configured table or view, quoted as
--- an identifier by recsys.stages.extract. Read by recsys.stages.extract through COPY.
+-- extract/window: the interactions of one training window, for the nightly extract.
+-- Grain: one row per event.
+-- Parameters: %(start)s, %(end)s timestamptz, the window [start, end);
+--   {source} is the configured table or view, quoted as an identifier by the caller.
+-- Read by: recsys.stages.extract.extract_window, through COPY.
 -- Checks that the window can be trained on happen in Python after the read,
 -- so the messages can name the offending column and count.
 SELECT

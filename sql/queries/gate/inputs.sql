@@ -1,9 +1,12 @@
--- What the champion/challenger gate compares, for one challenger version.
--- Parameters: %(model_version)s, %(metric)s, %(k)s. One row: the challenger's
+-- gate/inputs: what the champion/challenger gate compares, for one challenger version.
+-- Grain: one row (none when the version is not in model_runs): the challenger's
 -- model, model kind ('mf', 'rl') and run date, the live version of that model
 -- (NULL when none) and its run date, and both ranking figures on the challenger's
 -- hold-out (subject 'model' is the challenger, 'champion' the live model scored on
 -- the same users). The DR gate reads its figures through recsys.stages.ope instead.
+-- Parameters: %(model_version)s text, the challenger; %(metric)s text and
+--   %(k)s integer, the ranking metric compared.
+-- Read by: recsys.stages.gate.decide.
 SELECT
     r.model,
     r.model_kind,

@@ -1,10 +1,12 @@
 -- ope/logged_impressions: the logged impressions of one day with what off-policy
 -- evaluation needs: the logged propensity, whether the impression was clicked in
 -- its session, and whether its user came back (an active event) on the next day.
--- Grain: one row per impression with a propensity. Parameters: %(day_start)s,
--- %(day_end)s, %(next_end)s (timestamptz: the day is [day_start, day_end), the
--- next day [day_end, next_end)), %(active_types)s text[]. {source}: the configured
--- log, quoted by recsys.stages.ope. Read by recsys.stages.ope.
+-- Grain: one row per impression with a propensity.
+-- Parameters: %(day_start)s, %(day_end)s, %(next_end)s timestamptz (the day is
+--   [day_start, day_end), the next day [day_end, next_end)); %(active_types)s
+--   text[], event types that count as coming back; {source} is the configured
+--   log, quoted as an identifier by the caller.
+-- Read by: recsys.stages.ope.read_logged_day, through COPY.
 WITH impressions AS (
     SELECT user_id, item_id, session_id, propensity, model_version
     FROM {source}

@@ -1,6 +1,9 @@
--- Versions of a model whose partitions fall outside the history kept: all but
--- the %(keep)s newest as-of dates, never the live one.
--- Parameters: %(model)s, %(keep)s. Read by recsys.stages.publish, which drops them.
+-- publish/expired_versions: versions of a model whose partitions fall outside
+-- the history kept: all but the %(keep)s newest as-of dates, never the live one.
+-- Grain: one row per expired model_version.
+-- Parameters: %(model)s text; %(keep)s integer, as-of dates kept.
+-- Read by: recsys.stages.publish.publish_lists, which drops their partitions in
+--   the publish transaction.
 WITH attached AS (
     SELECT r.model_version, r.run_date
     FROM model_runs AS r

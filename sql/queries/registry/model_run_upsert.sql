@@ -1,7 +1,14 @@
--- Register a trained model, replacing the record of an earlier attempt at the
--- same (model, run_date): re-running a date replaces exactly that date's row.
--- Grain: one row per (model, run_date). Read by `recsys models`, the publish
--- stage and analysts. Returns the model_version.
+-- registry/model_run_upsert: register a trained model, replacing the record of an
+-- earlier attempt at the same (model, run_date): re-running a date replaces
+-- exactly that date's row.
+-- Grain: one row per (model, run_date) in model_runs; returns the model_version.
+-- Parameters: %(model)s, %(model_kind)s, %(model_version)s text; %(run_date)s date;
+--   %(data_interval_start)s, %(data_interval_end)s, %(train_window_start)s
+--   timestamptz; %(n_interactions)s, %(n_users)s, %(n_items)s integer;
+--   %(params)s jsonb, the hyper-parameters; %(triggered_by)s, %(code_version)s,
+--   %(artifact_path)s, %(artifact_sha256)s text.
+-- Run by: recsys.db.registry.register_trained; read by `recsys models`, the
+--   publish stage and analysts.
 INSERT INTO model_runs (
     model, model_kind, model_version, run_date, data_interval_start, data_interval_end,
     train_window_start, n_interactions, n_users, n_items, params, metrics, status,

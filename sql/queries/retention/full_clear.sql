@@ -4,7 +4,8 @@
 -- ACCESS EXCLUSIVE lock, and the recompute commits in the same transaction.
 -- The compact tables (user_activity_days, user_cohorts, user_model_days,
 -- activity_days_loaded) are left as they are.
--- Read by: recsys.stages.retention.full_recompute.
+-- Parameters: none.
+-- Run by: recsys.stages.retention.full_recompute.
 DELETE FROM retention;
 DELETE FROM engagement;
 DELETE FROM model_retention;

@@ -1,8 +1,9 @@
 -- train/rl_extract_window: the events of one training window with what the RL
 -- recommenders need beyond MF's extract: session and logged propensity.
--- Grain: one row per event. Parameters: %(start)s, %(end)s (timestamptz,
--- half-open [start, end)). {source} is the configured table or view, quoted as an
--- identifier by recsys.stages.train_rl. Read by recsys.stages.train_rl through COPY.
+-- Grain: one row per event.
+-- Parameters: %(start)s, %(end)s timestamptz, the window [start, end); {source}
+--   is the configured table or view, quoted as an identifier by the caller.
+-- Read by: recsys.stages.train_rl.read_logged_events, through COPY.
 SELECT
     user_id,
     item_id,
