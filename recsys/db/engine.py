@@ -34,7 +34,12 @@ _QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*")
 
 
 def load_sql(name: str) -> str:
-    """Text of `sql/queries/<stage>/<name>.sql`, e.g. `load_sql("retention/cells_mature")`.
+    """The statement of `sql/queries/<stage>/<name>.sql`, e.g. `load_sql("retention/cells_mature")`.
+
+    The file's header (its leading `--` lines) is left out: it is for readers, and it
+    names the file's `{placeholders}` and `%(parameters)s`, which `psycopg2.sql` and
+    the driver would otherwise fill inside the comment too (a multi-line fragment
+    composed in there would end the comment early).
 
     Raises:
         ValueError: `name` is not of the form `stage/name`.
@@ -42,7 +47,9 @@ def load_sql(name: str) -> str:
     """
     if not _QUERY_NAME.fullmatch(name):
         raise ValueError(f"SQL query name {name!r}: expected 'stage/name', e.g. 'retention/cells_mature'")
-    return (SQL_DIR / "queries" / f"{name}.sql").read_text()
+    lines = (SQL_DIR / "queries" / f"{name}.sql").read_text().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if not line.startswith("--")), len(lines))
+    return "".join(lines[start:])
 
 
 def describe_url(url: str) -> str:
