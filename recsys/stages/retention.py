@@ -151,9 +151,7 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         )
 
         t0 = time.perf_counter()
-        cur.execute(
-            "CREATE TEMPORARY TABLE retention_touched_cohorts (cohort_date date PRIMARY KEY) ON COMMIT DROP"
-        )
+        cur.execute(load_sql("retention/touched_cohorts_create"))
         cur.execute(
             load_sql("retention/cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
         )
@@ -235,7 +233,7 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
         }
         cur.execute(sql.SQL(load_sql("retention/full_source_days")).format(source=source), full_params)
         cur.execute(load_sql("retention/full_recompute"), full_params)
-        cur.execute("SELECT retention_kind, count(*) FROM retention GROUP BY 1")
+        cur.execute(load_sql("retention/cells_per_kind"))
         written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
         cur.execute(load_sql("retention/engagement_full_recompute"), full_params)
         written["engagement"] = cur.rowcount
@@ -254,22 +252,23 @@ def reset_retention(settings: Settings) -> None:
     and activity as the old settings defined them.
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
         require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
-        cur.execute(sql.SQL("TRUNCATE {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES + _OUTPUT_TABLES))))
+        cur.execute(sql.SQL(load_sql("retention/reset")).format(
+            tables=sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES + _OUTPUT_TABLES))))
     logger.info("retention tables of schema %s emptied", settings.schema)
 
 
 def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Composable:
     """Take the retention lock, check the tables and the time zone; returns the quoted source."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
     source_schema, source_table = _source_name(settings)
     require_tables(cur, source_schema, source_table)
     require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
+    # plumbing, kept inline: a savepoint, so an unknown time zone leaves the transaction usable
     cur.execute("SAVEPOINT retention_timezone")
     try:
-        cur.execute("SELECT now() AT TIME ZONE %(tz)s", params)
+        cur.execute(load_sql("retention/timezone_check"), params)
     except psycopg2.errors.InvalidParameterValue as exc:
         cur.execute("ROLLBACK TO SAVEPOINT retention_timezone")
         raise DataValidationError(
@@ -277,27 +276,24 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
             f"unknown time zone {params['tz']!r}: use an IANA name such as 'UTC' or 'Europe/Paris'",
         ) from exc
     cur.execute("RELEASE SAVEPOINT retention_timezone")
-    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-                " AND column_name = 'model_version'", (source_schema, source_table))
+    cur.execute(load_sql("retention/source_has_model_version"), {"schema": source_schema, "table": source_table})
     if cur.fetchone() is None:
         # a user's log view may map only the five training columns: per-model
         # retention then has no serving model to attribute users to
         logger.warning("%s.%s has no model_version column: per-model retention stays empty",
                        source_schema, source_table)
-        return sql.SQL("(SELECT *, NULL::text AS model_version FROM {})").format(
-            sql.Identifier(source_schema, source_table))
+        return sql.SQL(load_sql("retention/source_without_model_version")).format(
+            source=sql.Identifier(source_schema, source_table))
     return sql.Identifier(source_schema, source_table)
 
 
 def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
     """Record the settings the compact tables are built with; refuse to mix others in."""
     wanted = (params["tz"], sorted(params["active"]))
-    cur.execute("SELECT timezone, active_event_types FROM retention_state")
+    cur.execute(load_sql("retention/state_read"))
     row = cur.fetchone()
     if row is None:
-        cur.execute(
-            "INSERT INTO retention_state (timezone, active_event_types) VALUES (%s, %s)", wanted
-        )
+        cur.execute(load_sql("retention/state_write"), {"timezone": wanted[0], "active_event_types": wanted[1]})
         return
     built = (row[0], sorted(row[1]))
     if built != wanted:
@@ -350,5 +346,5 @@ def _as_date(value: date, name: str) -> date:
 def _day_start(cur: psycopg2.extensions.cursor, day: date, tz: str) -> datetime:
     """00:00 of `day` in time zone `tz`, as an aware datetime, by PostgreSQL's
     time zone rules (the same rules that map event times to days)."""
-    cur.execute("SELECT %(day)s::date::timestamp AT TIME ZONE %(tz)s", {"day": day, "tz": tz})
+    cur.execute(load_sql("retention/day_start"), {"day": day, "tz": tz})
     return cur.fetchone()[0]
