@@ -106,8 +106,7 @@ def record_failure(settings: Settings, model: str, interval: DataInterval, stage
 
 def get_run(settings: Settings, version: str) -> ModelRun:
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT model, model_kind, model_version, run_date, artifact_path, artifact_sha256, status, metrics"
-                    " FROM model_runs WHERE model_version = %s", (version,))
+        cur.execute(load_sql("registry/model_run_read"), {"model_version": version})
         row = cur.fetchone()
     if row is None:
         raise LookupError(f"model_runs has no model_version {version!r}")
@@ -117,8 +116,8 @@ def get_run(settings: Settings, version: str) -> ModelRun:
 def write_metrics(settings: Settings, version: str, rows: list[dict[str, Any]], summary: dict[str, float]) -> None:
     """Replace the evaluation figures of `version` and copy the summary into model_runs.metrics."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM eval_metrics WHERE model_version = %s", (version,))
+        cur.execute(load_sql("registry/eval_metrics_clear"), {"model_version": version})
         for row in rows:
             cur.execute(load_sql("registry/eval_metrics_write"), {"model_version": version, **row})
-        cur.execute("UPDATE model_runs SET metrics = %s WHERE model_version = %s", (Json(summary), version))
+        cur.execute(load_sql("registry/model_run_metrics_write"), {"metrics": Json(summary), "model_version": version})
     logger.info("metrics of %s: %s", version, json.dumps(summary))
