@@ -313,7 +313,7 @@ def write_items(settings: Settings, source: str, world: World) -> None:
                           "quality": world.quality, "appeal": world.appeal})
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "sim_items")
-        cur.execute("DELETE FROM sim_items WHERE sim_source = %s", (source,))
+        cur.execute(load_sql("sim/items_clear"), {"source": source})
         copy_in(cur, "sim_items", list(truth.columns), io.BytesIO(truth.to_csv(index=False, header=False).encode()))
 
 
@@ -337,6 +337,6 @@ def _write_truth(settings: Settings, source: str, day: date, outcome: DayOutcome
     })
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "sim_user_days")
-        cur.execute("DELETE FROM sim_user_days WHERE sim_source = %s AND day = %s", (source, day))
+        cur.execute(load_sql("sim/user_days_clear"), {"source": source, "day": day})
         copy_in(cur, "sim_user_days", list(truth.columns),
                 io.BytesIO(truth.to_csv(index=False, header=False, na_rep="").encode()))

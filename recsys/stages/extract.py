@@ -115,8 +115,7 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
 
 def check_source_columns(cur, schema: str, table: str, label: str) -> None:  # noqa: ANN001 - psycopg2 cursor
     """Raise DataValidationError unless the source has every read column with a usable type."""
-    cur.execute("SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s", (schema, table))
+    cur.execute(load_sql("extract/source_columns"), {"schema": schema, "table": table})
     found = dict(cur.fetchall())
     for column, types in SOURCE_COLUMNS.items():
         if column not in found:

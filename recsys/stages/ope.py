@@ -275,7 +275,7 @@ def _evaluate(settings: Settings, logged: pd.DataFrame, list_users: np.ndarray, 
 def _catalogue_size(settings: Settings, listed_items: np.ndarray, logged: pd.DataFrame) -> int:
     """Items the exploration draw can show: the catalogue, or more if lists or the log name others."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM items")
+        cur.execute(load_sql("ope/catalogue_size"))
         return max(int(cur.fetchone()[0]), int(np.unique(np.r_[listed_items, logged["item_id"]]).size))
 
 
