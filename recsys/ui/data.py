@@ -1,9 +1,8 @@
 """What the Recsys page shows, read from the data database as plain values.
 
 One function per panel, each running one query of `sql/queries/ui/*.sql`.
-Panels over tables that later migrations add (`model_retention` from 0002,
-`ope_estimates` from the RL work) return None while the table is missing, so
-the page can say "no data yet" instead of failing.
+The per-model retention panel returns None while `model_retention` (migration
+0002) is missing, so the page can say "no data yet" instead of failing.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from recsys.db.engine import load_sql, raw_connection, require_tables
 
 logger = logging.getLogger(__name__)
 
-#: Columns the OPE panel needs in `ope_estimates`; see ui/ope_series.sql.
-OPE_COLUMNS = ("policy", "run_date", "predicted", "ci_low", "ci_high", "realised")
 MODEL_RETENTION_COLUMNS = ("model_version", "serve_day", "day_n", "users_served", "retained_users", "is_mature")
 
 
@@ -135,16 +132,9 @@ def live_models(settings: Settings) -> list[LiveModel]:
             for model, version, run_date, published_at, kind, metrics in rows]
 
 
-def ope_series(settings: Settings, days: int = 120) -> list[Series] | None:
-    """Predicted (with its interval) and realised return rate per policy over nights.
-
-    None while `ope_estimates` with the columns of OPE_COLUMNS is not in the schema.
-    """
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        if not _has_columns(cur, "ope_estimates", OPE_COLUMNS):
-            return None
-        cur.execute(load_sql("ui/ope_series"), {"days": days})
-        rows = cur.fetchall()
+def ope_series(settings: Settings, days: int = 120) -> list[Series]:
+    """Predicted (with its interval) and realised return rate per policy over nights."""
+    rows = _fetch(settings, load_sql("ui/ope_series"), {"days": days}, required=("ope_estimates",))
     by_policy: dict[str, list[tuple]] = {}
     for policy, run_date, predicted, low, high, realised in rows:
         by_policy.setdefault(policy, []).append((run_date, predicted, low, high, realised))

@@ -1,7 +1,6 @@
 -- ui/ope_series: off-policy estimates of each policy's return rate against the
--- realised rate of the arm that served it, over nights. Reads `ope_estimates`
--- (run_date, policy, predicted, ci_low, ci_high, realised), which the RL work
--- (issue 6) is to add; the caller checks that the table and columns exist.
+-- realised rate of the arm that served it, over nights, from `ope_estimates`
+-- (migration 0004).
 -- Grain: one row per (policy, run_date).
 -- Parameters: %(days)s integer, nights shown back from the newest.
 -- Read by: recsys.ui.data.ope_series (the "OPE: predicted vs realised" panel).
