@@ -11,7 +11,6 @@ import io
 import logging
 import re
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Iterator
 
