@@ -18,6 +18,7 @@ Targets: p99_vs_bare <= 1.5, publish_vs_copy >= 0.7.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -33,7 +34,6 @@ from _common import bench_database  # noqa: E402
 
 from recsys.dev import devdb  # noqa: E402
 from recsys.config import Settings  # noqa: E402
-from recsys.db.copy_binary import recommendation_rows  # noqa: E402
 from recsys.db.engine import load_sql  # noqa: E402
 from recsys.stages.publish import publish_lists  # noqa: E402
 from recsys.db.registry import register_trained  # noqa: E402
@@ -48,6 +48,40 @@ def lists(users: int, seed: int = 0):
     items = rng.integers(0, 20_000, size=users * PER_USER)
     scores = np.tile(np.linspace(1, 0, PER_USER, dtype=np.float32), users)
     return user_ids, ranks, items, scores
+
+
+# binary COPY framing (https://www.postgresql.org/docs/current/sql-copy.html, Binary Format)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_PG_EPOCH = date(2000, 1, 1)
+
+
+def recommendation_rows(model: str, version: str, run_date: date, user_ids: np.ndarray, ranks: np.ndarray,
+                        item_ids: np.ndarray, scores: np.ndarray) -> io.BytesIO:
+    """Binary COPY stream for columns (model, model_version, run_date, user_id, rank, item_id, score):
+    the one-row-per-recommendation layout the raw COPY floor is measured with (the published
+    layout, one row of arrays per user, is recsys.db.copy_binary.recommendation_list_rows)."""
+    model_b, version_b = model.encode(), version.encode()
+    dtype = np.dtype([
+        ("nfields", ">i2"),
+        ("model_len", ">i4"), ("model", f"S{len(model_b)}"),
+        ("version_len", ">i4"), ("version", f"S{len(version_b)}"),
+        ("date_len", ">i4"), ("date", ">i4"),
+        ("user_len", ">i4"), ("user", ">i8"),
+        ("rank_len", ">i4"), ("rank", ">i2"),
+        ("item_len", ">i4"), ("item", ">i8"),
+        ("score_len", ">i4"), ("score", ">f4"),
+    ])
+    rows = np.empty(len(user_ids), dtype=dtype)
+    rows["nfields"] = 7
+    rows["model_len"], rows["model"] = len(model_b), model_b
+    rows["version_len"], rows["version"] = len(version_b), version_b
+    rows["date_len"], rows["date"] = 4, (run_date - _PG_EPOCH).days
+    rows["user_len"], rows["user"] = 8, user_ids
+    rows["rank_len"], rows["rank"] = 2, ranks
+    rows["item_len"], rows["item"] = 8, item_ids
+    rows["score_len"], rows["score"] = 4, scores
+    return io.BytesIO(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
 
 
 def register(settings: Settings, run_date: date) -> str:
@@ -98,7 +132,7 @@ def main() -> int:
         cur.execute("VACUUM ANALYZE bare_recs")
         cur.execute("ANALYZE")
 
-        live_sql = load_sql("serving_top_k")
+        live_sql = load_sql("serving/top_k")
         bare_sql = "SELECT rank, item_id, score FROM bare_recs WHERE user_id = %(user_id)s ORDER BY rank LIMIT %(k)s"
         rng = np.random.default_rng(7)
         picks = rng.integers(0, users, size=n_queries) * 7 + 3

@@ -110,7 +110,7 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
     model = catalogue.get(args.model).name
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("serving_top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
+        cur.execute(load_sql("serving/top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
         rows = cur.fetchall()
     if not rows:
         print(f"no published {model} recommendations for user {args.user_id}")
@@ -125,7 +125,7 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db.engine import load_sql, raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("model_runs_list"), {"limit": args.limit})
+        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit})
         for version, kind, status, start, end, n, users, items, metrics, trig in cur.fetchall():
             print(f"{version:<28} {kind:<4} {status:<10} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) "
                   f"events={n} users={users} items={items} by={trig} {json.dumps(metrics)}")
@@ -133,18 +133,17 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_show(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db.engine import raw_connection
+    from recsys.db.engine import load_sql, raw_connection
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT to_jsonb(r) FROM model_runs AS r WHERE model_version = %s", (args.version,))
+        cur.execute(load_sql("cli/model_run_record"), {"model_version": args.version})
         row = cur.fetchone()
         if row is None:
             print(f"no model_runs row with model_version {args.version!r}", file=sys.stderr)
             return 1
-        cur.execute("SELECT subject, metric, k, value, n_users FROM eval_metrics WHERE model_version = %s"
-                    " ORDER BY subject, metric, k", (args.version,))
+        cur.execute(load_sql("cli/model_run_eval_metrics"), {"model_version": args.version})
         metrics = cur.fetchall()
-        cur.execute("SELECT 1 FROM live_models WHERE model_version = %s", (args.version,))
+        cur.execute(load_sql("cli/model_run_is_live"), {"model_version": args.version})
         live = cur.fetchone() is not None
     record = row[0]
     record["live"] = live

@@ -20,32 +20,6 @@ _PG_EPOCH = date(2000, 1, 1)
 _INT8_OID, _FLOAT4_OID = 20, 700
 
 
-def recommendation_rows(model: str, version: str, run_date: date, user_ids: np.ndarray, ranks: np.ndarray,
-                        item_ids: np.ndarray, scores: np.ndarray) -> io.BytesIO:
-    """Binary COPY stream for columns (model, model_version, run_date, user_id, rank, item_id, score)."""
-    model_b, version_b = model.encode(), version.encode()
-    dtype = np.dtype([
-        ("nfields", ">i2"),
-        ("model_len", ">i4"), ("model", f"S{len(model_b)}"),
-        ("version_len", ">i4"), ("version", f"S{len(version_b)}"),
-        ("date_len", ">i4"), ("date", ">i4"),
-        ("user_len", ">i4"), ("user", ">i8"),
-        ("rank_len", ">i4"), ("rank", ">i2"),
-        ("item_len", ">i4"), ("item", ">i8"),
-        ("score_len", ">i4"), ("score", ">f4"),
-    ])
-    rows = np.empty(len(user_ids), dtype=dtype)
-    rows["nfields"] = 7
-    rows["model_len"], rows["model"] = len(model_b), model_b
-    rows["version_len"], rows["version"] = len(version_b), version_b
-    rows["date_len"], rows["date"] = 4, (run_date - _PG_EPOCH).days
-    rows["user_len"], rows["user"] = 8, user_ids
-    rows["rank_len"], rows["rank"] = 2, ranks
-    rows["item_len"], rows["item"] = 8, item_ids
-    rows["score_len"], rows["score"] = 4, scores
-    return io.BytesIO(_HEADER + rows.tobytes() + _TRAILER)
-
-
 def _array_field(element: str, n: int) -> list:
     """dtype of a one-dimensional binary array field of n non-null elements, length prefix included."""
     return [("field_len", ">i4"), ("ndim", ">i4"), ("has_nulls", ">i4"), ("element_oid", ">i4"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -28,9 +28,27 @@ if not SQL_DIR.is_dir():  # installed as a wheel: SQL files ship inside the pack
     SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
+# `stage/name`: query files are grouped in folders by the stage or module that runs them
+_QUERY_NAME = re.compile(r"[a-z][a-z0-9_]*/[a-z][a-z0-9_]*")
+
+
 def load_sql(name: str) -> str:
-    """Text of `sql/queries/<name>.sql`."""
-    return (SQL_DIR / "queries" / f"{name}.sql").read_text()
+    """The statement of `sql/queries/<stage>/<name>.sql`, e.g. `load_sql("retention/cells_mature")`.
+
+    The file's header (its leading `--` lines) is left out: it is for readers, and it
+    names the file's `{placeholders}` and `%(parameters)s`, which `psycopg2.sql` and
+    the driver would otherwise fill inside the comment too (a multi-line fragment
+    composed in there would end the comment early).
+
+    Raises:
+        ValueError: `name` is not of the form `stage/name`.
+        FileNotFoundError: there is no such query file.
+    """
+    if not _QUERY_NAME.fullmatch(name):
+        raise ValueError(f"SQL query name {name!r}: expected 'stage/name', e.g. 'retention/cells_mature'")
+    lines = (SQL_DIR / "queries" / f"{name}.sql").read_text().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if not line.startswith("--")), len(lines))
+    return "".join(lines[start:])
 
 
 def describe_url(url: str) -> str:

@@ -53,7 +53,7 @@ def register_trained(settings: Settings, record: dict[str, Any]) -> str:
     params = {**record, "params": Json(record["params"]), "code_version": code_version()}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_runs")
-        cur.execute(load_sql("model_run_upsert"), params)
+        cur.execute(load_sql("registry/model_run_upsert"), params)
         return cur.fetchone()[0]
 
 
@@ -78,7 +78,7 @@ def record_failure(settings: Settings, model: str, interval: DataInterval, stage
     try:
         with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
             require_tables(cur, settings.schema, "model_runs", "live_models")
-            cur.execute(load_sql("model_run_failed"), params)
+            cur.execute(load_sql("registry/model_run_failed"), params)
             status = cur.fetchone()[0]
     except Exception as exc:  # noqa: BLE001 - the stage's own error is the one to surface
         # (the database being down is often why the stage failed in the first place)
@@ -90,8 +90,7 @@ def record_failure(settings: Settings, model: str, interval: DataInterval, stage
 
 def get_run(settings: Settings, version: str) -> ModelRun:
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT model, model_kind, model_version, run_date, artifact_path, artifact_sha256, status, metrics"
-                    " FROM model_runs WHERE model_version = %s", (version,))
+        cur.execute(load_sql("registry/model_run_read"), {"model_version": version})
         row = cur.fetchone()
     if row is None:
         raise LookupError(f"model_runs has no model_version {version!r}")
@@ -101,8 +100,8 @@ def get_run(settings: Settings, version: str) -> ModelRun:
 def write_metrics(settings: Settings, version: str, rows: list[dict[str, Any]], summary: dict[str, float]) -> None:
     """Replace the evaluation figures of `version` and copy the summary into model_runs.metrics."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM eval_metrics WHERE model_version = %s", (version,))
+        cur.execute(load_sql("registry/eval_metrics_clear"), {"model_version": version})
         for row in rows:
-            cur.execute(load_sql("eval_metrics_write"), {"model_version": version, **row})
-        cur.execute("UPDATE model_runs SET metrics = %s WHERE model_version = %s", (Json(summary), version))
+            cur.execute(load_sql("registry/eval_metrics_write"), {"model_version": version, **row})
+        cur.execute(load_sql("registry/model_run_metrics_write"), {"metrics": Json(summary), "model_version": version})
     logger.info("metrics of %s: %s", version, json.dumps(summary))

@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg2
 
 from recsys.config import Settings
-from recsys.db.engine import copy_in, raw_connection, require_tables
+from recsys.db.engine import copy_in, load_sql, raw_connection, require_tables
 from recsys.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def replace_source_rows(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
             (f"recsys.loaders:{settings.schema}:{source}",),
         )
-        cur.execute("SET LOCAL client_encoding TO 'UTF8'")  # the CSV below is UTF-8
-        cur.execute("DELETE FROM interactions WHERE source = %s", (source,))
+        cur.execute("SET LOCAL client_encoding TO 'UTF8'")  # plumbing, inline: the CSV below is UTF-8
+        cur.execute(load_sql("loaders/interactions_delete_source"), {"source": source})
         deleted = cur.rowcount
         reader = _ChunkReader(_interaction_chunks(frames, source))
         try:
@@ -94,7 +94,7 @@ def replace_source_rows(
             if reader.error is not None:
                 raise reader.error from None
             raise
-        cur.execute("DELETE FROM items WHERE source = %s", (source,))
+        cur.execute(load_sql("loaders/items_delete_source"), {"source": source})
         if items_csv is not None:
             _upsert_items(cur, source, items_csv)
     logger.info(
@@ -193,19 +193,13 @@ def _items_csv(items: pd.DataFrame, source: str) -> bytes:
 
 def _upsert_items(cur, source: str, csv: bytes) -> None:  # noqa: ANN001 - psycopg2 cursor
     """COPY items into a temp table, then upsert them: `items` is keyed by item_id alone."""
-    cur.execute("CREATE TEMP TABLE items_load (LIKE items INCLUDING DEFAULTS) ON COMMIT DROP")
+    cur.execute(load_sql("loaders/items_load_create"))
     copy_in(cur, "items_load", [*ITEM_COLUMNS, "source"], io.BytesIO(csv))
-    cur.execute("SELECT count(*) FROM items JOIN items_load USING (item_id)")
+    cur.execute(load_sql("loaders/items_taken_over"))
     taken_over = cur.fetchone()[0]
     if taken_over:
         logger.warning("%d items described by another source now take the description of %s", taken_over, source)
-    cur.execute(
-        """INSERT INTO items (item_id, title, topic, attributes, source)
-           SELECT item_id, title, topic, attributes, source FROM items_load
-           ON CONFLICT (item_id) DO UPDATE
-           SET title = EXCLUDED.title, topic = EXCLUDED.topic,
-               attributes = EXCLUDED.attributes, source = EXCLUDED.source"""
-    )
+    cur.execute(load_sql("loaders/items_upsert"))
 
 
 def _json_text(attributes: object) -> str:

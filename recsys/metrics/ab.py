@@ -5,7 +5,7 @@ n = users served (a user served on k days of the range counts k times),
 k = of them, users active again on day serve_day + N. The read-out gives each
 arm's rate with its Wilson 95% interval, the difference with Newcombe's hybrid
 score interval, and a pooled two-proportion z-test (two-sided), all computed by
-`sql/queries/model_retention_compare.sql` with the SQL functions of migration
+`sql/queries/ab/model_retention_compare.sql` with the SQL functions of migration
 0002 (`wilson_interval`, `two_proportion_z_test`).
 
 Pooling serve days treats (user, day) pairs as independent; with per-user
@@ -86,7 +86,7 @@ def compare_models(
               "first_day": first_day, "last_day": last_day}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_retention")
-        cur.execute(load_sql("model_retention_compare"), params)
+        cur.execute(load_sql("ab/model_retention_compare"), params)
         (n_a, k_a, rate_a, lo_a, hi_a, days_a, n_b, k_b, rate_b, lo_b, hi_b, days_b,
          diff, diff_lo, diff_hi, z, p_value) = cur.fetchone()
     result = ModelComparison(

@@ -34,8 +34,6 @@ from recsys.config import SESSION_WEIGHTS
 
 logger = logging.getLogger(__name__)
 
-ESTIMATORS = ("ips", "snips", "dr")
-
 
 @dataclass(frozen=True)
 class Estimate:

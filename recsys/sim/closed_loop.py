@@ -154,11 +154,11 @@ def read_live_lists(settings: Settings, model: str, user_ids: np.ndarray, k: int
     lists = np.full((len(user_ids), k), -1, dtype=np.int64)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "live_recommendations", "live_models")
-        cur.execute(load_sql("sim_live_version"), {"model": model})
+        cur.execute(load_sql("sim/live_version"), {"model": model})
         row = cur.fetchone()
         if row is None:
             return lists, None
-        cur.execute(load_sql("sim_live_lists"), {"model": model, "users": [int(u) for u in user_ids]})
+        cur.execute(load_sql("sim/live_lists"), {"model": model, "users": [int(u) for u in user_ids]})
         rows = np.array(cur.fetchall(), dtype=object).reshape(-1, 4)
     if rows.size:
         pos = np.searchsorted(user_ids, rows[:, 0].astype(np.int64))
@@ -314,7 +314,7 @@ def write_items(settings: Settings, source: str, world: World) -> None:
                           "quality": world.quality, "appeal": world.appeal})
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "sim_items")
-        cur.execute("DELETE FROM sim_items WHERE sim_source = %s", (source,))
+        cur.execute(load_sql("sim/items_clear"), {"source": source})
         copy_in(cur, "sim_items", list(truth.columns), io.BytesIO(truth.to_csv(index=False, header=False).encode()))
 
 
@@ -338,6 +338,6 @@ def _write_truth(settings: Settings, source: str, day: date, outcome: DayOutcome
     })
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "sim_user_days")
-        cur.execute("DELETE FROM sim_user_days WHERE sim_source = %s AND day = %s", (source, day))
+        cur.execute(load_sql("sim/user_days_clear"), {"source": source, "day": day})
         copy_in(cur, "sim_user_days", list(truth.columns),
                 io.BytesIO(truth.to_csv(index=False, header=False, na_rep="").encode()))

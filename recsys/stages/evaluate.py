@@ -101,7 +101,7 @@ def _champion_top(settings: Settings, model: str, version: str, dataset: WindowD
     seen items); users it never saw get all-zero scores.
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("eval_champion_source"), {"model": model, "model_version": version})
+        cur.execute(load_sql("evaluate/champion_source"), {"model": model, "model_version": version})
         row = cur.fetchone()
     if row is None or not Path(row[2]).exists():
         return None

@@ -88,10 +88,10 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, source_schema, source_table)
         check_source_columns(cur, source_schema, source_table, settings.source_table)
-        cur.execute(sql.SQL(load_sql("count_interval_events")).format(source=source),
+        cur.execute(sql.SQL(load_sql("extract/count_interval_events")).format(source=source),
                     {"start": interval.start, "end": interval.end})
         n_interval = cur.fetchone()[0]
-        cur.execute(sql.SQL(load_sql("count_future_events")).format(source=source))
+        cur.execute(sql.SQL(load_sql("extract/count_future_events")).format(source=source))
         n_future, first_future, now = cur.fetchone()
         if n_future:
             # never read while they stay in the future: each window ends at its interval end
@@ -103,7 +103,7 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
                 f"no events in {settings.source_table} for the data interval "
                 f"[{interval.start.isoformat()}, {interval.end.isoformat()}): nothing to train or publish"
             )
-        buf = copy_out(cur, sql.SQL(load_sql("extract_window")).format(source=source), window)
+        buf = copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window)
     frame = pd.read_csv(
         buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value"],
         dtype={"event_type": "string"}, na_values=[""], keep_default_na=False,
@@ -123,8 +123,7 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
 def check_source_columns(cur, schema: str, table: str, label: str,  # noqa: ANN001 - psycopg2 cursor
                          columns: dict[str, tuple[str, ...]] = SOURCE_COLUMNS, reader: str = "the source needs") -> None:
     """Raise DataValidationError unless the source has every column of `columns` with a usable type."""
-    cur.execute("SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s", (schema, table))
+    cur.execute(load_sql("extract/source_columns"), {"schema": schema, "table": table})
     found = dict(cur.fetchall())
     for column, types in columns.items():
         if column not in found:

@@ -100,7 +100,7 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     metric = settings.gate_metric if dr_gate else f"{settings.gate_metric}@{settings.k}"
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "model_runs", "eval_metrics", "live_models")
-        cur.execute(load_sql("gate_inputs"), {"model_version": version, "metric": settings.gate_metric, "k": settings.k})
+        cur.execute(load_sql("gate/inputs"), {"model_version": version, "metric": settings.gate_metric, "k": settings.k})
         row = cur.fetchone()
     if row is None:
         raise LookupError(f"model_runs has no model_version {version!r}")
@@ -133,9 +133,8 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
                                        f"{champion:.4f} by more than {settings.gate_tolerance}",
                                 metric, challenger, champion, live_version)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("UPDATE model_runs SET metrics = metrics || jsonb_build_object('gate', %s::jsonb),"
-                    " status = CASE WHEN %s THEN status ELSE 'rejected' END WHERE model_version = %s",
-                    (Json(asdict(decision)), decision.accepted, version))
+        cur.execute(load_sql("gate/decision_record"),
+                    {"decision": Json(asdict(decision)), "accepted": decision.accepted, "model_version": version})
     logger.info("gate for %s: %s (%s)", version, "accepted" if decision.accepted else "REJECTED", decision.reason)
     if not decision.accepted:
         raise PublishRejected(f"{version} not published: {decision.reason}; the live tables stay")

@@ -87,7 +87,7 @@ def read_logged_day(settings: Settings, day_start: datetime) -> pd.DataFrame:
               "next_end": day_start + timedelta(days=2), "active_types": list(settings.active_event_types)}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, schema, table)
-        buf = copy_out(cur, sql.SQL(load_sql("ope_logged_impressions")).format(source=sql.Identifier(schema, table)),
+        buf = copy_out(cur, sql.SQL(load_sql("ope/logged_impressions")).format(source=sql.Identifier(schema, table)),
                        params)
     return pd.read_csv(buf, header=None, names=["user_id", "item_id", "session_id", "propensity", "model_version",
                                                 "clicked", "returned"], na_values=[""], keep_default_na=False)
@@ -98,7 +98,7 @@ def has_logged_impressions(settings: Settings, day: date) -> bool:
     schema, table = source_name(settings)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, schema, table)
-        cur.execute(sql.SQL(load_sql("ope_logged_impressions_exist")).format(source=sql.Identifier(schema, table)),
+        cur.execute(sql.SQL(load_sql("ope/logged_impressions_exist")).format(source=sql.Identifier(schema, table)),
                     {"day_start": _day_start(day), "day_end": _day_start(day + timedelta(days=1))})
         return bool(cur.fetchone()[0])
 
@@ -124,7 +124,7 @@ def estimate_candidate(settings: Settings, interval: DataInterval, dataset_path:
         require_tables(cur, settings.schema, "ope_estimates", "eval_metrics")
         _write_figures(cur, version, "ope", settings.k, est)
         if np.isfinite(dr.value):
-            cur.execute(load_sql("ope_estimate_upsert"), {
+            cur.execute(load_sql("ope/estimate_upsert"), {
                 "run_date": interval.run_date, "policy": run.model, "model_version": version, "estimator": "dr",
                 "target": "return_d1", "predicted": dr.value, "ci_low": dr.ci_low, "ci_high": dr.ci_high,
                 "n_units": dr.n, "ess": dr.ess, "weight_cap": cfg.weight_cap})
@@ -152,7 +152,7 @@ def stored_return_estimate(settings: Settings, version: str, day: date, subject:
     """The DR return-rate estimate of `version` stored under `subject` (at K), or None."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "eval_metrics")
-        cur.execute(load_sql("ope_return_estimate_read"), {"model_version": version, "subject": subject,
+        cur.execute(load_sql("ope/return_estimate_read"), {"model_version": version, "subject": subject,
                                                             "k": settings.k})
         value, low, high, ess, n = cur.fetchone()
     if value is None:
@@ -204,7 +204,7 @@ def _served_lists(settings: Settings, version: str, logged: pd.DataFrame) -> tup
     """`version`'s published full top-K lists of the logged users, or None when it has none."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "recommendations")
-        cur.execute(load_sql("ope_version_lists"), {"model_version": version, "k": settings.k,
+        cur.execute(load_sql("ope/version_lists"), {"model_version": version, "k": settings.k,
                                                      "users": [int(u) for u in np.unique(logged["user_id"])]})
         rows = np.array(cur.fetchall(), dtype=np.int64).reshape(-1, 3)
     list_users, lists = _full_lists(rows[:, 0], rows[:, 2], settings.k)
@@ -232,7 +232,7 @@ def _estimate_difference_to_live(settings: Settings, model: str, version: str, l
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "live_models")
-        cur.execute(load_sql("live_version_read"), {"model": model})
+        cur.execute(load_sql("ope/live_version_read"), {"model": model})
         row = cur.fetchone()
     live = row[0] if row else None
     if live is None or live == version:
@@ -275,7 +275,7 @@ def _evaluate(settings: Settings, logged: pd.DataFrame, list_users: np.ndarray, 
 def _catalogue_size(settings: Settings, listed_items: np.ndarray, logged: pd.DataFrame) -> int:
     """Items the exploration draw can show: the catalogue, or more if lists or the log name others."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM items")
+        cur.execute(load_sql("ope/catalogue_size"))
         return max(int(cur.fetchone()[0]), int(np.unique(np.r_[listed_items, logged["item_id"]]).size))
 
 
@@ -285,7 +285,7 @@ def _write_figures(cur, version: str, subject: str, k: int,  # noqa: ANN001 - ps
         for name, e in by_estimator.items():
             for suffix, value in (("", e.value), ("_ci_low", e.ci_low), ("_ci_high", e.ci_high), ("_ess", e.ess)):
                 if np.isfinite(value):
-                    cur.execute(load_sql("ope_eval_metrics_write"), {
+                    cur.execute(load_sql("ope/eval_metrics_write"), {
                         "model_version": version, "subject": subject, "metric": f"{name}_{target}{suffix}",
                         "k": k, "value": float(value), "n_users": e.n})
 
@@ -294,5 +294,5 @@ def record_realised(settings: Settings) -> int:
     """Fill `realised` of every estimate whose serving arm's D1 cell has matured; returns rows updated."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "ope_estimates", "model_retention")
-        cur.execute(load_sql("ope_realised_update"))
+        cur.execute(load_sql("ope/realised_update"))
         return cur.rowcount

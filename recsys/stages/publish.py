@@ -30,12 +30,6 @@ from recsys.db.registry import get_run
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = ["model", "model_version", "run_date", "user_id", "item_ids", "scores"]
-# one row per recommendation, as readers see it; `{table}` is a partition of recommendation_lists
-_UNNESTED = ("SELECT l.model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score"
-             " FROM {table} AS l CROSS JOIN LATERAL unnest(l.item_ids, l.scores)"
-             " WITH ORDINALITY AS r (item_id, score, rank)")
-
 
 @dataclass(frozen=True)
 class PublishManifest:
@@ -95,38 +89,37 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
     partition = partition_name(model, run_date)
     staging = f"{partition}_staging"
     ident = sql.Identifier
+    drop_table = sql.SQL(load_sql("publish/lists_table_drop"))
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, "recommendation_lists", "live_models", "model_runs")
+        # plumbing, kept inline: serialise publishes of one model
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('recsys.stages.publish'), hashtext(%s))", (model,))
         t0 = time.perf_counter()
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
-        cur.execute(sql.SQL("CREATE TABLE {} (LIKE recommendation_lists INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-                    .format(ident(staging)))
-        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
-            ident(staging), sql.SQL(", ").join(map(ident, _COLUMNS))).as_string(cur), payload)
+        cur.execute(drop_table.format(table=ident(staging)))
+        cur.execute(sql.SQL(load_sql("publish/staging_create")).format(staging=ident(staging)))
+        cur.copy_expert(sql.SQL(load_sql("publish/staging_copy")).format(staging=ident(staging)).as_string(cur),
+                        payload)
         copy_s = time.perf_counter() - t0
-        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        # unique: a user with two lists in one version is a bug upstream, refused here
-        cur.execute(sql.SQL("CREATE UNIQUE INDEX {} ON {} (user_id)").format(ident(f"{staging}_user"),
-                                                                             ident(staging)))
-        # CHECKs let ATTACH skip its validation scan and let the planner skip other versions
-        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (model_version IS NOT NULL AND model_version = {}),"
-                            " ADD CONSTRAINT {} CHECK (model = {})")
-                    .format(ident(staging), ident(f"{staging}_version"), sql.Literal(version),
-                            ident(f"{staging}_model"), sql.Literal(model)))
-        cur.execute(load_sql("publish_make_live"), {"model": model, "model_version": version, "run_date": run_date})
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # plumbing: memory for the index build below
+        cur.execute(sql.SQL(load_sql("publish/staging_index")).format(index=ident(f"{staging}_user"),
+                                                                      staging=ident(staging)))
+        cur.execute(sql.SQL(load_sql("publish/staging_constraints")).format(
+            staging=ident(staging), version_check=ident(f"{staging}_version"), model_check=ident(f"{staging}_model")),
+            {"model_version": version, "model": model})
+        cur.execute(load_sql("publish/make_live"), {"model": model, "model_version": version, "run_date": run_date})
         went_live = cur.fetchone() is not None
         # the view must stop referencing the old table of this version before it is dropped
         _define_live_view(cur, model if went_live else None, staging)
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition)))
-        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), ident(partition)))
-        cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(ident(f"{staging}_user"), ident(f"{partition}_user")))
-        cur.execute(sql.SQL("ALTER TABLE recommendation_lists ATTACH PARTITION {} FOR VALUES IN ({})")
-                    .format(ident(partition), sql.Literal(version)))
-        cur.execute(load_sql("publish_mark_status"), {"model": model, "model_version": version})
-        cur.execute(load_sql("publish_expired_versions"), {"model": model, "keep": settings.keep_versions})
+        cur.execute(drop_table.format(table=ident(partition)))
+        cur.execute(sql.SQL(load_sql("publish/staging_rename")).format(
+            staging=ident(staging), partition=ident(partition),
+            staging_index=ident(f"{staging}_user"), partition_index=ident(f"{partition}_user")))
+        cur.execute(sql.SQL(load_sql("publish/partition_attach")).format(partition=ident(partition)),
+                    {"model_version": version})
+        cur.execute(load_sql("publish/mark_status"), {"model": model, "model_version": version})
+        cur.execute(load_sql("publish/expired_versions"), {"model": model, "keep": settings.keep_versions})
         for (expired,) in cur.fetchall():
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(partition_name(model, get_run_date(expired)))))
+            cur.execute(drop_table.format(table=ident(partition_name(model, get_run_date(expired)))))
             logger.info("dropped the lists of %s (keeping %d versions)", expired, settings.keep_versions)
         publish_s = time.perf_counter() - t0
     logger.info("published %d rows of %s in %.2fs (COPY %.2fs)", len(ranks), version, publish_s, copy_s)
@@ -147,15 +140,15 @@ def _check_ranks(version: str, user_ids: np.ndarray, ranks: np.ndarray) -> None:
 
 def _define_live_view(cur, model: str | None, table_of_model: str) -> None:  # noqa: ANN001 - psycopg2 cursor
     """Point live_recommendations at each model's live table; `model`'s at `table_of_model`."""
-    cur.execute("SELECT model, run_date FROM live_models ORDER BY model")
+    cur.execute(load_sql("publish/live_partitions"))
+    branch = sql.SQL(load_sql("publish/live_recommendations_branch"))
     branches = []
     for live_model, live_date in cur.fetchall():
         table = table_of_model if live_model == model else partition_name(live_model, live_date)
-        branches.append(sql.SQL(_UNNESTED).format(table=sql.Identifier(table)))
-    if not branches:
-        branches = [sql.SQL(_UNNESTED + " WHERE false").format(table=sql.Identifier("recommendation_lists"))]
-    cur.execute(sql.SQL("CREATE OR REPLACE VIEW live_recommendations AS {}")
-                .format(sql.SQL(" UNION ALL ").join(branches)))
+        branches.append(branch.format(table=sql.Identifier(table)))
+    query = (sql.SQL(" UNION ALL ").join(branches) if branches
+             else sql.SQL(load_sql("publish/live_recommendations_empty")))
+    cur.execute(sql.SQL(load_sql("publish/live_recommendations_view")).format(branches=query))
 
 
 def get_run_date(version: str) -> date:

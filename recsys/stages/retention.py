@@ -124,12 +124,12 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         _check_state(cur, params)
 
         t0 = time.perf_counter()
-        cur.execute(load_sql("retention_sync_plan"), {"newest_day": newest_day})
+        cur.execute(load_sql("retention/sync_plan"), {"newest_day": newest_day})
         reload_from, loaded_days = cur.fetchone()
         day_params = {"reload_from": reload_from, "newest_day": newest_day}
-        cur.execute(load_sql("retention_activity_clear_day"), day_params)
+        cur.execute(load_sql("retention/activity_clear_day"), day_params)
         cleared = cur.rowcount
-        cur.execute(load_sql("retention_served_clear_day"), day_params)
+        cur.execute(load_sql("retention/served_clear_day"), day_params)
         cleared += cur.rowcount
         fill_params = {
             **params,
@@ -137,11 +137,11 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
             "load_to": _day_start(cur, run_date, params["tz"]),
             "newest_day": newest_day,
         }
-        cur.execute(sql.SQL(load_sql("retention_activity_fill")).format(source=source), fill_params)
+        cur.execute(sql.SQL(load_sql("retention/activity_fill")).format(source=source), fill_params)
         activity_rows = cur.rowcount
-        cur.execute(sql.SQL(load_sql("retention_served_fill")).format(source=source), fill_params)
+        cur.execute(sql.SQL(load_sql("retention/served_fill")).format(source=source), fill_params)
         served_rows = cur.rowcount
-        cur.execute(load_sql("retention_activity_mark_loaded"), day_params)
+        cur.execute(load_sql("retention/activity_mark_loaded"), day_params)
         days_marked = cur.rowcount
         logger.info(
             "retention %s: activity sync from %s (%d days recorded before): %d rows cleared, "
@@ -151,11 +151,9 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         )
 
         t0 = time.perf_counter()
+        cur.execute(load_sql("retention/touched_cohorts_create"))
         cur.execute(
-            "CREATE TEMPORARY TABLE retention_touched_cohorts (cohort_date date PRIMARY KEY) ON COMMIT DROP"
-        )
-        cur.execute(
-            load_sql("retention_cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
+            load_sql("retention/cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
         )
         cohorts_written, cohorts_dropped, cohorts_touched = cur.fetchone()
         logger.info(
@@ -166,14 +164,20 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         t0 = time.perf_counter()
         cell_params = {**params, "newest_day": newest_day}
         counts = {}
-        for name in ("retention_cells_mature", "retention_cells_placeholders", "retention_cells_rolling",
-                     "engagement_day", "model_retention_cells_mature", "model_retention_cells_placeholders"):
-            cur.execute(load_sql(name), cell_params)
+        for name, query in (
+            ("cells_mature", load_sql("retention/cells_mature")),
+            ("cells_placeholders", load_sql("retention/cells_placeholders")),
+            ("cells_rolling", load_sql("retention/cells_rolling")),
+            ("engagement_day", load_sql("retention/engagement_day")),
+            ("model_retention_cells_mature", load_sql("retention/model_retention_cells_mature")),
+            ("model_retention_cells_placeholders", load_sql("retention/model_retention_cells_placeholders")),
+        ):
+            cur.execute(query, cell_params)
             counts[name] = sum(cur.fetchone())
         logger.info("retention %s: rows written or deleted %s in %.2fs",
                     run_date, counts, time.perf_counter() - t0)
-    classic = counts["retention_cells_mature"] + counts["retention_cells_placeholders"]
-    rolling = counts["retention_cells_rolling"]
+    classic = counts["cells_mature"] + counts["cells_placeholders"]
+    rolling = counts["cells_rolling"]
     model = counts["model_retention_cells_mature"] + counts["model_retention_cells_placeholders"]
     result = RetentionRefresh(
         run_date=run_date,
@@ -221,19 +225,19 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         source = _prepare(cur, settings, params)
-        cur.execute(load_sql("retention_full_clear"))
+        cur.execute(load_sql("retention/full_clear"))
         full_params = {
             **params,
             "as_of_start": _day_start(cur, as_of, params["tz"]),
             "newest_day": as_of - timedelta(days=1),
         }
-        cur.execute(sql.SQL(load_sql("retention_full_source_days")).format(source=source), full_params)
-        cur.execute(load_sql("retention_full_recompute"), full_params)
-        cur.execute("SELECT retention_kind, count(*) FROM retention GROUP BY 1")
+        cur.execute(sql.SQL(load_sql("retention/full_source_days")).format(source=source), full_params)
+        cur.execute(load_sql("retention/full_recompute"), full_params)
+        cur.execute(load_sql("retention/cells_per_kind"))
         written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
-        cur.execute(load_sql("engagement_full_recompute"), full_params)
+        cur.execute(load_sql("retention/engagement_full_recompute"), full_params)
         written["engagement"] = cur.rowcount
-        cur.execute(load_sql("model_retention_full_recompute"), full_params)
+        cur.execute(load_sql("retention/model_retention_full_recompute"), full_params)
         written["model"] = cur.rowcount
     logger.info("retention full recompute as of %s: %s rows written in %.2fs",
                 as_of, written, time.perf_counter() - started)
@@ -248,22 +252,23 @@ def reset_retention(settings: Settings) -> None:
     and activity as the old settings defined them.
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
         require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
-        cur.execute(sql.SQL("TRUNCATE {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES + _OUTPUT_TABLES))))
+        cur.execute(sql.SQL(load_sql("retention/reset")).format(
+            tables=sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES + _OUTPUT_TABLES))))
     logger.info("retention tables of schema %s emptied", settings.schema)
 
 
 def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Composable:
     """Take the retention lock, check the tables and the time zone; returns the quoted source."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
     source_schema, source_table = _source_name(settings)
     require_tables(cur, source_schema, source_table)
     require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
+    # plumbing, kept inline: a savepoint, so an unknown time zone leaves the transaction usable
     cur.execute("SAVEPOINT retention_timezone")
     try:
-        cur.execute("SELECT now() AT TIME ZONE %(tz)s", params)
+        cur.execute(load_sql("retention/timezone_check"), params)
     except psycopg2.errors.InvalidParameterValue as exc:
         cur.execute("ROLLBACK TO SAVEPOINT retention_timezone")
         raise DataValidationError(
@@ -271,27 +276,24 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
             f"unknown time zone {params['tz']!r}: use an IANA name such as 'UTC' or 'Europe/Paris'",
         ) from exc
     cur.execute("RELEASE SAVEPOINT retention_timezone")
-    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-                " AND column_name = 'model_version'", (source_schema, source_table))
+    cur.execute(load_sql("retention/source_has_model_version"), {"schema": source_schema, "table": source_table})
     if cur.fetchone() is None:
         # a user's log view may map only the five training columns: per-model
         # retention then has no serving model to attribute users to
         logger.warning("%s.%s has no model_version column: per-model retention stays empty",
                        source_schema, source_table)
-        return sql.SQL("(SELECT *, NULL::text AS model_version FROM {})").format(
-            sql.Identifier(source_schema, source_table))
+        return sql.SQL(load_sql("retention/source_without_model_version")).format(
+            source=sql.Identifier(source_schema, source_table))
     return sql.Identifier(source_schema, source_table)
 
 
 def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
     """Record the settings the compact tables are built with; refuse to mix others in."""
     wanted = (params["tz"], sorted(params["active"]))
-    cur.execute("SELECT timezone, active_event_types FROM retention_state")
+    cur.execute(load_sql("retention/state_read"))
     row = cur.fetchone()
     if row is None:
-        cur.execute(
-            "INSERT INTO retention_state (timezone, active_event_types) VALUES (%s, %s)", wanted
-        )
+        cur.execute(load_sql("retention/state_write"), {"timezone": wanted[0], "active_event_types": wanted[1]})
         return
     built = (row[0], sorted(row[1]))
     if built != wanted:
@@ -344,5 +346,5 @@ def _as_date(value: date, name: str) -> date:
 def _day_start(cur: psycopg2.extensions.cursor, day: date, tz: str) -> datetime:
     """00:00 of `day` in time zone `tz`, as an aware datetime, by PostgreSQL's
     time zone rules (the same rules that map event times to days)."""
-    cur.execute("SELECT %(day)s::date::timestamp AT TIME ZONE %(tz)s", {"day": day, "tz": tz})
+    cur.execute(load_sql("retention/day_start"), {"day": day, "tz": tz})
     return cur.fetchone()[0]

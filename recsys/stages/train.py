@@ -116,7 +116,7 @@ def _warm_start(settings: Settings, model: str, run_date: date, dataset: WindowD
                 n_columns: int) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, Any]]:
     """Initial factors from the newest published `model` before `run_date`, if any and compatible."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("mf_warm_start_source"), {"model": model, "run_date": run_date})
+        cur.execute(load_sql("train/mf_warm_start_source"), {"model": model, "run_date": run_date})
         row = cur.fetchone()
     if row is None:
         return None, {}

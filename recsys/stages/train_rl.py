@@ -2,7 +2,7 @@
 estimated off-policy, gated and published like any catalogue model.
 
 `train_rl` reads the window again with session ids and propensities
-(`sql/queries/rl_extract_window.sql`; the MF extract does not carry them), builds
+(`sql/queries/train/rl_extract_window.sql`; the MF extract does not carry them), builds
 trajectories over the id maps of the night's `WindowDataset`, fits the actor-critic
 (`recsys.models.rl.reinforce`), refuses a model with NaN parameters, and saves:
 
@@ -87,7 +87,8 @@ def read_logged_events(settings: Settings, interval: DataInterval, dataset: Wind
         require_tables(cur, schema, table)
         # a log without these columns is not an RL log: say which column, before the COPY fails on it
         check_source_columns(cur, schema, table, settings.source_table, RL_SOURCE_COLUMNS, "the RL models also need")
-        buf = copy_out(cur, sql.SQL(load_sql("rl_extract_window")).format(source=sql.Identifier(schema, table)), window)
+        buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=sql.Identifier(schema, table)),
+                       window)
     frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
                         na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
     users, items = frame["user_id"].to_numpy(np.int64), frame["item_id"].to_numpy(np.int64)

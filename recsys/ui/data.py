@@ -1,9 +1,8 @@
 """What the Recsys page shows, read from the data database as plain values.
 
-One function per panel, each running one query of `sql/queries/ui_*.sql`.
-Panels over tables that later migrations add (`model_retention` from 0002,
-`ope_estimates` from the RL work) return None while the table is missing, so
-the page can say "no data yet" instead of failing.
+One function per panel, each running one query of `sql/queries/ui/*.sql`.
+The per-model retention panel returns None while `model_retention` (migration
+0002) is missing, so the page can say "no data yet" instead of failing.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from recsys.db.engine import load_sql, raw_connection, require_tables
 
 logger = logging.getLogger(__name__)
 
-#: Columns the OPE panel needs in `ope_estimates`; see ui_ope_series.sql.
-OPE_COLUMNS = ("policy", "run_date", "predicted", "ci_low", "ci_high", "realised")
 MODEL_RETENTION_COLUMNS = ("model_version", "serve_day", "day_n", "users_served", "retained_users", "is_mature")
 
 
@@ -75,7 +72,7 @@ class LiveModel:
 
 def model_runs(settings: Settings, limit: int = 50) -> list[ModelRunRow]:
     """The newest `limit` rows of the registry."""
-    rows = _fetch(settings, "ui_model_runs", {"limit": limit}, required=("model_runs",))
+    rows = _fetch(settings, load_sql("ui/model_runs"), {"limit": limit}, required=("model_runs",))
     return [ModelRunRow(*row) for row in rows]
 
 
@@ -85,7 +82,7 @@ def eval_series(settings: Settings, k: int = 10, metrics: Sequence[str] = ("ndcg
 
     The model's own line comes first, baselines (dashed) after it.
     """
-    rows = _fetch(settings, "ui_eval_series", {"k": k, "metrics": list(metrics), "days": days},
+    rows = _fetch(settings, load_sql("ui/eval_series"), {"k": k, "metrics": list(metrics), "days": days},
                   required=("model_runs", "eval_metrics"))
     grouped: dict[str, dict[str, dict[str, list[tuple[date, float]]]]] = {}
     for model, run_date, subject, metric, value, _n_users in rows:
@@ -102,7 +99,8 @@ def eval_series(settings: Settings, k: int = 10, metrics: Sequence[str] = ("ndcg
 
 def retention_heatmap(settings: Settings, kind: str = "classic", cohorts: int = 30) -> list[HeatCell]:
     """Cells of the newest `cohorts` cohorts of one retention kind, by cohort then N."""
-    rows = _fetch(settings, "ui_retention_heatmap", {"kind": kind, "cohorts": cohorts}, required=("retention",))
+    rows = _fetch(settings, load_sql("ui/retention_heatmap"), {"kind": kind, "cohorts": cohorts},
+                  required=("retention",))
     return [HeatCell(c, int(n), int(size), None if k is None else int(k), None if r is None else float(r), bool(m))
             for c, n, size, k, r, m in rows]
 
@@ -116,7 +114,7 @@ def model_retention(settings: Settings, day_ns: Sequence[int] = (1, 7),
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         if not _has_columns(cur, "model_retention", MODEL_RETENTION_COLUMNS):
             return None
-        cur.execute(load_sql("ui_model_retention"), {"day_ns": list(day_ns), "days": days})
+        cur.execute(load_sql("ui/model_retention"), {"day_ns": list(day_ns), "days": days})
         rows = cur.fetchall()
     grouped: dict[int, dict[str, list[tuple]]] = {n: {} for n in day_ns}
     for model, day_n, serve_day, _served, _retained, rate, low, high in rows:
@@ -129,21 +127,14 @@ def model_retention(settings: Settings, day_ns: Sequence[int] = (1, 7),
 
 def live_models(settings: Settings) -> list[LiveModel]:
     """The live version of each model and when it was published."""
-    rows = _fetch(settings, "ui_live_models", {}, required=("live_models", "model_runs"))
+    rows = _fetch(settings, load_sql("ui/live_models"), {}, required=("live_models", "model_runs"))
     return [LiveModel(model, version, run_date, published_at, kind, metrics or {})
             for model, version, run_date, published_at, kind, metrics in rows]
 
 
-def ope_series(settings: Settings, days: int = 120) -> list[Series] | None:
-    """Predicted (with its interval) and realised return rate per policy over nights.
-
-    None while `ope_estimates` with the columns of OPE_COLUMNS is not in the schema.
-    """
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        if not _has_columns(cur, "ope_estimates", OPE_COLUMNS):
-            return None
-        cur.execute(load_sql("ui_ope_series"), {"days": days})
-        rows = cur.fetchall()
+def ope_series(settings: Settings, days: int = 120) -> list[Series]:
+    """Predicted (with its interval) and realised return rate per policy over nights."""
+    rows = _fetch(settings, load_sql("ui/ope_series"), {"days": days}, required=("ope_estimates",))
     by_policy: dict[str, list[tuple]] = {}
     for policy, run_date, predicted, low, high, realised in rows:
         by_policy.setdefault(policy, []).append((run_date, predicted, low, high, realised))
@@ -159,14 +150,15 @@ def ope_series(settings: Settings, days: int = 120) -> list[Series] | None:
 
 
 def _fetch(settings: Settings, query: str, params: dict[str, Any], required: Sequence[str]) -> list[tuple]:
+    """Rows of `query` (SQL text) once the tables it reads are known to exist."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         require_tables(cur, settings.schema, *required)
-        cur.execute(load_sql(query), params)
+        cur.execute(query, params)
         return cur.fetchall()
 
 
 def _has_columns(cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str]) -> bool:
-    cur.execute(load_sql("ui_table_columns"), {"table": table})
+    cur.execute(load_sql("ui/table_columns"), {"table": table})
     present = {row[0] for row in cur.fetchall()}
     if present and not set(columns) <= present:
         logger.warning("table %s lacks columns %s: its panel stays empty", table, sorted(set(columns) - present))

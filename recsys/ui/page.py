@@ -116,10 +116,8 @@ def render_model_retention(by_n: dict[int, list[Series]] | None) -> str:
         for n, series in sorted(by_n.items())) + "</div>"
 
 
-def render_ope(series: list[Series] | None) -> str:
-    """OPE estimate of each policy's return rate against the realised rate, or a placeholder."""
-    if series is None:
-        return _note("Not available yet: off-policy estimates (table ope_estimates) arrive with the RL recommender.")
+def render_ope(series: list[Series]) -> str:
+    """OPE estimate of each policy's return rate against the realised rate."""
     return _figure(svg.line_chart(series, title="OPE: predicted vs realised return rate", percent=True),
                    "Solid: OPE estimate with its interval; dashed: realised rate of the arm that served the policy")
 

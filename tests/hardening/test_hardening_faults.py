@@ -53,7 +53,7 @@ from recsys.config import Settings
 
 original = publish.load_sql
 def pause_after_copy(name):
-    if name == "publish_make_live":  # the new lists are copied and indexed, not yet live
+    if name == "publish/make_live":  # the new lists are copied and indexed, not yet live
         print("IN_TRANSACTION", flush=True)
         time.sleep(600)
     return original(name)

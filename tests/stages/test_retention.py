@@ -551,7 +551,7 @@ def test_nightly_activity_sync_reads_one_day_through_brin(movielens) -> None:
     run_all(settings, dates)
     newest = dates[-1] - timedelta(days=1)
     end = datetime.combine(dates[-1], datetime.min.time(), tzinfo=timezone.utc)
-    query = sql.SQL(load_sql("retention_activity_fill")).format(source=sql.Identifier("interactions"))
+    query = sql.SQL(load_sql("retention/activity_fill")).format(source=sql.Identifier("interactions"))
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         # ranges appended after the index was built are summarised by autovacuum
         # (or the loader); do it now so the BRIN index can prune

@@ -84,16 +84,12 @@ def test_live_models(ui_settings):
     assert live.published_at.hour == 1
 
 
-def test_ope_series_none_until_the_table_exists(ui_settings):
+def test_ope_series_predicted_with_its_band_and_realised_once_matured(ui_settings):
     assert data.ope_series(ui_settings) == []  # migration 0004 creates the table, empty
-    _execute(ui_settings, "DROP TABLE ope_estimates")  # as before migration 0004
-    assert data.ope_series(ui_settings) is None
-    _execute(ui_settings, "CREATE TABLE ope_estimates (run_date date, policy text, predicted float8)")
-    assert data.ope_series(ui_settings) is None  # columns missing: still not available
-    _execute(ui_settings, "ALTER TABLE ope_estimates ADD COLUMN ci_low float8, ADD COLUMN ci_high float8,"
-                          " ADD COLUMN realised float8")
-    _execute(ui_settings, "INSERT INTO ope_estimates VALUES ('2026-03-01', 'rl', 0.30, 0.25, 0.35, 0.31),"
-                          " ('2026-03-02', 'rl', 0.32, 0.27, 0.37, NULL)")
+    _execute(ui_settings, "INSERT INTO ope_estimates (run_date, policy, estimator, target, predicted, ci_low,"
+                          " ci_high, realised, n_units) VALUES"
+                          " ('2026-03-01', 'rl', 'dr', 'return_d1', 0.30, 0.25, 0.35, 0.31, 500),"
+                          " ('2026-03-02', 'rl', 'dr', 'return_d1', 0.32, 0.27, 0.37, NULL, 500)")
     predicted, realised = data.ope_series(ui_settings)
     assert predicted.label == "rl predicted" and len(predicted.points) == len(predicted.band) == 2
     assert realised.label == "rl realised" and realised.points == [(date(2026, 3, 1), pytest.approx(0.31))]
@@ -110,5 +106,6 @@ def test_empty_database_gives_empty_panels(settings):
     assert data.eval_series(settings) == {}
     assert data.retention_heatmap(settings) == []
     assert data.live_models(settings) == []
+    assert data.ope_series(settings) == []
     if has_table(settings, "model_retention"):
         assert data.model_retention(settings) == {1: [], 7: []}

@@ -69,7 +69,8 @@ DRAW_CHUNK = 1 << 20
 
 
 def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
-            initial: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            initial: tuple[np.ndarray, np.ndarray] | None = None, *,
+            losses: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fit BPR factors.
 
     Args:
@@ -78,6 +79,9 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
         config: hyper-parameters; `seed` makes the result deterministic on CPU.
         initial: optional warm start (user_factors, item_factors) in the
             returned layout, (n_users, f + 1) and (n_items, f + 1).
+        losses: optional list that receives, epoch by epoch, the mean of
+            -ln sigma(x_u . y_i + b_i - x_u . y_j - b_j) over the epoch's triples
+            (the penalty left out), e.g. to check that it falls.
 
     Returns:
         (user_factors (n_users, f + 1), item_factors (n_items, f + 1)) float32;
@@ -101,15 +105,16 @@ def fit_bpr(user_items: sp.spmatrix, config: BPRConfig,
     draw_ahead = (config.num_threads if config.num_threads > 0 else available_cpus()) >= 2
     started = time.perf_counter()
     try:
-        users, items, losses = _run_epochs(matrix, config, factors, initial, draw_ahead)
+        users, items, epoch_losses = _run_epochs(matrix, config, factors, initial, draw_ahead)
     finally:  # the caller's scoring (all users' top-K) wants its threads back
         torch.set_num_threads(previous_threads)
     check_finite("BPR", users, items)
     logger.info("BPR fit %dx%d, nnz=%d, %d factors, %d epochs, %s in %.2fs; loss %s", n_users, n_items,
                 matrix.nnz, factors, config.iterations,
                 "2 threads (steps, draws)" if draw_ahead else "1 thread", time.perf_counter() - started,
-                " -> ".join(f"{x:.4f}" for x in losses[:1] + losses[-1:]))
-    fit_bpr.last_losses = losses  # type: ignore[attr-defined]  # read by tests and the benchmark
+                " -> ".join(f"{x:.4f}" for x in epoch_losses[:1] + epoch_losses[-1:]))
+    if losses is not None:
+        losses.extend(epoch_losses)
     return users.numpy(), items.numpy()
 
 

@@ -51,9 +51,9 @@ def test_als_reconstructs_low_rank_preferences():
 
 def test_bpr_loss_falls_and_positives_outrank_negatives():
     train, same = planted(seed=1)
-    users, items = fit_bpr(train, BPR)
-    losses = fit_bpr.last_losses
-    assert losses[-1] < 0.5 * losses[0]
+    losses: list[float] = []
+    users, items = fit_bpr(train, BPR, losses=losses)
+    assert len(losses) == BPR.iterations and losses[-1] < 0.5 * losses[0]
     scores = users @ items.T
     rng = np.random.default_rng(0)
     u = rng.integers(0, train.shape[0], 2000)
@@ -84,10 +84,11 @@ def test_bpr_draws_on_a_second_thread_give_the_same_model_as_on_one(monkeypatch)
     monkeypatch.setattr(bpr, "DRAW_CHUNK", 500)  # several chunks per epoch, so the draws really run ahead
     train, _ = planted(seed=2)
     config = BPRConfig(factors=4, iterations=3, batch_size=64, seed=5)
-    one = fit_bpr(train, dataclasses.replace(config, num_threads=1))
-    one_losses = fit_bpr.last_losses
-    two = fit_bpr(train, dataclasses.replace(config, num_threads=2))
-    assert len(one_losses) == 3 and fit_bpr.last_losses == one_losses
+    one_losses: list[float] = []
+    two_losses: list[float] = []
+    one = fit_bpr(train, dataclasses.replace(config, num_threads=1), losses=one_losses)
+    two = fit_bpr(train, dataclasses.replace(config, num_threads=2), losses=two_losses)
+    assert len(one_losses) == 3 and two_losses == one_losses
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 

@@ -1,0 +1,9 @@
+-- cli/model_run_eval_metrics: every evaluation figure of one model version, for
+-- `recsys models show`.
+-- Grain: one row per (subject, metric, k), in that order.
+-- Parameters: %(model_version)s text.
+-- Read by: recsys.cli._cmd_models_show.
+SELECT subject, metric, k, value, n_users
+FROM eval_metrics
+WHERE model_version = %(model_version)s
+ORDER BY subject, metric, k
