@@ -1,7 +1,7 @@
 """Command line: `recsys db upgrade | load | simulate | run | recommend | models | sql`.
 
 Every command reads the same settings as the DAG (`RECSYS_*` environment
-variables, see README) and calls the same functions.
+variables, listed in docs/settings.md) and calls the same functions.
 """
 
 from __future__ import annotations

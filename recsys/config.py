@@ -64,7 +64,7 @@ class BPRConfig:
     it decays to 0 over the `iterations` epochs ("constant" keeps it, as `implicit` does).
     The defaults, 0.03 decaying over 50 epochs, give every interaction three quarters
     of the summed step size of `implicit`'s defaults (0.01 x 100 epochs); see
-    recsys.models.mf.bpr and the README's "Matrix factorisation benchmark" for the choice.
+    recsys.models.mf.bpr and docs/benchmarks.md for the choice.
     """
 
     factors: int = 64

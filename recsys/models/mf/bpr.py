@@ -19,15 +19,10 @@ The learning rate decays linearly from `learning_rate` to 0 over the fit
 (`lr_schedule="linear"`), as word2vec's SGD does (Mikolov et al. 2013): with a
 constant rate SGD ends in a noise ball around the optimum whose size grows with
 the rate, so a rate large enough to learn in few epochs ends with noisy factors;
-annealing it removes that noise. The default, 0.03 decaying over 50 epochs
-(three quarters of the summed step size of `implicit`'s 0.01 constant over 100
-epochs, in half the epochs), scored as well as 0.04 on MovieLens 100K and better
-on latest-small (3 seeds each), and better on the synthetic logs of bench/mf.py,
-where less training scores higher (README). On MovieLens 100K and latest-small
-(mean recall@10 of 5 seeds; README, "Matrix factorisation benchmark") `implicit`'s
-per-sample SGD and these mini-batches reach the same recall under each schedule
-tried, so the batching costs nothing; the schedule is what matters: the old
-default, 0.05 constant over 30 epochs, lost 7-15% of recall@10 in both libraries.
+annealing it removes that noise. The default is 0.03 decaying over 50 epochs (three
+quarters of the summed step size of `implicit`'s 0.01 constant over 100 epochs); how it
+was chosen, against `implicit` on MovieLens and the synthetic logs, is in
+docs/benchmarks.md ("Matrix factorisation against implicit").
 
 The SGD steps run on one torch thread: a step is a dozen operations of ~50 us
 on a (batch_size, f + 1) block, too small to split (two threads took a MovieLens
