@@ -52,7 +52,7 @@ def main() -> int:
     from recsys.dataset import WindowDataset
     from recsys.metrics.ranking import ranking_metrics, temporal_split
     from recsys.stages.extract import extract_window
-    from recsys.stages.evaluate import evaluate_mf
+    from recsys.stages.evaluate import evaluate_holdout
     from recsys.interval import DataInterval
     from recsys.models.topk import top_k_factors
     from recsys.stages.train import train_als
@@ -69,7 +69,7 @@ def main() -> int:
         extracted = extract_window(settings, interval)
         trained = train_als(settings, interval, extracted.dataset_path, "benchmark", model="mf_als")
         train_s = time.perf_counter() - started
-        evaluate_mf(settings, interval, extracted.dataset_path, trained.model_version)
+        evaluate_holdout(settings, interval, extracted.dataset_path, trained.model_version)
         with db.get_engine(url, settings.schema).connect() as conn:
             figures = {(s, m): v for s, m, v in conn.execute(text(
                 "SELECT subject, metric, value FROM eval_metrics WHERE model_version = :v AND k = 10"),

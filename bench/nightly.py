@@ -40,7 +40,7 @@ def run_size(target_events: int) -> dict:
 
     from recsys.config import Settings
     from recsys.stages.extract import extract_window
-    from recsys.stages.evaluate import evaluate_mf
+    from recsys.stages.evaluate import evaluate_holdout
     from recsys.interval import DataInterval
     from recsys.stages.publish import publish_scores
     from recsys.stages.score import score_shard
@@ -58,7 +58,7 @@ def run_size(target_events: int) -> dict:
         stages["extract"] = (s, mb, extracted.n_events)
         trained, s, mb = timed(train_als, settings, interval, extracted.dataset_path, "benchmark", model="mf_als")
         stages["train"] = (s, mb, trained.n_interactions)
-        _, s, mb = timed(evaluate_mf, settings, interval, extracted.dataset_path, trained.model_version)
+        _, s, mb = timed(evaluate_holdout, settings, interval, extracted.dataset_path, trained.model_version)
         stages["evaluate"] = (s, mb, trained.n_interactions)
         def score_and_publish():  # one shard, as `recsys run` scores
             shard = score_shard(settings, extracted.dataset_path, trained.model_version)

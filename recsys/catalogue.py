@@ -28,7 +28,8 @@ class ModelSpec:
     Attributes:
         name: the model's name in `model_runs.model`, `live_recommendations.model`, version
             strings (`<name>@<date>`) and the DAG's task group.
-        kind: `model_runs.model_kind` ("mf" for factor models, "rl" for policies).
+        kind: `model_runs.model_kind` ("mf" for factor models, "rl" for policies, "baseline" for
+            the models every learned one must beat).
         summary: one line for `--help`, the DAG's docs and the UI.
         train: "module:function" called as `fn(settings, interval, dataset_path, triggered_by,
             model=name, **train_kwargs)`; it saves a `FactorModel`-compatible artifact,
@@ -79,13 +80,26 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="mf_als", kind="mf",
         summary="implicit ALS (Hu, Koren & Volinsky 2008), factors/alpha/regularisation searched nightly",
-        train="recsys.stages.train:train_als", evaluate="recsys.stages.evaluate:evaluate_mf",
+        train="recsys.stages.train:train_als", evaluate="recsys.stages.evaluate:evaluate_holdout",
         evaluate_kwargs={"algorithm": "als"}, default=True, closed_loop_arm=True, aliases=("mf", "als"),
     ),
     ModelSpec(
         name="mf_bpr", kind="mf", summary="BPR (Rendle et al. 2009), pairwise ranking on the same matrix",
-        train="recsys.stages.train:train_bpr", evaluate="recsys.stages.evaluate:evaluate_mf",
+        train="recsys.stages.train:train_bpr", evaluate="recsys.stages.evaluate:evaluate_holdout",
         evaluate_kwargs={"algorithm": "bpr"}, aliases=("bpr",),
+    ),
+    # What a team gets for free: the learned models must beat these (they are also scored beside
+    # every model in its evaluation); chosen like any model, they are published and served.
+    ModelSpec(
+        name="baseline_popular", kind="baseline", summary="the window's most popular items, for everyone",
+        train="recsys.stages.train_baseline:train_baseline", evaluate="recsys.stages.evaluate:evaluate_holdout",
+        train_kwargs={"method": "popularity"}, evaluate_kwargs={"algorithm": "popularity"}, aliases=("popular",),
+    ),
+    ModelSpec(
+        name="baseline_trending", kind="baseline",
+        summary="the most popular items with recent events weighing more (half-life RECSYS_TRENDING_HALF_LIFE_DAYS)",
+        train="recsys.stages.train_baseline:train_baseline", evaluate="recsys.stages.evaluate:evaluate_holdout",
+        train_kwargs={"method": "trending"}, evaluate_kwargs={"algorithm": "trending"}, aliases=("trending",),
     ),
     ModelSpec(
         name="rl_reinforce", kind="rl",

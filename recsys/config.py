@@ -221,6 +221,7 @@ class Settings:
         warm_start: start MF fits from the previous published model's factors.
         max_events_per_user: events of one user an extract keeps (the latest); a bot beyond
             it is capped and reported in the log. 0 disables the cap.
+        trending_half_life_days: the trending baseline's half-life (recsys.models.baselines).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -246,6 +247,7 @@ class Settings:
     rl: RLConfig = field(default_factory=RLConfig)
     ope: OPEConfig = field(default_factory=OPEConfig)
     max_events_per_user: int = 100_000  # a user beyond it (a bot) keeps only the latest ones; 0: no cap
+    trending_half_life_days: float = 7.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

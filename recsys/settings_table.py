@@ -154,6 +154,9 @@ TABLE: tuple[EnvVar, ...] = (
            "users and items", "night", fields=("warm_start",)),
     EnvVar("RECSYS_MAX_EVENTS_PER_USER", INT, "events of one user an extract keeps (the latest); a user above it "
            "(a bot) is capped and named in the log; 0 = no cap", "night", fields=("max_events_per_user",)),
+    EnvVar("RECSYS_TRENDING_HALF_LIFE_DAYS", FLOAT, "the trending baseline's half-life: an event this many days "
+           "older than the window's newest counts half (a news surface wants about 1)", "night",
+           fields=("trending_half_life_days",)),
     EnvVar("RECSYS_KEEP_VERSIONS", INT, "published versions of each model kept as history", "night",
            fields=("keep_versions",)),
     EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",

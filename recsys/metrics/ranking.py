@@ -42,11 +42,14 @@ from recsys.models.topk import TopK
 @dataclass(frozen=True)
 class Split:
     """A chronological split: `train` (n_users, n_items) counts before the test part,
-    `relevant` (n_users, n_items) 0/1 new positives in it, `users` the evaluated rows."""
+    `relevant` (n_users, n_items) 0/1 new positives in it, `users` the evaluated rows,
+    `train_mask` (n_events,) the dataset's events that make `train` (for models that
+    read event times, such as the trending baseline)."""
 
     train: sp.csr_matrix
     relevant: sp.csr_matrix
     users: np.ndarray
+    train_mask: np.ndarray | None = None
 
 
 HOLDOUTS = ("last_day", "user_last_day", "last_n")
@@ -93,7 +96,7 @@ def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end:
     relevant.data[:] = 1.0
     relevant = relevant.tocsr()
     users = np.flatnonzero((np.diff(train.indptr) > 0) & (np.diff(relevant.indptr) > 0))
-    return Split(train, relevant, users)
+    return Split(train, relevant, users, train_mask)
 
 
 def _day_recency_rank(user_index: np.ndarray, ts: np.ndarray, mask: np.ndarray) -> np.ndarray:

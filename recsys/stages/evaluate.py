@@ -1,11 +1,11 @@
-"""Evaluate stage: the model against a popularity baseline on a temporal hold-out.
+"""Evaluate stage: the model against the popularity and trending baselines on a temporal hold-out.
 
 The hold-out is the last day of the training window (`RECSYS_HOLDOUT=last_day`),
 each user's own last active day (`user_last_day`), or each user's last N
 positive events (`RECSYS_HOLDOUT_LAST_N`). A model with the version's own
 configuration (the values its search chose, read from the model file) is
-fitted on the events before the hold-out, then it and the popularity baseline
-rank items for the users who had positive events before and a new positive
+fitted on the events before the hold-out, then it and the popularity and trending
+baselines (`recsys.models.baselines`, fitted on the same events) rank items for the users who had positive events before and a new positive
 item in the hold-out. With the window's-last-day hold-out the live model (the
 champion, trained on data before the hold-out day) is scored on the same
 users under subject `champion`, for the gate (`recsys.stages.gate`). Every metric of
@@ -28,24 +28,29 @@ import scipy.sparse as sp
 from recsys.config import ALSConfig, BPRConfig, Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import load_sql, raw_connection
-from recsys.metrics.ranking import ranking_metrics, temporal_split
+from recsys.db.registry import get_run, write_metrics
 from recsys.interval import DataInterval
+from recsys.metrics.ranking import Split, ranking_metrics, temporal_split
+from recsys.models.baselines import as_factors
+from recsys.models.factors import FactorModel
 from recsys.models.mf.als import fit_als
 from recsys.models.mf.bpr import fit_bpr
-from recsys.models.factors import FactorModel
 from recsys.models.mf.warm import align_factors
-from recsys.db.registry import get_run, write_metrics
 from recsys.models.topk import top_k_factors, top_k_popular
+from recsys.stages.train_baseline import item_scores
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
-                algorithm: str = "als") -> dict[str, float]:
-    """Fit `algorithm` ("als" or "bpr") on the window minus its hold-out, score the hold-out;
-    returns the headline metrics."""
-    if algorithm not in ("als", "bpr"):
-        raise ValueError(f"evaluate_mf: algorithm must be 'als' or 'bpr', got {algorithm!r}")
+HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending")
+
+
+def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
+                     algorithm: str = "als") -> dict[str, float]:
+    """Fit `algorithm` (HOLDOUT_ALGORITHMS) on the window minus its hold-out and score the hold-out
+    beside the popularity and trending baselines (and the live model); returns the headline metrics."""
+    if algorithm not in HOLDOUT_ALGORITHMS:
+        raise ValueError(f"evaluate_holdout: algorithm must be one of {HOLDOUT_ALGORITHMS}, got {algorithm!r}")
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
     split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n,
@@ -57,20 +62,14 @@ def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, v
     meta_path = Path(run.artifact_path).with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     k = settings.k
-    if algorithm == "bpr":
-        config = dataclasses.replace(settings.bpr, **_known(BPRConfig, meta.get("config", {})))
-        user_factors, item_factors = fit_bpr(split.train, config)
-    else:
-        config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
-        # the nightly fit may have been a short warm-started one: the hold-out model starts cold
-        config = dataclasses.replace(config, iterations=max(config.iterations, settings.als.iterations))
-        user_factors, item_factors = fit_als(split.train, config)
+    user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
     model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
                               batch_users=settings.score_batch_users)
-    popularity = np.asarray(split.train.sum(axis=0)).ravel()
-    popular_top = top_k_popular(popularity, split.train, k, split.users)
-    figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors),
-               "popularity": ranking_metrics(popular_top, split.relevant, split.users, k, split.train, item_factors)}
+    figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors)}
+    for baseline in ("popularity", "trending"):  # what a team gets for free, beside every model
+        scores = item_scores(baseline, dataset, split.train_mask, settings.trending_half_life_days)
+        top = top_k_popular(scores, split.train, k, split.users)
+        figures[baseline] = ranking_metrics(top, split.relevant, split.users, k, split.train, item_factors)
     if settings.holdout_last_n <= 0 and settings.holdout == "last_day":  # the live model never saw that day
         champion = _champion_top(settings, run.model, version, dataset, split.train, split.users, k)
         if champion is not None:
@@ -86,6 +85,22 @@ def evaluate_mf(settings: Settings, interval: DataInterval, dataset_path: str, v
                 len(split.users), time.perf_counter() - started, k, figures["model"]["recall"],
                 figures["popularity"]["recall"])
     return summary
+
+
+def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: WindowDataset,
+                  split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """User and item factors of `algorithm` fitted on the split's training part, with the
+    version's own configuration (the values its search chose, read from the model file)."""
+    if algorithm == "bpr":
+        config = dataclasses.replace(settings.bpr, **_known(BPRConfig, meta.get("config", {})))
+        return fit_bpr(split.train, config)
+    if algorithm == "als":
+        config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
+        # the nightly fit may have been a short warm-started one: the hold-out model starts cold
+        config = dataclasses.replace(config, iterations=max(config.iterations, settings.als.iterations))
+        return fit_als(split.train, config)
+    half_life = meta.get("params", {}).get("half_life_days", settings.trending_half_life_days)
+    return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
 
 
 def _known(cls: type, values: dict) -> dict:

@@ -97,19 +97,28 @@ def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, t
         "positive_event_types": list(settings.positive_event_types),
     }
     fitted = FactorModel(user_factors, item_factors, dataset.user_ids, dataset.item_ids, meta)
-    npz, digest = fitted.save(Path(settings.artifact_dir) / interval.run_date.isoformat() / model)
     n_users = int((np.diff(matrix.indptr) > 0).sum())
-    register_trained(settings, {
-        "model": model, "model_kind": "mf", "model_version": version, "run_date": interval.run_date,
-        "data_interval_start": interval.start, "data_interval_end": interval.end,
-        "train_window_start": interval.train_window_start(settings.train_window_days),
-        "n_interactions": int(positives.sum()), "n_users": n_users, "n_items": len(dataset.item_ids),
-        "params": params, "triggered_by": triggered_by, "artifact_path": str(npz), "artifact_sha256": digest,
-    })
+    npz = save_and_register(settings, interval, fitted, "mf", int(positives.sum()), n_users, params, triggered_by)
     seconds = time.perf_counter() - started
     logger.info("trained %s on %d positive events of %d users in %.2fs (warm start: %s)", version,
                 int(positives.sum()), n_users, seconds, warm or "no")
     return TrainManifest(version, str(npz), n_users, len(dataset.item_ids), int(positives.sum()), seconds)
+
+
+def save_and_register(settings: Settings, interval: DataInterval, fitted: FactorModel, kind: str,
+                      n_interactions: int, n_users: int, params: dict[str, Any], triggered_by: str) -> Path:
+    """Save a fitted factor model under `<artifact_dir>/<as-of date>/<model>/` (its name from
+    `fitted.meta["model"]`) and register its version in model_runs; returns the npz path."""
+    model, version = fitted.meta["model"], fitted.meta["model_version"]
+    npz, digest = fitted.save(Path(settings.artifact_dir) / interval.run_date.isoformat() / model)
+    register_trained(settings, {
+        "model": model, "model_kind": kind, "model_version": version, "run_date": interval.run_date,
+        "data_interval_start": interval.start, "data_interval_end": interval.end,
+        "train_window_start": interval.train_window_start(settings.train_window_days),
+        "n_interactions": n_interactions, "n_users": n_users, "n_items": len(fitted.item_ids),
+        "params": params, "triggered_by": triggered_by, "artifact_path": str(npz), "artifact_sha256": digest,
+    })
+    return npz
 
 
 def _warm_start(settings: Settings, model: str, run_date: date, dataset: WindowDataset,
