@@ -222,6 +222,8 @@ class Settings:
         max_events_per_user: events of one user an extract keeps (the latest); a bot beyond
             it is capped and reported in the log. 0 disables the cap.
         trending_half_life_days: the trending baseline's half-life (recsys.models.baselines).
+        dataset_keep_days: days a night's dataset artifact is kept (recsys.stages.cleanup_artifacts);
+            a model's files are kept while its version is among its `keep_versions` newest, or live.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -248,6 +250,7 @@ class Settings:
     ope: OPEConfig = field(default_factory=OPEConfig)
     max_events_per_user: int = 100_000  # a user beyond it (a bot) keeps only the latest ones; 0: no cap
     trending_half_life_days: float = 7.0
+    dataset_keep_days: int = 14
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

@@ -13,7 +13,8 @@ For each model of the catalogue (`recsys.catalogue`), by its readout:
   the candidate's lists, and the DR gate reads the estimate).
 
 Shared: `extract` feeds every model; `retention` (and `ope_realised` after it) do not
-depend on training, so they run on a night whose training is skipped or fails. A model
+depend on training, so they run on a night whose training is skipped or fails;
+`cleanup_artifacts` runs last, once every model's publish has ended, whatever its outcome. A model
 with `after` waits for those models' train steps whatever their outcome
 (`trigger_rule="all_done"`), since it only reads their output when it is there.
 
@@ -45,6 +46,9 @@ STAGE_DOCS = {
     "publish": "Write every shard's lists into a new partition and make them live in one transaction.",
     "retention": "Refresh the cohort, engagement and per-model retention cells that the interval's day "
                  "completes; independent of training.",
+    "cleanup_artifacts": "Delete the artifacts of versions no longer kept (RECSYS_KEEP_VERSIONS) and datasets "
+                         "older than RECSYS_DATASET_KEEP_DAYS, never those of a live version; after every "
+                         "publish, whatever its outcome.",
     "ope_realised": "Fill in the realised D1 return rate of earlier off-policy estimates whose outcome "
                     "has matured (after the night's retention refresh).",
 }
@@ -122,6 +126,9 @@ def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:
         steps.extend(model_steps(spec, selected))
     # retention reads only the log; the realised rates read retention's per-model cells
     steps += [Step("retention", "retention"), Step("ope_realised", "ope_realised", inputs=("retention",))]
+    # files are deleted only once every model of the night is done with them
+    steps.append(Step("cleanup_artifacts", "cleanup_artifacts",
+                      after=tuple(f"{spec.name}.publish" for spec in models)))
     return _topological(steps)
 
 

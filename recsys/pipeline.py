@@ -159,6 +159,12 @@ def _retention(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) 
     return refresh_retention(night.settings, night.interval.run_date)
 
 
+def _cleanup_artifacts(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.cleanup_artifacts import cleanup_artifacts
+
+    return cleanup_artifacts(night.settings, night.interval.run_date)
+
+
 def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
     from recsys.stages.ope import record_realised
 
@@ -168,6 +174,7 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
     "extract": _extract, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
     "publish": _publish, "retention": _retention, "ope_realised": _ope_realised,
+    "cleanup_artifacts": _cleanup_artifacts,
 }
 
 

@@ -157,6 +157,9 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_TRENDING_HALF_LIFE_DAYS", FLOAT, "the trending baseline's half-life: an event this many days "
            "older than the window's newest counts half (a news surface wants about 1)", "night",
            fields=("trending_half_life_days",)),
+    EnvVar("RECSYS_DATASET_KEEP_DAYS", INT, "days a night's dataset artifact is kept before the artifact "
+           "retention deletes it (never one a live version was trained on); 0 = keep every dataset", "night",
+           fields=("dataset_keep_days",)),
     EnvVar("RECSYS_KEEP_VERSIONS", INT, "published versions of each model kept as history", "night",
            fields=("keep_versions",)),
     EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",

@@ -65,6 +65,7 @@ def test_a_failing_branch_stops_only_what_reads_it(monkeypatch, settings):
     # RL waits for ALS's train whatever its outcome (all_done): it still trains and publishes
     assert states["rl_reinforce.publish"] == "success" and "rl_reinforce.train" in ran
     assert states["retention"] == states["ope_realised"] == "success"
+    assert states["cleanup_artifacts"] == "success"  # all_done: after every publish, whatever its state
     assert report.skipped == "mf_bpr.gate: nothing to do"
     with pytest.raises(RuntimeError, match="mf_als.train broke"):  # the default re-raises, after the night ran
         _fake_steps(monkeypatch, fail={"mf_als.train"})

@@ -26,7 +26,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
     report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
     assert report.skipped is None
     assert list(report.seconds) == ["extract", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",
-                                    "mf_als.publish", "retention", "ope_realised"]
+                                    "mf_als.publish", "retention", "ope_realised", "cleanup_artifacts"]
     assert set(report.states.values()) == {"success"} and not report.failures
 
     runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")

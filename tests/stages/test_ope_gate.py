@@ -243,7 +243,7 @@ def test_nights_under_the_dr_gate_estimate_before_every_gate(settings):
     assert stages.index("mf_als.evaluate") < stages.index("mf_als.gate"), stages
     assert stages.index("rl_reinforce.train") < stages.index("rl_reinforce.ope") < stages.index("rl_reinforce.gate"), stages
     assert "rl_reinforce.publish" not in stages or stages.index("rl_reinforce.gate") < stages.index("rl_reinforce.publish"), stages
-    assert stages[-2:] == ["retention", "ope_realised"], stages
+    assert stages[-3:] == ["retention", "ope_realised", "cleanup_artifacts"], stages
     assert report.results["mf_als.evaluate"]["ope"]["logged_day"] == "2026-01-02"
     for model in ("mf_als", "rl_reinforce"):
         status, gate = _run(s, f"{model}@2026-01-04")
