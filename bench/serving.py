@@ -34,6 +34,7 @@ from _common import bench_database  # noqa: E402
 
 from recsys.dev import devdb  # noqa: E402
 from recsys.config import Settings  # noqa: E402
+from recsys.db.copy_binary import COPY_HEADER, COPY_TRAILER, PG_EPOCH  # noqa: E402
 from recsys.db.engine import load_sql  # noqa: E402
 from recsys.stages.publish import publish_lists  # noqa: E402
 from recsys.db.registry import register_trained  # noqa: E402
@@ -50,10 +51,6 @@ def lists(users: int, seed: int = 0):
     return user_ids, ranks, items, scores
 
 
-# binary COPY framing (https://www.postgresql.org/docs/current/sql-copy.html, Binary Format)
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-_PG_EPOCH = date(2000, 1, 1)
 
 
 def recommendation_rows(model: str, version: str, run_date: date, user_ids: np.ndarray, ranks: np.ndarray,
@@ -76,12 +73,12 @@ def recommendation_rows(model: str, version: str, run_date: date, user_ids: np.n
     rows["nfields"] = 7
     rows["model_len"], rows["model"] = len(model_b), model_b
     rows["version_len"], rows["version"] = len(version_b), version_b
-    rows["date_len"], rows["date"] = 4, (run_date - _PG_EPOCH).days
+    rows["date_len"], rows["date"] = 4, (run_date - PG_EPOCH).days
     rows["user_len"], rows["user"] = 8, user_ids
     rows["rank_len"], rows["rank"] = 2, ranks
     rows["item_len"], rows["item"] = 8, item_ids
     rows["score_len"], rows["score"] = 4, scores
-    return io.BytesIO(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
+    return io.BytesIO(COPY_HEADER + rows.tobytes() + COPY_TRAILER)
 
 
 def register(settings: Settings, run_date: date) -> str:

@@ -14,9 +14,10 @@ from datetime import date
 
 import numpy as np
 
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_TRAILER = (-1).to_bytes(2, "big", signed=True)
-_PG_EPOCH = date(2000, 1, 1)
+# binary COPY framing (https://www.postgresql.org/docs/current/sql-copy.html, Binary Format)
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+PG_EPOCH = date(2000, 1, 1)
 _INT8_OID, _FLOAT4_OID = 20, 700
 
 
@@ -39,7 +40,7 @@ def recommendation_list_rows(model: str, version: str, run_date: date, user_ids:
     user_ids = np.asarray(user_ids)
     starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(user_ids) else np.empty(0, np.int64)
     lengths = np.diff(np.r_[starts, len(user_ids)])
-    chunks = [_HEADER]
+    chunks = [COPY_HEADER]
     for length in np.unique(lengths).tolist():
         first = starts[lengths == length]
         at = first[:, None] + np.arange(length)
@@ -56,7 +57,7 @@ def recommendation_list_rows(model: str, version: str, run_date: date, user_ids:
         rows["nfields"] = 6
         rows["model_len"], rows["model"] = len(model_b), model_b
         rows["version_len"], rows["version"] = len(version_b), version_b
-        rows["date_len"], rows["date"] = 4, (run_date - _PG_EPOCH).days
+        rows["date_len"], rows["date"] = 4, (run_date - PG_EPOCH).days
         rows["user_len"], rows["user"] = 8, user_ids[first]
         for name, oid, width, values in (("items", _INT8_OID, 8, item_ids), ("scores", _FLOAT4_OID, 4, scores)):
             field = rows[name]
@@ -66,5 +67,5 @@ def recommendation_list_rows(model: str, version: str, run_date: date, user_ids:
             field["values"]["len"] = width
             field["values"]["v"] = np.asarray(values)[at]
         chunks.append(rows.tobytes())
-    chunks.append(_TRAILER)
+    chunks.append(COPY_TRAILER)
     return io.BytesIO(b"".join(chunks))
