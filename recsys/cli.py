@@ -110,14 +110,31 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
     model = catalogue.get(args.model).name
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("serving/top_k"), {"model": model, "user_id": args.user_id, "k": args.k})
-        rows = cur.fetchall()
-    if not rows:
-        print(f"no published {model} recommendations for user {args.user_id}")
-        return 1
-    print(f"user {args.user_id}, {rows[0][3]}:")
-    for rank, item_id, score, _ in rows:
-        print(f"{rank:>4}  item {item_id:<10} score {score:.4f}")
+        # the log's own key when the key map knows it (text ids), else an integer id as it is
+        cur.execute(load_sql("cli/user_key_known"), {"user_key": args.user})
+        if cur.fetchone() is not None:
+            cur.execute(load_sql("serving/top_k_by_key"), {"model": model, "user_key": args.user, "k": args.k})
+            rows = [(rank, key, item_id, score, version) for rank, key, item_id, score, version in cur.fetchall()]
+        elif args.user.isdigit():
+            cur.execute(load_sql("cli/live_user_key"), {"model": model, "user_id": int(args.user)})
+            key = cur.fetchone()
+            if key is not None and key[0] != args.user:
+                print(f"{args.user} is not a user of the log: its users have text keys, such as {key[0]}")
+                return 1
+            cur.execute(load_sql("serving/top_k"), {"model": model, "user_id": int(args.user), "k": args.k})
+            rows = [(rank, str(item_id), item_id, score, version) for rank, item_id, score, version in cur.fetchall()]
+        else:
+            rows = []
+        if not rows:
+            print(f"no published {model} recommendations for user {args.user}")
+            return 1
+        cur.execute(load_sql("cli/item_titles"), {"item_ids": [row[2] for row in rows]})
+        titles = dict(cur.fetchall())
+    print(f"user {args.user}, {rows[0][4]}:")
+    width = max(len(row[1]) for row in rows)
+    for rank, key, item_id, score, _ in rows:
+        title = titles.get(item_id)
+        print(f"{rank:>4}  item {key:<{width}}  score {score:.4f}" + (f"  {title}" if title else ""))
     return 0
 
 
@@ -212,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     rec = sub.add_parser("recommend", help="print a user's published list")
-    rec.add_argument("user_id", type=int)
+    rec.add_argument("user", help="the user's id as the log has it: an integer, or a text key such as U81994")
     rec.add_argument("--model", default=catalogue.default_names()[0],
                      help=f"a model of the catalogue ({', '.join(catalogue.names())}) or an alias")
     rec.add_argument("-k", type=int, default=10)

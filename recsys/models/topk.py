@@ -45,7 +45,8 @@ class TopK:
 
 
 def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.csr_matrix,
-                  k: int, batch_users: int = 2048, users: np.ndarray | None = None) -> TopK:
+                  k: int, batch_users: int = 2048, users: np.ndarray | None = None,
+                  exclude_items: np.ndarray | None = None) -> TopK:
     """Top-K items by dot product for `users` (default: every row of `user_factors`).
 
     Args:
@@ -54,6 +55,7 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
         k: list length.
         batch_users: users scored per matrix product.
         users: (n,) row indices to score.
+        exclude_items: item indices no list may hold (unavailable in the catalogue).
     """
     users = np.arange(user_factors.shape[0]) if users is None else np.asarray(users)
     n_items = item_factors.shape[0]
@@ -66,6 +68,8 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
     user_t = torch.from_numpy(np.ascontiguousarray(user_factors, dtype=np.float32))
     batch_users = max(1, min(batch_users, len(users), MAX_BATCH_SCORES // max(width, 1)))
     buffer = torch.empty((batch_users, width), dtype=torch.float32)
+    exclude = None if exclude_items is None or not len(exclude_items) else torch.from_numpy(
+        np.asarray(exclude_items, dtype=np.int64))
     contiguous = len(users) > 0 and users[-1] - users[0] + 1 == len(users) and bool(np.all(np.diff(users) == 1))
     parts = []
     for lo in range(0, len(users), batch_users):
@@ -80,6 +84,8 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
             seen_rows = seen[batch]
         if width > n_items:
             scores[:, n_items:] = -torch.inf
+        if exclude is not None:
+            scores.index_fill_(1, exclude, -torch.inf)
         _mask_rows(scores, seen_rows)
         values, indices = _block_top_k(scores, k_eff) if blocked else torch.topk(scores, k_eff, dim=1)
         parts.append(_top_of(values, indices, batch))
@@ -87,9 +93,11 @@ def top_k_factors(user_factors: np.ndarray, item_factors: np.ndarray, seen: sp.c
 
 
 def top_k_popular(popularity: np.ndarray, seen: sp.csr_matrix, k: int, users: np.ndarray,
-                  batch_users: int = 2048) -> TopK:
-    """Most popular unseen items for each of `users` (the cold-start fallback)."""
+                  batch_users: int = 2048, exclude_items: np.ndarray | None = None) -> TopK:
+    """Most popular unseen items for each of `users` (the cold-start fallback), never one of `exclude_items`."""
     popularity_t = torch.from_numpy(popularity.astype(np.float32))
+    if exclude_items is not None and len(exclude_items):
+        popularity_t[torch.from_numpy(np.asarray(exclude_items, dtype=np.int64))] = -torch.inf
     k_eff = min(k, popularity.shape[0])
     batch_users = max(1, min(batch_users, MAX_BATCH_SCORES // max(popularity.shape[0], 1)))
     parts = []

@@ -1,8 +1,10 @@
 """Extract stage: read one training window from PostgreSQL with COPY.
 
-Reads the configured source (the `interactions` table or a user's view with
-the same columns) for `[interval.end - train_window_days, interval.end)`,
-validates it, and writes a `WindowDataset` artifact.
+Reads the configured source (the `interactions` table or a team's own view,
+read through `recsys.source`: text ids mapped, absent columns NULL) for
+`[interval.end - train_window_days, interval.end)`, validates it, and writes a
+`WindowDataset` artifact. New text keys of the window get their internal ids
+here, before anything reads them.
 """
 
 from __future__ import annotations
@@ -18,37 +20,12 @@ from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.dataset import EVENT_TYPES, WindowDataset
-from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
+from recsys.db.engine import copy_out, load_sql, raw_connection
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.interval import DataInterval
+from recsys.source import assign_keys, describe_shape, inspect_source
 
 logger = logging.getLogger(__name__)
-
-# Columns the extract reads and the PostgreSQL types (information_schema.columns.data_type)
-# each may have; checked before the COPY so a wrong view fails with a message, not a parse error.
-_INTEGER_TYPES = ("smallint", "integer", "bigint")
-SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "event_time": ("timestamp with time zone",),
-    "user_id": _INTEGER_TYPES,
-    "item_id": _INTEGER_TYPES,
-    "event_type": ("text", "character varying", "character"),
-    "value": ("double precision", "real", "numeric", *_INTEGER_TYPES),
-}
-# What the RL models read beyond them (recsys.stages.train_rl); NULL is allowed in both.
-RL_SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "session_id": _INTEGER_TYPES,
-    "propensity": ("double precision", "real", "numeric"),
-}
-_CAST_HINT = {
-    "session_id": "an integer session id (`visit_id::bigint AS session_id`, or `NULL::bigint AS session_id`)",
-    "propensity": "a probability in (0, 1] (`NULL::float8 AS propensity` when the log records none)",
-    "event_time": "a timestamptz (for a timestamp column: `created_at AT TIME ZONE 'UTC' AS event_time`)",
-    "user_id": "an integer id (`account_id::bigint AS user_id`)",
-    "item_id": "an integer id (`article_id::bigint AS item_id`)",
-    "event_type": "text",
-    "value": "a number (`seconds::float8 AS value`)",
-}
-
 
 @dataclass(frozen=True)
 class ExtractManifest:
@@ -59,14 +36,6 @@ class ExtractManifest:
     n_users: int
     n_items: int
     n_interval_events: int
-
-
-def source_name(settings: Settings) -> tuple[str, str]:
-    """(schema, name) of the source: `name` lives in the recsys schema, `schema.name` elsewhere."""
-    parts = settings.source_table.split(".")
-    if len(parts) > 2 or not all(parts):
-        raise DataValidationError(settings.source_table, "-", "source must be `name` or `schema.name`")
-    return (settings.schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def dataset_path(settings: Settings, interval: DataInterval) -> Path:
@@ -83,11 +52,13 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
     """
     started = time.perf_counter()
     window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end}
-    source_schema, source_table = source_name(settings)
-    source = sql.Identifier(source_schema, source_table)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        require_tables(cur, source_schema, source_table)
-        check_source_columns(cur, source_schema, source_table, settings.source_table)
+        log = inspect_source(cur, settings)
+        describe_shape(log)
+        if not log.direct and (log.keyed("user_id") or log.keyed("item_id")):
+            assign_keys(cur, log, window["start"], window["end"])
+            conn.commit()  # the new ids must be visible to the readers, and stay if the night fails later
+        source = log.relation()
         cur.execute(sql.SQL(load_sql("extract/count_interval_events")).format(source=source),
                     {"start": interval.start, "end": interval.end})
         n_interval = cur.fetchone()[0]
@@ -118,20 +89,6 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
         time.perf_counter() - started, read_s, manifest.n_events / max(read_s, 1e-9),
     )
     return manifest
-
-
-def check_source_columns(cur, schema: str, table: str, label: str,  # noqa: ANN001 - psycopg2 cursor
-                         columns: dict[str, tuple[str, ...]] = SOURCE_COLUMNS, reader: str = "the source needs") -> None:
-    """Raise DataValidationError unless the source has every column of `columns` with a usable type."""
-    cur.execute(load_sql("extract/source_columns"), {"schema": schema, "table": table})
-    found = dict(cur.fetchall())
-    for column, types in columns.items():
-        if column not in found:
-            raise DataValidationError(label, column, f"column is missing; {reader} {', '.join(columns)}: add it as "
-                                      f"{_CAST_HINT[column]} (found {', '.join(sorted(found)) or 'none'})")
-        if found[column] not in types:
-            raise DataValidationError(label, column, f"column has type {found[column]}, expected "
-                                      f"{' or '.join(types)}: cast it to {_CAST_HINT[column]} in the view")
 
 
 def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,

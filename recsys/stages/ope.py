@@ -39,7 +39,7 @@ from psycopg2 import sql
 from recsys.metrics import off_policy as ope
 from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRICS, Settings
 from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
-from recsys.stages.extract import source_name
+from recsys.source import inspect_source
 from recsys.interval import DataInterval
 from recsys.db.registry import get_run
 from recsys.stages.score import score_shard
@@ -82,23 +82,20 @@ def _day_start(day: date) -> datetime:
 
 
 def read_logged_day(settings: Settings, day_start: datetime) -> pd.DataFrame:
-    schema, table = source_name(settings)
     params = {"day_start": day_start, "day_end": day_start + timedelta(days=1),
               "next_end": day_start + timedelta(days=2), "active_types": list(settings.active_event_types)}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        require_tables(cur, schema, table)
-        buf = copy_out(cur, sql.SQL(load_sql("ope/logged_impressions")).format(source=sql.Identifier(schema, table)),
-                       params)
+        buf = copy_out(cur, sql.SQL(load_sql("ope/logged_impressions")).format(
+            source=inspect_source(cur, settings).relation()), params)
     return pd.read_csv(buf, header=None, names=["user_id", "item_id", "session_id", "propensity", "model_version",
                                                 "clicked", "returned"], na_values=[""], keep_default_na=False)
 
 
 def has_logged_impressions(settings: Settings, day: date) -> bool:
     """Whether `day` has any logged impression with a propensity (else no estimate can be made on it)."""
-    schema, table = source_name(settings)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        require_tables(cur, schema, table)
-        cur.execute(sql.SQL(load_sql("ope/logged_impressions_exist")).format(source=sql.Identifier(schema, table)),
+        cur.execute(sql.SQL(load_sql("ope/logged_impressions_exist")).format(
+            source=inspect_source(cur, settings).relation()),
                     {"day_start": _day_start(day), "day_end": _day_start(day + timedelta(days=1))})
         return bool(cur.fetchone()[0])
 

@@ -27,6 +27,7 @@ from recsys.config import Settings
 from recsys.db.copy_binary import recommendation_list_rows
 from recsys.db.engine import load_sql, raw_connection, require_tables
 from recsys.db.registry import get_run
+from recsys.source import keyed_id_columns
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +95,30 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         require_tables(cur, settings.schema, "recommendation_lists", "live_models", "model_runs")
         # plumbing, kept inline: serialise publishes of one model
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('recsys.stages.publish'), hashtext(%s))", (model,))
+        user_keyed, item_keyed = keyed_id_columns(cur, settings)
+        cur.execute(load_sql("publish/catalogue_has_expiries"))
+        expiries = cur.fetchone()[0]
         t0 = time.perf_counter()
         cur.execute(drop_table.format(table=ident(staging)))
         cur.execute(sql.SQL(load_sql("publish/staging_create")).format(staging=ident(staging)))
-        cur.copy_expert(sql.SQL(load_sql("publish/staging_copy")).format(staging=ident(staging)).as_string(cur),
-                        payload)
+        # the lists go straight into the staging table, or, when they need the log's keys or the
+        # catalogue's expiries beside the ids, through a temporary table that one INSERT enriches
+        enrich = user_keyed or item_keyed or expiries
+        if enrich:
+            cur.execute(load_sql("publish/numeric_lists_create"))
+        cur.copy_expert(sql.SQL(load_sql("publish/staging_copy")).format(
+            staging=ident("numeric_lists" if enrich else staging)).as_string(cur), payload)
+        if enrich:
+            cur.execute(sql.SQL(load_sql("publish/staging_fill_keys")).format(staging=ident(staging)),
+                        {"user_keyed": user_keyed, "item_keyed": item_keyed, "expiries": expiries})
+            cur.execute("DROP TABLE numeric_lists")  # plumbing: free it now, not at commit
         copy_s = time.perf_counter() - t0
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # plumbing: memory for the index build below
         cur.execute(sql.SQL(load_sql("publish/staging_index")).format(index=ident(f"{staging}_user"),
                                                                       staging=ident(staging)))
+        if user_keyed:
+            cur.execute(sql.SQL(load_sql("publish/staging_key_index")).format(index=ident(f"{staging}_user_key"),
+                                                                              staging=ident(staging)))
         cur.execute(sql.SQL(load_sql("publish/staging_constraints")).format(
             staging=ident(staging), version_check=ident(f"{staging}_version"), model_check=ident(f"{staging}_model")),
             {"model_version": version, "model": model})
@@ -114,6 +130,9 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         cur.execute(sql.SQL(load_sql("publish/staging_rename")).format(
             staging=ident(staging), partition=ident(partition),
             staging_index=ident(f"{staging}_user"), partition_index=ident(f"{partition}_user")))
+        if user_keyed:
+            cur.execute(sql.SQL(load_sql("publish/index_rename")).format(
+                index=ident(f"{staging}_user_key"), new_name=ident(f"{partition}_user_key")))
         cur.execute(sql.SQL(load_sql("publish/partition_attach")).format(partition=ident(partition)),
                     {"model_version": version})
         cur.execute(load_sql("publish/mark_status"), {"model": model, "model_version": version})

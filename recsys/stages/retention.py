@@ -54,6 +54,7 @@ from psycopg2 import sql
 from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
 from recsys.errors import DataValidationError
+from recsys.source import Source, assign_keys, inspect_source
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
     newest_day = run_date - timedelta(days=1)
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        source = _prepare(cur, settings, params)
+        log = _prepare(cur, settings, params)
         _check_state(cur, params)
 
         t0 = time.perf_counter()
@@ -137,10 +138,15 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
             "load_to": _day_start(cur, run_date, params["tz"]),
             "newest_day": newest_day,
         }
+        assign_keys(cur, log, fill_params["load_from"], fill_params["load_to"])
+        source = log.relation()
         cur.execute(sql.SQL(load_sql("retention/activity_fill")).format(source=source), fill_params)
         activity_rows = cur.rowcount
         cur.execute(sql.SQL(load_sql("retention/served_fill")).format(source=source), fill_params)
         served_rows = cur.rowcount
+        if activity_rows and not served_rows and log.has("model_version"):
+            logger.warning("%s: no impression of the days loaded carries a model_version: per-model retention "
+                           "gets no new serve day (is the serving log tagging impressions?)", log.label)
         cur.execute(load_sql("retention/activity_mark_loaded"), day_params)
         days_marked = cur.rowcount
         logger.info(
@@ -224,13 +230,15 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
     params = _base_params(settings)
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        source = _prepare(cur, settings, params)
+        log = _prepare(cur, settings, params)
         cur.execute(load_sql("retention/full_clear"))
         full_params = {
             **params,
             "as_of_start": _day_start(cur, as_of, params["tz"]),
             "newest_day": as_of - timedelta(days=1),
         }
+        assign_keys(cur, log, None, full_params["as_of_start"])
+        source = log.relation()
         cur.execute(sql.SQL(load_sql("retention/full_source_days")).format(source=source), full_params)
         cur.execute(load_sql("retention/full_recompute"), full_params)
         cur.execute(load_sql("retention/cells_per_kind"))
@@ -259,11 +267,10 @@ def reset_retention(settings: Settings) -> None:
     logger.info("retention tables of schema %s emptied", settings.schema)
 
 
-def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> sql.Composable:
-    """Take the retention lock, check the tables and the time zone; returns the quoted source."""
+def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[str, Any]) -> Source:
+    """Take the retention lock, check the tables and the time zone; returns the log as recsys.source reads it."""
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
-    source_schema, source_table = _source_name(settings)
-    require_tables(cur, source_schema, source_table)
+    log = inspect_source(cur, settings)
     require_tables(cur, settings.schema, *_COMPACT_TABLES, *_OUTPUT_TABLES)
     # plumbing, kept inline: a savepoint, so an unknown time zone leaves the transaction usable
     cur.execute("SAVEPOINT retention_timezone")
@@ -276,15 +283,9 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
             f"unknown time zone {params['tz']!r}: use an IANA name such as 'UTC' or 'Europe/Paris'",
         ) from exc
     cur.execute("RELEASE SAVEPOINT retention_timezone")
-    cur.execute(load_sql("retention/source_has_model_version"), {"schema": source_schema, "table": source_table})
-    if cur.fetchone() is None:
-        # a user's log view may map only the five training columns: per-model
-        # retention then has no serving model to attribute users to
-        logger.warning("%s.%s has no model_version column: per-model retention stays empty",
-                       source_schema, source_table)
-        return sql.SQL(load_sql("retention/source_without_model_version")).format(
-            source=sql.Identifier(source_schema, source_table))
-    return sql.Identifier(source_schema, source_table)
+    if not log.has("model_version"):
+        logger.warning("%s has no model_version column: per-model retention stays empty", log.label)
+    return log
 
 
 def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
@@ -303,18 +304,6 @@ def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> Non
             f"{built[1]}, the settings now say {wanted[0]!r} and {wanted[1]}: restore the settings, "
             "or call recsys.stages.retention.reset_retention() and backfill the dates",
         )
-
-
-def _source_name(settings: Settings) -> tuple[str, str]:
-    """(schema, name) of the source: `name` lives in the recsys schema, `schema.name` elsewhere.
-
-    Same rule as `recsys.stages.extract.source_name`, kept here so retention does not
-    depend on the training pipeline's extract stage.
-    """
-    parts = settings.source_table.split(".")
-    if len(parts) > 2 or not all(parts):
-        raise DataValidationError(settings.source_table, "-", "source must be `name` or `schema.name`")
-    return (settings.schema, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def _base_params(settings: Settings) -> dict[str, Any]:

@@ -14,12 +14,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datetime import date, datetime, time as dtime, timezone
+
 import numpy as np
 
 from recsys.artifacts import save_npz_atomic
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.models.factors import FactorModel
+from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run
 from recsys.models.topk import top_k_factors, top_k_popular
 
@@ -41,6 +44,26 @@ def shard_of(user_ids: np.ndarray, n_shards: int) -> np.ndarray:
     return ((user_ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32) % np.uint64(n_shards)).astype(np.int64)
 
 
+def unavailable_items(settings: Settings, run_date: date, item_ids: np.ndarray) -> np.ndarray:
+    """Indices into `item_ids` of the items the catalogue says may not be served at the as-of time.
+
+    The as-of time is `run_date` 00:00 UTC, the night's interval end, so a backfill
+    gives the same lists whenever it runs; an item that expires after it is
+    dropped by the live view once it does (publish/live_recommendations_branch.sql).
+    """
+    as_of = datetime.combine(run_date, dtime(0), tzinfo=timezone.utc)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("score/unavailable_items"), {"as_of": as_of})
+        ids = np.array([row[0] for row in cur.fetchall()], dtype=np.int64)
+    position = np.searchsorted(item_ids, ids)
+    inside = position < len(item_ids)
+    found = position[inside][item_ids[position[inside]] == ids[inside]]
+    if len(found):
+        logger.info("%d items of the window are unavailable at %s (expired or not yet released): never in a list",
+                    len(found), as_of.isoformat())
+    return found
+
+
 def score_shard(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
     """Top-K of the users in `shard` of `n_shards`; saves (user_id, rank, item_id, score) arrays."""
     if not 0 <= shard < n_shards:
@@ -56,10 +79,11 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     in_shard = shard_of(dataset.user_ids, n_shards) == shard
     has_history = np.diff(seen.indptr) > 0
     warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)
+    unavailable = unavailable_items(settings, run.run_date, dataset.item_ids)
     warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
-                             batch_users=settings.score_batch_users, users=warm)
+                             batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)
     popularity = np.asarray(seen.sum(axis=0)).ravel()
-    cold_top = top_k_popular(popularity, seen, settings.k, cold)
+    cold_top = top_k_popular(popularity, seen, settings.k, cold, exclude_items=unavailable)
     cold_scores = cold_top.score / max(float(popularity.max()), 1.0)  # a share in [0, 1], comparable across nights
 
     user_index = np.concatenate([warm_top.user_index, cold_top.user_index])

@@ -39,7 +39,7 @@ from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
 from recsys.errors import EmptyWindowError
-from recsys.stages.extract import RL_SOURCE_COLUMNS, check_source_columns, source_name
+from recsys.source import inspect_source
 from recsys.interval import DataInterval
 from recsys.models.factors import FactorModel, sha256_file
 from recsys.models.rl import trajectories
@@ -82,15 +82,16 @@ class LoggedEvents:
 def read_logged_events(settings: Settings, interval: DataInterval, dataset: WindowDataset) -> LoggedEvents:
     """The window's events with sessions and propensities, mapped onto `dataset`'s ids."""
     window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end}
-    schema, table = source_name(settings)
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        require_tables(cur, schema, table)
-        # a log without these columns is not an RL log: say which column, before the COPY fails on it
-        check_source_columns(cur, schema, table, settings.source_table, RL_SOURCE_COLUMNS, "the RL models also need")
-        buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=sql.Identifier(schema, table)),
-                       window)
+        # absent session_id / propensity read as NULL: sessions by day, the behaviour policy estimated
+        source = inspect_source(cur, settings).relation()
+        buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=source), window)
     frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
                         na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
+    unmapped = frame["user_id"].isna() | frame["item_id"].isna()
+    if unmapped.any():  # text keys that arrived after the extract gave the window's keys their ids
+        logger.warning("%d events have keys new since the extract (late arrivals); ignored", int(unmapped.sum()))
+        frame = frame.loc[~unmapped]
     users, items = frame["user_id"].to_numpy(np.int64), frame["item_id"].to_numpy(np.int64)
     u = np.searchsorted(dataset.user_ids, users)
     i = np.searchsorted(dataset.item_ids, items)

@@ -72,10 +72,15 @@ def test_0005_converts_published_rows_to_lists_and_keeps_history_and_the_live_vi
         before_all = conn.execute(text("SELECT * FROM recommendations ORDER BY 2, 4, 5")).fetchall()
         before_live = conn.execute(text("SELECT * FROM live_recommendations ORDER BY 4, 5")).fetchall()
 
-    assert migrations.upgrade(empty_database, "recsys") == ["0005_recommendation_lists.sql"]
+    # 0006 then redefines both views over the converted tables, adding the key columns
+    assert migrations.upgrade(empty_database, "recsys") == ["0005_recommendation_lists.sql",
+                                                           "0006_external_keys_and_availability.sql"]
+    columns = "model, model_version, run_date, user_id, rank, item_id, score"
     with engine.begin() as conn:
-        assert conn.execute(text("SELECT * FROM recommendations ORDER BY 2, 4, 5")).fetchall() == before_all
-        assert conn.execute(text("SELECT * FROM live_recommendations ORDER BY 4, 5")).fetchall() == before_live
+        assert conn.execute(text(f"SELECT {columns} FROM recommendations ORDER BY 2, 4, 5")).fetchall() == before_all
+        assert conn.execute(text(f"SELECT {columns} FROM live_recommendations ORDER BY 4, 5")).fetchall() == before_live
+        assert conn.execute(text("SELECT bool_and(user_key = user_id::text AND item_key = item_id::text)"
+                                 " FROM live_recommendations")).scalar()
         assert conn.execute(text("SELECT item_ids FROM recommendations_mf_als_20260102 WHERE user_id = 2"
                                  )).fetchall() == [([203, 204, 205],)]
         assert sorted(r[0] for r in conn.execute(text(

@@ -106,10 +106,12 @@ VIEWS = {
     # case: (select of the view, column named, problem in the message)
     "non_integer_ids": ("SELECT event_time, user_id + 0.5 AS user_id, item_id, event_type, value FROM interactions",
                         "user_id", r"column has type numeric, expected smallint or integer or bigint"),
-    "text_ids": ("SELECT event_time, user_id, 'item-' || item_id AS item_id, event_type, value FROM interactions",
-                 "item_id", r"column has type text, expected"),
-    "missing_column": ("SELECT event_time, user_id, item_id, event_type FROM interactions",
-                       "value", r"column is missing; the source needs event_time, user_id, item_id, event_type, value"),
+    "fractional_text_ids": ("SELECT event_time, user_id, (item_id + 0.5)::real AS item_id, event_type, value "
+                            "FROM interactions", "item_id", r"column has type real, expected"),
+    "missing_column": ("SELECT event_time, user_id, item_id, value FROM interactions",
+                       "event_type", r"column is missing; the source needs event_time, user_id, item_id, event_type: "),
+    "mistyped_optional_column": ("SELECT event_time, user_id, item_id, event_type, value::text AS value "
+                                 "FROM interactions", "value", r"column has type text, expected double precision"),
     "wrong_time_type": ("SELECT event_time::timestamp AS event_time, user_id, item_id, event_type, value FROM interactions",
                         "event_time", r"column has type timestamp without time zone, expected timestamp with time zone"),
     "numeric_event_type": ("SELECT event_time, user_id, item_id, 1 AS event_type, value FROM interactions",

@@ -5,4 +5,4 @@
 -- Parameters: none bound by the driver; {source} is the configured table or view,
 --   quoted as an identifier by the caller.
 -- Read by: recsys.stages.extract.extract_window.
-SELECT count(*), min(event_time), now() FROM {source} WHERE event_time > now()
+SELECT count(*), min(event_time), now() FROM {source} AS src WHERE event_time > now()

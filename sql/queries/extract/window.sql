@@ -11,7 +11,7 @@ SELECT
     event_type,
     extract(epoch FROM event_time)::double precision AS ts,
     value
-FROM {source}
+FROM {source} AS src
 WHERE event_time >= %(start)s
   AND event_time <  %(end)s
 ORDER BY event_time

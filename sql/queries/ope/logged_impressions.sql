@@ -9,20 +9,20 @@
 -- Read by: recsys.stages.ope.read_logged_day, through COPY.
 WITH impressions AS (
     SELECT user_id, item_id, session_id, propensity, model_version
-    FROM {source}
+    FROM {source} AS src
     WHERE event_type = 'impression'
       AND propensity IS NOT NULL
       AND event_time >= %(day_start)s AND event_time < %(day_end)s
 ),
 clicks AS (
     SELECT DISTINCT user_id, item_id, session_id
-    FROM {source}
+    FROM {source} AS src
     WHERE event_type = 'click'
       AND event_time >= %(day_start)s AND event_time < %(next_end)s
 ),
 returned AS (
     SELECT DISTINCT user_id
-    FROM {source}
+    FROM {source} AS src
     WHERE event_type = ANY(%(active_types)s)
       AND event_time >= %(day_end)s AND event_time < %(next_end)s
 )

@@ -5,7 +5,7 @@
 -- recsys.stages.ope. Read by recsys.stages.ope.has_logged_impressions (the DR gate's fallback).
 SELECT EXISTS (
     SELECT 1
-    FROM {source}
+    FROM {source} AS src
     WHERE event_type = 'impression'
       AND propensity IS NOT NULL
       AND event_time >= %(day_start)s AND event_time < %(day_end)s

@@ -11,7 +11,7 @@ SELECT
     extract(epoch FROM event_time)::double precision AS ts,
     session_id,
     propensity
-FROM {source}
+FROM {source} AS src
 WHERE event_time >= %(start)s
   AND event_time <  %(end)s
 ORDER BY event_time
