@@ -29,6 +29,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from recsys.config import Settings
+from recsys.db.copy_text import copy_text_field
 from recsys.db.engine import load_sql, require_tables
 from recsys.errors import DataValidationError
 
@@ -206,14 +207,17 @@ def assign_keys(cur: psycopg2.extensions.cursor, source: Source,
 
 
 def assign_listed_keys(cur: psycopg2.extensions.cursor, schema: str, kind: str, keys: np.ndarray) -> np.ndarray:
-    """Internal ids of `keys` (kind 'user' or 'item'), assigning new ones; same order as `keys`."""
+    """Internal ids of `keys` (kind 'user' or 'item'), assigning new ones; same order as `keys`.
+
+    Needs a transaction (not autocommit): the keys pass through a temporary table dropped at commit.
+    """
     table, key = _KEY_TABLE[f"{kind}_id"]
     id_column = f"{kind}_id"
     keys = np.asarray(keys, dtype=object)
     if not len(keys):
         return np.empty(0, np.int64)
     cur.execute(load_sql("keys/listed_create"))
-    payload = "".join(_copy_text(k) + "\n" for k in dict.fromkeys(keys.tolist()))
+    payload = "".join(copy_text_field(k) + "\n" for k in dict.fromkeys(keys.tolist()))
     cur.copy_expert("COPY keys_listed (key) FROM STDIN", io.StringIO(payload))
     names = {"keys": sql.Identifier(schema, table), "key": sql.Identifier(key), "id": sql.Identifier(id_column)}
     cur.execute(sql.SQL(load_sql("keys/insert_listed")).format(**names))
@@ -221,8 +225,3 @@ def assign_listed_keys(cur: psycopg2.extensions.cursor, schema: str, kind: str, 
     ids = dict(cur.fetchall())
     cur.execute("DROP TABLE keys_listed")  # plumbing: the caller may list keys of the other kind next
     return np.array([ids[k] for k in keys.tolist()], dtype=np.int64)
-
-
-def _copy_text(value: str) -> str:
-    """One field of COPY's text format: backslash, tab and line ends escaped."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")

@@ -15,6 +15,7 @@ publishes; versions beyond `keep_versions` are dropped.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.db.copy_binary import recommendation_list_rows
+from recsys.db.copy_text import NULL, array_element, array_literal, copy_text_field
 from recsys.db.engine import load_sql, raw_connection, require_tables
 from recsys.db.registry import get_run
 from recsys.source import keyed_id_columns
@@ -109,9 +111,11 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         cur.copy_expert(sql.SQL(load_sql("publish/staging_copy")).format(
             staging=ident("numeric_lists" if enrich else staging)).as_string(cur), payload)
         if enrich:
-            cur.execute(sql.SQL(load_sql("publish/staging_fill_keys")).format(staging=ident(staging)),
-                        {"user_keyed": user_keyed, "item_keyed": item_keyed, "expiries": expiries})
-            cur.execute("DROP TABLE numeric_lists")  # plumbing: free it now, not at commit
+            cur.execute(load_sql("publish/list_extras_create"))
+            extras = _list_extras(cur, user_ids, item_ids, user_keyed, item_keyed, expiries)
+            cur.copy_expert("COPY list_extras (user_id, user_key, item_keys, item_expires) FROM STDIN", extras)
+            cur.execute(sql.SQL(load_sql("publish/staging_fill_keys")).format(staging=ident(staging)))
+            cur.execute("DROP TABLE numeric_lists, list_extras")  # plumbing: free them now, not at commit
         copy_s = time.perf_counter() - t0
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # plumbing: memory for the index build below
         cur.execute(sql.SQL(load_sql("publish/staging_index")).format(index=ident(f"{staging}_user"),
@@ -145,6 +149,39 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
     return went_live
 
 
+def _list_extras(cur, user_ids: np.ndarray, item_ids: np.ndarray, user_keyed: bool,  # noqa: ANN001 - cursor
+                 item_keyed: bool, expiries: bool) -> io.StringIO:
+    """Text COPY rows (user_id, user_key, item_keys, item_expires), one per user, for list_extras.
+
+    Inputs are one entry per recommendation, sorted by user and rank. Each distinct
+    item's array element is written once and reused; the per-user work is one join.
+    """
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(user_ids) else np.empty(0, np.int64)
+    bounds = np.r_[starts, len(user_ids)].tolist()
+    users = user_ids[starts]
+    distinct_items, item_at = np.unique(item_ids, return_inverse=True)
+
+    def elements(query: str) -> np.ndarray:
+        cur.execute(query, {"ids": distinct_items.tolist()})
+        found = dict(cur.fetchall())
+        return np.array([array_element(found.get(i)) for i in distinct_items.tolist()], dtype=object)[item_at]
+
+    user_key = [None] * len(users)
+    if user_keyed:
+        cur.execute(load_sql("publish/user_keys_of"), {"ids": users.tolist()})
+        found = dict(cur.fetchall())
+        user_key = [found.get(u) for u in users.tolist()]
+    key_elements = elements(load_sql("publish/item_keys_of")).tolist() if item_keyed else None
+    expiry_elements = elements(load_sql("publish/item_expiries_of")).tolist() if expiries else None
+    lines = []
+    for n, user in enumerate(users.tolist()):
+        lo, hi = bounds[n], bounds[n + 1]
+        keys = copy_text_field(array_literal(key_elements[lo:hi])) if key_elements is not None else NULL
+        until = array_literal(expiry_elements[lo:hi]) if expiry_elements is not None else NULL
+        lines.append(f"{user}\t{copy_text_field(user_key[n])}\t{keys}\t{until}\n")
+    return io.StringIO("".join(lines))
+
+
 def _check_ranks(version: str, user_ids: np.ndarray, ranks: np.ndarray) -> None:
     """Each user's ranks, sorted, must be 1..n: they are stored as array positions."""
     if not len(user_ids):
@@ -164,7 +201,7 @@ def _define_live_view(cur, model: str | None, table_of_model: str) -> None:  # n
     branches = []
     for live_model, live_date in cur.fetchall():
         table = table_of_model if live_model == model else partition_name(live_model, live_date)
-        branches.append(branch.format(table=sql.Identifier(table)))
+        branches.append(branch.format(table=sql.Identifier(table), model=sql.Literal(live_model)))
     query = (sql.SQL(" UNION ALL ").join(branches) if branches
              else sql.SQL(load_sql("publish/live_recommendations_empty")))
     cur.execute(sql.SQL(load_sql("publish/live_recommendations_view")).format(branches=query))

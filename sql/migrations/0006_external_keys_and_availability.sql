@@ -44,24 +44,26 @@ ALTER TABLE recommendation_lists
     ADD COLUMN item_expires timestamptz[];
 
 -- Both views gain user_key and item_key (the external keys, or the integer ids
--- as text), and the live one drops expired items. Same branch as
+-- as text), and the live one drops expired items; each live branch names its
+-- model as a constant, so a query on one model prunes the others. Same branch as
 -- sql/queries/publish/live_recommendations_branch.sql at the time of this migration.
 DO $$
 DECLARE
     live record;
     branches text[] := '{}';
     branch constant text :=
-        'SELECT l.model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score,'
+        'SELECT %L::text AS model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score,'
         ' coalesce(l.user_key, l.user_id::text) AS user_key, coalesce(r.item_key, r.item_id::text) AS item_key'
         ' FROM %I AS l CROSS JOIN LATERAL unnest(l.item_ids, l.scores, l.item_keys, l.item_expires)'
         ' WITH ORDINALITY AS r (item_id, score, item_key, expires, rank)'
         ' WHERE r.expires IS NULL OR r.expires > now()';
 BEGIN
     FOR live IN SELECT model, run_date FROM live_models ORDER BY model LOOP
-        branches := branches || format(branch, 'recommendations_' || live.model || '_' || to_char(live.run_date, 'YYYYMMDD'));
+        branches := branches || format(branch, live.model,
+                                       'recommendations_' || live.model || '_' || to_char(live.run_date, 'YYYYMMDD'));
     END LOOP;
     IF cardinality(branches) = 0 THEN
-        branches := ARRAY[format(branch, 'recommendation_lists') || ' AND false'];
+        branches := ARRAY[format(branch, NULL, 'recommendation_lists') || ' AND false'];
     END IF;
     EXECUTE 'CREATE OR REPLACE VIEW live_recommendations AS ' || array_to_string(branches, ' UNION ALL ');
 END

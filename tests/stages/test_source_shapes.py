@@ -179,3 +179,21 @@ def test_a_view_of_the_four_required_columns_runs_every_model(settings, caplog):
         assert f"bare_log has no {column} column" in said
     assert said.count("bare_log has no propensity column") == 1  # once, by the extract
     assert _sql(s, "SELECT count(*) FROM live_recommendations WHERE model = 'mf_als' AND user_key NOT LIKE 'u%'")[0][0] == 0
+
+
+def test_keys_with_quotes_commas_backslashes_and_tabs_come_back_byte_for_byte(settings):
+    _sql(settings, "CREATE VIEW keyed_log AS SELECT now() AS event_time, ''::text AS user_id, ''::text AS item_id, "
+                   "''::text AS event_type WHERE false")
+    s = dataclasses.replace(settings, source_table="keyed_log")
+    odd = np.array(['say "hi"', "a,b", "back\\slash", "{braces}", "tab\there", "NULL", "", "ünï cødé"], dtype=object)
+    with db.raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        users = assign_listed_keys(cur, s.schema, "user", odd)
+        items = assign_listed_keys(cur, s.schema, "item", odd)
+    _publish(s, date(2026, 3, 1), users, np.tile(items, (len(users), 1)))
+    rows = _sql(s, "SELECT user_id, rank, user_key, item_key FROM live_recommendations ORDER BY 1, 2")
+    key_of_user, key_of_item = dict(zip(users.tolist(), odd)), dict(zip(items.tolist(), odd))
+    assert len(rows) == len(odd) ** 2
+    assert all(user_key == key_of_user[uid] and item_key == odd[rank - 1] for uid, rank, user_key, item_key in rows)
+    assert all(key_of_item[i] == odd[n] for n, i in enumerate(items.tolist()))
+    assert _sql(s, "SELECT rank, item_key FROM live_recommendations WHERE model = 'mf_als' AND user_key = :k "
+                   "ORDER BY rank LIMIT 2", k='say "hi"') == [(1, 'say "hi"'), (2, "a,b")]
