@@ -133,6 +133,7 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
                                   f"after the time of the run, e.g. {pd.Timestamp(ts[ts > now_ts][0], unit='s', tz='UTC').isoformat()}: "
                                   "the data interval has not happened yet, or a producer's clock is wrong")
     frame = frame.assign(value=values)
+    report_far_past_events(ts, table)
     frame = _drop_duplicates(frame, table)
     if max_events_per_user > 0:
         frame = _cap_users(frame, table, max_events_per_user)
@@ -148,6 +149,42 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
         user_index=user_index.astype(np.int32), item_index=item_index.astype(np.int32),
         event_code=codes, ts=frame["ts"].to_numpy(np.float64), value=frame["value"].to_numpy(np.float64),
     )
+
+
+FAR_PAST_GAP_DAYS = 7
+
+
+def report_far_past_events(ts: np.ndarray, table: str, gap_days: int = FAR_PAST_GAP_DAYS) -> dict | None:
+    """Warn about events isolated far before the bulk of the window; returns what was found, or None.
+
+    The bulk is the run of days, split where the log has no event for more than
+    `gap_days`, that holds the most events; days of earlier runs that together
+    hold under 1% of the events are reported (a test event, a clock reset) with
+    their count, dates and distance from the bulk. They are kept: only the team
+    knows whether they are real.
+    """
+    if not len(ts):
+        return None
+    days, counts = np.unique((ts // 86400).astype(np.int64), return_counts=True)
+    breaks = np.flatnonzero(np.diff(days) > gap_days) + 1
+    runs = np.split(np.arange(len(days)), breaks)
+    bulk = max(range(len(runs)), key=lambda n: counts[runs[n]].sum())
+    if bulk == 0:
+        return None
+    before = np.concatenate(runs[:bulk])
+    n_before = int(counts[before].sum())
+    if n_before >= 0.01 * len(ts):
+        return None
+    as_date = lambda d: pd.Timestamp(int(d) * 86400, unit="s").date().isoformat()  # noqa: E731
+    first_bulk_day = int(days[runs[bulk][0]])
+    found = {"events": n_before, "dates": [as_date(d) for d in days[before]],
+             "days_before_bulk": first_bulk_day - int(days[before][-1]), "bulk_starts": as_date(first_bulk_day)}
+    logger.warning("%s: %d events on %d days far before the bulk of the window (%s), the nearest %d days before "
+                   "its first day %s: a test event or a clock reset? They are trained on; set "
+                   "RECSYS_TRAIN_WINDOW_DAYS or filter them in the view if they are not real",
+                   table, found["events"], len(before), ", ".join(found["dates"][:5]) + (" ..." if len(before) > 5 else ""),
+                   found["days_before_bulk"], found["bulk_starts"])
+    return found
 
 
 def _drop_duplicates(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -74,3 +74,39 @@ def test_mind_night_publishes_the_logs_own_text_ids(mind_settings, monkeypatch, 
     assert cli.main(["recommend", "U81994", "-k", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "user U81994, mf_als@2019-11-15:" and all(" item N" in line for line in out[1:])
+
+
+TAOBAO = SHARED_DATASETS / "taobao-userbehavior-head" / "UserBehavior.csv"
+
+
+def test_taobao_outlier_far_before_the_bulk_is_reported(settings, caplog):
+    """The Taobao head holds one event of 2017-09-11, months before the rest (2017-11-24 on)."""
+    if not TAOBAO.exists():
+        pytest.skip(f"shared dataset missing: {TAOBAO}")
+    _sql(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
+                   "category_id bigint, behavior text, ts bigint)")
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.copy_expert("COPY shop.user_behavior FROM STDIN WITH (FORMAT csv)", io.BytesIO(TAOBAO.read_bytes()))
+    _sql(settings, "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
+                   "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
+    s = dataclasses.replace(settings, source_table="shop.recsys_events", train_window_days=120)
+    from recsys.stages.extract import extract_window
+    import logging
+    with caplog.at_level(logging.WARNING):
+        manifest = extract_window(s, DataInterval.for_date(date(2017, 12, 4)))
+    assert manifest.n_events == 4321  # reported, not dropped
+    said = [r.getMessage() for r in caplog.records if "far before the bulk" in r.getMessage()]
+    assert len(said) == 1 and "1 events on 1 days" in said[0] and "2017-09-11" in said[0], said
+    assert "74 days before its first day 2017-11-24" in said[0], said
+
+
+def test_far_past_report_stays_quiet_on_an_ordinary_log():
+    import numpy as np
+    from recsys.stages.extract import report_far_past_events
+    day = 86400.0
+    steady = np.arange(0, 30 * day, 3600.0)
+    assert report_far_past_events(steady, "log") is None
+    two_halves = np.r_[steady, steady + 60 * day]  # a long pause, but half of the log on each side
+    assert report_far_past_events(two_halves, "log") is None
+    found = report_far_past_events(np.r_[5.0, steady + 100 * day], "log")
+    assert found == {"events": 1, "dates": ["1970-01-01"], "days_before_bulk": 100, "bulk_starts": "1970-04-11"}
