@@ -1,4 +1,4 @@
-"""Command line: `recsys db upgrade | load | simulate | run | recommend | models | sql`.
+"""Command line: `recsys db upgrade | load | simulate | run | recommend | models | retention | sql`.
 
 Every command reads the same settings as the DAG (`RECSYS_*` environment
 variables, listed in docs/settings.md) and calls the same functions.
@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from recsys import catalogue
@@ -138,6 +138,19 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from recsys.stages.retention import full_recompute
+
+    as_of = args.as_of or datetime.now(timezone.utc).date()
+    started = time.perf_counter()
+    written = full_recompute(settings, as_of)
+    print(f"retention rebuilt as of {as_of} in {time.perf_counter() - started:.2f}s: "
+          + ", ".join(f"{n} {kind} rows" for kind, n in written.items()))
+    return 0
+
+
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db.engine import load_sql, raw_connection
 
@@ -248,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("version", help="<model>@<as-of date>, e.g. "
                                       f"{catalogue.default_names()[0]}@2026-01-29")
     show.set_defaults(func=_cmd_models_show)
+
+    retention = sub.add_parser("retention", help="retention tables").add_subparsers(dest="retention_command",
+                                                                                   required=True)
+    rebuild = retention.add_parser("rebuild", help="recompute every retention, engagement and per-model cell "
+                                                   "from the raw log (after late data or a settings change)")
+    rebuild.add_argument("--as-of", type=date.fromisoformat, default=None,
+                         help="as-of date: days before it are used (default: today, UTC)")
+    rebuild.set_defaults(func=_cmd_retention_rebuild)
     return parser
 
 
