@@ -7,6 +7,7 @@ the view; the night maps them and the published lists give them back.
 import dataclasses
 import io
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -15,8 +16,8 @@ from recsys import cli
 from recsys.db import engine as db
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
-from conftest import SHARED_DATASETS
 
+SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # beside the checkout
 MIND = SHARED_DATASETS / "mind-small-sample" / "behaviors.tsv"
 
 # A team's view of MIND's behaviours: every slot of an impression is an impression event,
