@@ -111,3 +111,41 @@ def test_far_past_report_stays_quiet_on_an_ordinary_log():
     assert report_far_past_events(two_halves, "log") is None
     found = report_far_past_events(np.r_[5.0, steady + 100 * day], "log")
     assert found == {"events": 1, "dates": ["1970-01-01"], "days_before_bulk": 100, "bulk_starts": "1970-04-11"}
+
+
+GOWALLA = SHARED_DATASETS / "gowalla-checkins-head50k" / "Gowalla_totalCheckins50000.txt"
+
+
+def test_gowalla_night_then_rebuild_gives_every_mature_cell_as_pandas_does(settings):
+    """Integer ids, 20 months of history: after the first night, `recsys retention rebuild`
+    holds every mature classic cell, each equal to an independent pandas computation."""
+    import pandas as pd
+
+    from recsys.stages.retention import full_recompute
+    if not GOWALLA.exists():
+        pytest.skip(f"shared dataset missing: {GOWALLA}")
+    _sql(settings, "CREATE SCHEMA geo; CREATE TABLE geo.checkins (user_id bigint, checked_at timestamptz, "
+                   "latitude float8, longitude float8, location_id bigint)")
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.copy_expert("COPY geo.checkins FROM STDIN", io.BytesIO(GOWALLA.read_bytes()))
+    _sql(settings, "CREATE VIEW geo.recsys_events AS SELECT checked_at AS event_time, user_id, "
+                   "location_id AS item_id, 'consume'::text AS event_type FROM geo.checkins")
+    s = dataclasses.replace(settings, source_table="geo.recsys_events", train_window_days=30)
+    night = date(2010, 10, 23)
+    report = run_night(s, DataInterval.for_date(night), models=["baseline_popular"])
+    assert report.states["retention"] == "success", report.states
+    full_recompute(s, night)
+
+    log = pd.read_csv(GOWALLA, sep="\t", header=None, names=["user", "t", "lat", "lon", "item"])
+    log["day"] = pd.to_datetime(log["t"], utc=True).dt.date
+    active = set(zip(log["user"], log["day"]))
+    first = log.groupby("user")["day"].min()
+    want = {}
+    for n in s.retention_days:
+        for cohort, users in first.groupby(first).groups.items():
+            if cohort + pd.Timedelta(days=n) <= night - pd.Timedelta(days=1):
+                want[(cohort, n)] = (len(users), sum((u, cohort + pd.Timedelta(days=n)) in active for u in users))
+    got = {(c, n): (size, kept) for c, n, size, kept in _sql(
+        s, "SELECT cohort_date, day_n, cohort_size, retained_users FROM retention "
+           "WHERE retention_kind = 'classic' AND is_mature")}
+    assert len(want) > 400 and got == want
