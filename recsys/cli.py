@@ -152,13 +152,21 @@ def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db.engine import load_sql, raw_connection
+    import shutil
 
+    from recsys.db.engine import load_sql, raw_connection
+    from recsys.registry_table import format_table, run_summary
+
+    model = catalogue.get(args.model).name if args.model else None
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit})
-        for version, kind, status, start, end, n, users, items, metrics, trig in cur.fetchall():
-            print(f"{version:<28} {kind:<4} {status:<10} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) "
-                  f"events={n} users={users} items={items} by={trig} {json.dumps(metrics)}")
+        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit, "model": model})
+        rows = cur.fetchall()
+    summaries = [run_summary(version, status, metrics) for version, _, status, *_, metrics, _ in rows]
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    for line in format_table(summaries, shutil.get_terminal_size((120, 24)).columns):
+        print(line)
     return 0
 
 
@@ -256,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
     lst = models.add_parser("list", help="trained models, newest first")
     lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--model", default=None, help="only this model's versions (a name or an alias)")
+    lst.add_argument("--json", action="store_true", help="one JSON document (a list of objects) for scripts")
     lst.set_defaults(func=_cmd_models_list)
     show = models.add_parser("show", help="one model's registry record and evaluation figures")
     show.add_argument("version", help="<model>@<as-of date>, e.g. "

@@ -1,5 +1,7 @@
 """The command line against a real database: run, recommend, models, sql."""
 
+import json
+
 import pytest
 
 from recsys import cli
@@ -25,7 +27,15 @@ def test_run_then_recommend_models_and_sql(env, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "user 1, mf_als@1998-04-23:" and len(out) == 6
     assert cli.main(["models", "list"]) == 0
-    assert "mf_als@1998-04-23" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:6] == ["version", "status", "metric", "model", "live", "popularity"]
+    als = next(line for line in lines if line.startswith("mf_als@1998-04-23"))
+    assert als.split()[1:3] == ["published", "ndcg@10"] and "no live model yet" in als
+    assert len(lines) == 3 and all(len(line) <= 120 for line in lines)
+    assert cli.main(["models", "list", "--json", "--model", "mf_bpr"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["version"] for r in listed] == ["mf_bpr@1998-04-23"]
+    assert listed[0]["metric"] == "ndcg@10" and 0 < listed[0]["model"] < 1 and 0 < listed[0]["popularity"] < 1
     assert cli.main(["models", "show", "mf_als@1998-04-23"]) == 0
     shown = capsys.readouterr().out
     assert '"status": "published"' in shown and '"live": true' in shown and "popularity" in shown
