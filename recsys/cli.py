@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
 from datetime import date
 from pathlib import Path
@@ -71,6 +73,13 @@ def _simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _model_list(text: str) -> list[str]:
     try:
         return catalogue.parse_list(text)
@@ -122,13 +131,21 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db.engine import load_sql, raw_connection
+    from recsys.registry_table import as_records, format_table, read_entries
 
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit})
-        for version, kind, status, start, end, n, users, items, metrics, trig in cur.fetchall():
-            print(f"{version:<28} {kind:<4} {status:<10} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) "
-                  f"events={n} users={users} items={items} by={trig} {json.dumps(metrics)}")
+    spec = catalogue.find(args.model) if args.model else None
+    # a name the catalogue lacks may still have versions (a model since removed): list those
+    model = spec.name if spec else args.model
+    entries = read_entries(settings, model, args.limit)
+    if args.json:
+        print(json.dumps(as_records(entries), indent=2, default=str))
+        return 0
+    if not entries:
+        print(f"no versions of {model} in model_runs" if model else "no model versions in model_runs")
+        return 0
+    # like ps: cut to the terminal (or COLUMNS), but a pipe or a file gets whole lines
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
+    print(format_table(entries, width))
     return 0
 
 
@@ -224,8 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_cmd_sql)
 
     models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
-    lst = models.add_parser("list", help="trained models, newest first")
-    lst.add_argument("--limit", type=int, default=20)
+    lst = models.add_parser("list", help="model versions, newest first: headline figure against the live model "
+                                         "and popularity, and the gate's reason")
+    lst.add_argument("--model", default=None, help="only this model's versions (a name or an alias)")
+    lst.add_argument("--limit", type=_positive_int, default=20, help="versions shown (default 20)")
+    lst.add_argument("--json", action="store_true",
+                     help="one JSON list of objects with fixed keys instead of the table, for scripts")
     lst.set_defaults(func=_cmd_models_list)
     show = models.add_parser("show", help="one model's registry record and evaluation figures")
     show.add_argument("version", help="<model>@<as-of date>, e.g. "
