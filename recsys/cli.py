@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -69,6 +71,13 @@ def _simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps({"source": summary.sim_source, "days": summary.days, "events": summary.events,
                       "served": summary.served, "seconds": round(summary.seconds, 1)}, indent=2))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _model_list(text: str) -> list[str]:
@@ -152,21 +161,21 @@ def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
-    import shutil
+    from recsys.registry_table import as_records, format_table, read_entries
 
-    from recsys.db.engine import load_sql, raw_connection
-    from recsys.registry_table import format_table, run_summary
-
-    model = catalogue.get(args.model).name if args.model else None
-    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("cli/model_runs_list"), {"limit": args.limit, "model": model})
-        rows = cur.fetchall()
-    summaries = [run_summary(version, status, metrics) for version, _, status, *_, metrics, _ in rows]
+    spec = catalogue.find(args.model) if args.model else None
+    # a name the catalogue lacks may still have versions (a model since removed): list those
+    model = spec.name if spec else args.model
+    entries = read_entries(settings, model, args.limit)
     if args.json:
-        print(json.dumps(summaries, indent=2))
+        print(json.dumps(as_records(entries), indent=2, default=str))
         return 0
-    for line in format_table(summaries, shutil.get_terminal_size((120, 24)).columns):
-        print(line)
+    if not entries:
+        print(f"no versions of {model} in model_runs" if model else "no model versions in model_runs")
+        return 0
+    # like ps: cut to the terminal (or COLUMNS), but a pipe or a file gets whole lines
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
+    print(format_table(entries, width))
     return 0
 
 
@@ -262,10 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_cmd_sql)
 
     models = sub.add_parser("models", help="model registry").add_subparsers(dest="models_command", required=True)
-    lst = models.add_parser("list", help="trained models, newest first")
-    lst.add_argument("--limit", type=int, default=20)
+    lst = models.add_parser("list", help="model versions, newest first: headline figure against the live model "
+                                         "and popularity, and the gate's reason")
     lst.add_argument("--model", default=None, help="only this model's versions (a name or an alias)")
-    lst.add_argument("--json", action="store_true", help="one JSON document (a list of objects) for scripts")
+    lst.add_argument("--limit", type=_positive_int, default=20, help="versions shown (default 20)")
+    lst.add_argument("--json", action="store_true",
+                     help="one JSON list of objects with fixed keys instead of the table, for scripts")
     lst.set_defaults(func=_cmd_models_list)
     show = models.add_parser("show", help="one model's registry record and evaluation figures")
     show.add_argument("version", help="<model>@<as-of date>, e.g. "
