@@ -37,6 +37,21 @@ def _cmd_load_movielens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load_items(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from recsys.loaders.items import ItemColumns, load_items
+
+    started = time.perf_counter()
+    columns = ItemColumns(key=args.key, title=args.title, topic=args.category, body=args.text,
+                          published_at=args.published_at, available_from=args.available_from,
+                          available_until=args.available_until)
+    n = load_items(settings, Path(args.path), columns, sep=args.sep, time_format=args.time_format,
+                   source=args.source)
+    print(f"loaded {n} items from {args.path} in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
 def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.closed_loop:
         return _simulate_closed_loop(settings, args)
@@ -195,10 +210,32 @@ def build_parser() -> argparse.ArgumentParser:
     dbp = sub.add_parser("db", help="schema management").add_subparsers(dest="db_command", required=True)
     dbp.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_cmd_db_upgrade)
 
-    load = sub.add_parser("load", help="load interaction data").add_subparsers(dest="format", required=True)
+    load = sub.add_parser("load", help="load interaction data or a catalogue").add_subparsers(dest="format",
+                                                                                             required=True)
     ml = load.add_parser("movielens", help="MovieLens u.data (100K) or ratings.dat (1M)")
     ml.add_argument("path")
     ml.set_defaults(func=_cmd_load_movielens)
+    items = load.add_parser(
+        "items", help="a catalogue (CSV or TSV with a header row) into recsys.items",
+        description="Upsert the items of a CSV or TSV file (header row; .csv is RFC 4180 CSV, .tsv has no quoting) "
+                    "into recsys.items, in one transaction; a reload updates the items instead of duplicating them, "
+                    "and columns not mapped keep their values. Keys follow the configured log "
+                    "(RECSYS_SOURCE_TABLE): text or uuid item ids there make the keys text keys (items.item_key, "
+                    "internal ids from item_keys); integer ids there make every key an integer item_id. Without a "
+                    "log yet, all-integer keys are item ids, anything else text keys. Empty cells are NULL.")
+    items.add_argument("path", help="the file (.csv or .tsv, else give --sep)")
+    items.add_argument("--key", required=True, help="column holding the item's id as the log has it")
+    items.add_argument("--title", help="column holding the title (printed by recsys recommend)")
+    items.add_argument("--category", help="column holding the category (items.topic)")
+    items.add_argument("--text", help="column holding the text or abstract (items.body)")
+    items.add_argument("--published-at", help="column holding when the item was published")
+    items.add_argument("--available-from", help="column: the item may not be recommended before this time")
+    items.add_argument("--available-until", help="column: the item may not be recommended from this time on")
+    items.add_argument("--time-format", help="strptime format of the time columns, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                                             "(default: ISO 8601). Times without a zone are read as UTC")
+    items.add_argument("--sep", help="field separator (one character, or 'tab'); default from the extension")
+    items.add_argument("--source", help="items.source of the rows (default: items:<file name>)")
+    items.set_defaults(func=_cmd_load_items)
 
     sim = sub.add_parser("simulate", help="write a synthetic interaction log")
     sim.add_argument("--days", type=int, default=28)
