@@ -39,6 +39,38 @@ def _cmd_load_movielens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load_items(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from recsys.loaders.items import ItemColumns, load_items
+
+    started = time.perf_counter()
+    columns = ItemColumns(key=args.key, title=args.title, topic=args.category, body=args.text,
+                          published_at=args.published_at, available_from=args.available_from,
+                          available_until=args.available_until)
+    n = load_items(settings, Path(args.path), columns, sep=args.sep, time_format=args.time_format,
+                   source=args.source)
+    print(f"loaded {n} items from {args.path} in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _cmd_load_mind(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from recsys.loaders.mind import load_mind
+
+    done = load_mind(settings, Path(args.path), source=args.source)
+    span = (f", {done.first_event:%Y-%m-%d %H:%M} to {done.last_event:%Y-%m-%d %H:%M} UTC"
+            if done.first_event is not None else "")
+    print(f"loaded {done.impressions} MIND impressions ({done.slots} shown slots, {done.clicks} clicks{span}) "
+          f"and {done.news} news items from {args.path} as source {done.source} in {done.seconds:.2f} s")
+    print("to train on them:")
+    print("  export RECSYS_SOURCE_TABLE=mind_events")
+    if done.last_event is not None:
+        print(f"  recsys run --date {done.last_event.date() + timedelta(days=1)}")
+    return 0
+
+
 def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.closed_loop:
         return _simulate_closed_loop(settings, args)
@@ -225,10 +257,44 @@ def build_parser() -> argparse.ArgumentParser:
     dbp = sub.add_parser("db", help="schema management").add_subparsers(dest="db_command", required=True)
     dbp.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_cmd_db_upgrade)
 
-    load = sub.add_parser("load", help="load interaction data").add_subparsers(dest="format", required=True)
+    load = sub.add_parser("load", help="load interaction data or a catalogue").add_subparsers(dest="format",
+                                                                                             required=True)
     ml = load.add_parser("movielens", help="MovieLens u.data (100K) or ratings.dat (1M)")
     ml.add_argument("path")
     ml.set_defaults(func=_cmd_load_movielens)
+    items = load.add_parser(
+        "items", help="a catalogue (CSV or TSV with a header row) into recsys.items",
+        description="Upsert the items of a CSV or TSV file (header row; .csv is RFC 4180 CSV, .tsv has no quoting) "
+                    "into recsys.items, in one transaction; a reload updates the items instead of duplicating them, "
+                    "and columns not mapped keep their values. Keys follow the configured log "
+                    "(RECSYS_SOURCE_TABLE): text or uuid item ids there make the keys text keys (items.item_key, "
+                    "internal ids from item_keys); integer ids there make every key an integer item_id. Without a "
+                    "log yet, all-integer keys are item ids, anything else text keys. Empty cells are NULL.")
+    items.add_argument("path", help="the file (.csv or .tsv, else give --sep)")
+    items.add_argument("--key", required=True, help="column holding the item's id as the log has it")
+    items.add_argument("--title", help="column holding the title (printed by recsys recommend)")
+    items.add_argument("--category", help="column holding the category (items.topic)")
+    items.add_argument("--text", help="column holding the text or abstract (items.body)")
+    items.add_argument("--published-at", help="column holding when the item was published")
+    items.add_argument("--available-from", help="column: the item may not be recommended before this time")
+    items.add_argument("--available-until", help="column: the item may not be recommended from this time on")
+    items.add_argument("--time-format", help="strptime format of the time columns, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                                             "(default: ISO 8601). Times without a zone are read as UTC")
+    items.add_argument("--sep", help="field separator (one character, or 'tab'); default from the extension")
+    items.add_argument("--source", help="items.source of the rows (default: items:<file name>)")
+    items.set_defaults(func=_cmd_load_items)
+    mind = load.add_parser(
+        "mind", help="MIND news impressions (behaviors.tsv) and news (news.tsv) of one folder",
+        description="Load a MIND split (Microsoft News Dataset: a folder holding behaviors.tsv and news.tsv, e.g. "
+                    "MINDsmall_train) into recsys.mind_impressions, one row per shown slot with its click label, "
+                    "and its news into recsys.items (title, topic = category, body = abstract, attributes = "
+                    "subcategory and url). MIND's times have no zone and are read as UTC. The history column "
+                    "(clicks before the log, without times) and the entity columns are not loaded. A reload "
+                    "replaces the rows of the same source. Train on it with RECSYS_SOURCE_TABLE=mind_events.")
+    mind.add_argument("path", help="the folder holding behaviors.tsv and news.tsv")
+    mind.add_argument("--source", help="source label of the rows (default: mind:<folder name>); impression ids "
+                                       "are unique per source")
+    mind.set_defaults(func=_cmd_load_mind)
 
     sim = sub.add_parser("simulate", help="write a synthetic interaction log")
     sim.add_argument("--days", type=int, default=28)

@@ -1,1 +1,2 @@
-"""Loaders that replace one source's rows of `interactions` and `items` with COPY."""
+"""Loaders that write a source's rows with COPY: MovieLens and the simulators into
+`interactions` and `items`, MIND into `mind_impressions` and `items`, catalogue files into `items`."""

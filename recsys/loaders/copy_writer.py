@@ -85,7 +85,7 @@ def replace_source_rows(
         cur.execute("SET LOCAL client_encoding TO 'UTF8'")  # plumbing, inline: the CSV below is UTF-8
         cur.execute(load_sql("loaders/interactions_delete_source"), {"source": source})
         deleted = cur.rowcount
-        reader = _ChunkReader(_interaction_chunks(frames, source))
+        reader = ChunkReader(_interaction_chunks(frames, source))
         try:
             copy_in(cur, "interactions", [*INTERACTION_COLUMNS, "source"], reader)
         except psycopg2.Error:
@@ -104,7 +104,7 @@ def replace_source_rows(
     return reader.rows
 
 
-class _ChunkReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A read-only file over an iterator of (CSV bytes, row count) chunks, for COPY FROM STDIN.
 
     Counts the rows handed out in `rows`, and keeps in `error` an exception the

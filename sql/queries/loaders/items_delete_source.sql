@@ -2,5 +2,5 @@
 -- (the load's new items, if any, are upserted next).
 -- Grain: deletes rows of items.
 -- Parameters: %(source)s text, the loader's source name.
--- Run by: recsys.loaders.copy_writer.replace_source_rows, under the source's lock.
+-- Run by: recsys.loaders.copy_writer.replace_source_rows and recsys.loaders.mind.load_mind, under the source's lock.
 DELETE FROM items WHERE source = %(source)s
