@@ -93,10 +93,11 @@ def test_catalogue_resolves_aliases_and_keeps_catalogue_order():
         catalogue.ModelSpec(name="Bad-Name", kind="mf", summary="", train="x:y")
 
 
-def test_an_rl_branch_that_fails_on_a_real_log_leaves_mf_and_retention_published(movielens_settings, monkeypatch,
-                                                                                capsys, caplog):
+def test_a_log_without_sessions_or_propensities_runs_rl_without_a_crash(movielens_settings, monkeypatch,
+                                                                        capsys, caplog):
     """The case found on a real news log: a source view without the optional `session_id` and
-    `propensity` columns. MF's extract needs neither; RL's read does, and fails."""
+    `propensity` columns. They read as NULL (recsys.source); on MovieLens, which logs no
+    impressions, the RL branch is then skipped with its reason, and MF and retention publish."""
     from recsys import cli
 
     s = movielens_settings
@@ -109,15 +110,13 @@ def test_an_rl_branch_that_fails_on_a_real_log_leaves_mf_and_retention_published
     monkeypatch.setenv("RECSYS_TRAIN_WINDOW_DAYS", "365")
     monkeypatch.setenv("RECSYS_ALS_SEARCH", "0")
 
-    assert cli.main(["run", "--date", LAST_ML_DAY.isoformat(), "--extra-models", "rl_reinforce"]) == 1
+    assert cli.main(["run", "--date", LAST_ML_DAY.isoformat(), "--extra-models", "rl_reinforce"]) == 0
     captured = capsys.readouterr()
-    assert ('"failed": {\n    "rl_reinforce.train": "DataValidationError: log_without_sessions.session_id:'
-            ' column is missing; the RL models also need session_id, propensity') in captured.out, captured.out
-    assert "failed step(s) rl_reinforce.train" in caplog.text
+    assert '"failed": {}' in captured.out and '"rl_reinforce.train"' in captured.out, captured.out
+    assert "UndefinedColumn" not in caplog.text
+    assert "log_without_sessions has no propensity column" in caplog.text
     with db.get_engine(s.database_url, s.schema).connect() as conn:
-        runs = conn.execute(text("SELECT model_version, status, metrics->'last_failure'->>'stage' FROM model_runs"
-                                 " ORDER BY 1")).fetchall()
+        runs = conn.execute(text("SELECT model_version, status FROM model_runs ORDER BY 1")).fetchall()
         retention = conn.execute(text("SELECT count(*) FROM retention WHERE cohort_date = '1998-04-22'")).scalar()
-    assert runs == [("mf_als@1998-04-23", "published", None),
-                    ("rl_reinforce@1998-04-23", "failed", "rl_reinforce.train")]
+    assert ("mf_als@1998-04-23", "published") in runs and all(status != "failed" for _, status in runs)
     assert retention > 0
