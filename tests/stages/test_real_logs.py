@@ -38,6 +38,15 @@ WHERE kind.event_type = 'impression' OR split_part(slot.entry, '-', 2) = '1'
 """
 
 
+def _team_table(settings, ddl: str, path, copy_options: str, view: str) -> None:
+    """Create a team's own table, COPY a real file into it byte for byte, and map it with a view."""
+    _sql(settings, ddl)
+    table = ddl.split("CREATE TABLE ", 1)[1].split(" ", 1)[0]
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.copy_expert(f"COPY {table} FROM STDIN {copy_options}", io.BytesIO(path.read_bytes()))
+    _sql(settings, view)
+
+
 def _sql(settings, statement, **params):
     with db.get_engine(settings.database_url, settings.schema).begin() as conn:
         result = conn.execute(text(statement), params)
@@ -84,12 +93,10 @@ def test_taobao_outlier_far_before_the_bulk_is_reported(settings, caplog):
     """The Taobao head holds one event of 2017-09-11, months before the rest (2017-11-24 on)."""
     if not TAOBAO.exists():
         pytest.skip(f"shared dataset missing: {TAOBAO}")
-    _sql(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
-                   "category_id bigint, behavior text, ts bigint)")
-    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.copy_expert("COPY shop.user_behavior FROM STDIN WITH (FORMAT csv)", io.BytesIO(TAOBAO.read_bytes()))
-    _sql(settings, "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
-                   "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
+    _team_table(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
+                          "category_id bigint, behavior text, ts bigint)", TAOBAO, "WITH (FORMAT csv)",
+                "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
+                "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
     s = dataclasses.replace(settings, source_table="shop.recsys_events", train_window_days=120)
     from recsys.stages.extract import extract_window
     import logging
@@ -124,12 +131,10 @@ def test_gowalla_night_then_rebuild_gives_every_mature_cell_as_pandas_does(setti
     from recsys.stages.retention import full_recompute
     if not GOWALLA.exists():
         pytest.skip(f"shared dataset missing: {GOWALLA}")
-    _sql(settings, "CREATE SCHEMA geo; CREATE TABLE geo.checkins (user_id bigint, checked_at timestamptz, "
-                   "latitude float8, longitude float8, location_id bigint)")
-    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        cur.copy_expert("COPY geo.checkins FROM STDIN", io.BytesIO(GOWALLA.read_bytes()))
-    _sql(settings, "CREATE VIEW geo.recsys_events AS SELECT checked_at AS event_time, user_id, "
-                   "location_id AS item_id, 'consume'::text AS event_type FROM geo.checkins")
+    _team_table(settings, "CREATE SCHEMA geo; CREATE TABLE geo.checkins (user_id bigint, checked_at timestamptz, "
+                          "latitude float8, longitude float8, location_id bigint)", GOWALLA, "",
+                "CREATE VIEW geo.recsys_events AS SELECT checked_at AS event_time, user_id, "
+                "location_id AS item_id, 'consume'::text AS event_type FROM geo.checkins")
     s = dataclasses.replace(settings, source_table="geo.recsys_events", train_window_days=30)
     night = date(2010, 10, 23)
     report = run_night(s, DataInterval.for_date(night), models=["baseline_popular"])
