@@ -180,15 +180,13 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    import time
-
-    from recsys.stages.retention import full_recompute
+    from recsys.stages.retention import rebuild_retention
 
     as_of = args.as_of or datetime.now(timezone.utc).date()
-    started = time.perf_counter()
-    written = full_recompute(settings, as_of)
-    print(f"retention rebuilt as of {as_of} in {time.perf_counter() - started:.2f}s: "
-          + ", ".join(f"{n} {kind} rows" for kind, n in written.items()))
+    result = rebuild_retention(settings, as_of)
+    print(f"retention rebuilt as of {as_of} in {result.seconds:.2f}s: {result.cells_written} retention cells "
+          f"({result.rolling_cells} rolling), {result.model_cells} per-model cells, "
+          f"{result.engagement_rows} engagement rows, from {result.activity_rows} active (user, day) pairs")
     return 0
 
 
@@ -351,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     retention = sub.add_parser("retention", help="retention tables").add_subparsers(dest="retention_command",
                                                                                    required=True)
-    rebuild = retention.add_parser("rebuild", help="recompute every retention, engagement and per-model cell "
-                                                   "from the raw log (after late data or a settings change)")
+    rebuild = retention.add_parser("rebuild", help="rebuild every retention table, engagement and per-model cell "
+                                                   "from the log (after late data or a settings change)")
     rebuild.add_argument("--as-of", type=date.fromisoformat, default=None,
                          help="as-of date: days before it are used (default: today, UTC)")
     rebuild.set_defaults(func=_cmd_retention_rebuild)

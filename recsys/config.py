@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -196,6 +197,9 @@ class Settings:
         retention_timezone: IANA time zone whose calendar days retention,
             engagement and per-model retention count in.
         active_event_types: event types that count as a user being active.
+        retention_start_date: the first day retention, engagement and per-model retention count
+            (None: the whole log); events before it are not read by the refresh, so a stray
+            far-past event makes no cohort.
         positive_event_types: event types that count as implicit positive feedback.
         keep_versions: published versions of each model kept as history.
         gate_metric: what the champion/challenger gate compares (`RECSYS_GATE_METRIC`). A hold-out
@@ -235,6 +239,7 @@ class Settings:
     retention_days: tuple[int, ...] = (1, 7, 14, 30)
     retention_timezone: str = "UTC"
     active_event_types: tuple[str, ...] = ("click", "consume")
+    retention_start_date: date | None = None
     positive_event_types: tuple[str, ...] = ("click", "consume")
     keep_versions: int = 7
     gate_metric: str = "ndcg"

@@ -61,6 +61,13 @@ def _optional_float(raw: str) -> Any:
     return None if raw.strip().lower() == "none" else float(raw)
 
 
+def _optional(raw: str, parse: Callable[[str], Any]) -> Any:
+    # empty keeps the default; "none" sets None
+    if not raw.strip():
+        return UNSET
+    return None if raw.strip().lower() == "none" else parse(raw.strip())
+
+
 def _joined(value: Iterable[Any]) -> str:
     return ",".join(str(x) for x in value)
 
@@ -76,6 +83,8 @@ STRS = Kind("strs, comma-separated", _names, _joined)
 OPTIONAL_FLOAT = Kind("float or `none`", _optional_float, lambda value: "none" if value is None else str(value))
 PATH = Kind("path", Path)
 DATE = Kind("date (YYYY-MM-DD)", datetime.date.fromisoformat, datetime.date.isoformat)
+OPTIONAL_DATE = Kind("date (YYYY-MM-DD) or `none`", lambda raw: _optional(raw, datetime.date.fromisoformat),
+                     lambda value: "none" if value is None else value.isoformat())
 
 
 @dataclass(frozen=True)
@@ -176,9 +185,12 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_RETENTION_DAYS", INTS, "the N of the N-day retention cells computed each night", "retention",
            fields=("retention_days",)),
     EnvVar("RECSYS_RETENTION_TIMEZONE", STR, "IANA time zone whose calendar days retention and engagement count "
-           "in; a change needs `reset_retention` and a backfill", "retention", fields=("retention_timezone",)),
+           "in; a change needs `recsys retention rebuild`", "retention", fields=("retention_timezone",)),
     EnvVar("RECSYS_ACTIVE_EVENT_TYPES", STRS, "event types that make a user active; a change needs "
-           "`reset_retention` and a backfill", "retention", fields=("active_event_types",)),
+           "`recsys retention rebuild`", "retention", fields=("active_event_types",)),
+    EnvVar("RECSYS_RETENTION_START_DATE", OPTIONAL_DATE, "the first day retention counts (`none`: the whole "
+           "log); events before it make no cohort. A change needs `recsys retention rebuild`", "retention",
+           fields=("retention_start_date",)),
     # ALS
     EnvVar("RECSYS_ALS_FACTORS", INT, "latent factors (when the search is off or has no validation user)", "als",
            fields=("als.factors",)),

@@ -67,12 +67,16 @@ def test_retention_rebuild_writes_the_whole_history(env, movielens_100k, capsys)
     first_days = movielens_frame(movielens_100k).groupby("user_id")["event_time"].min().dt.date
     assert cli.main(["retention", "rebuild", "--as-of", "1998-04-23"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("retention rebuilt as of 1998-04-23 in ") and "classic rows" in out
+    assert out.startswith("retention rebuilt as of 1998-04-23 in ") and " retention cells (" in out
     with db.get_engine(env.database_url, env.schema).connect() as conn:
-        cohorts, mature = conn.execute(text(
-            "SELECT count(DISTINCT cohort_date), count(*) FILTER (WHERE is_mature) FROM retention")).one()
+        cohorts, mature, cells = conn.execute(text(
+            "SELECT count(DISTINCT cohort_date), count(*) FILTER (WHERE is_mature), count(*) FROM retention")).one()
+        loaded_days = conn.execute(text("SELECT count(*) FROM activity_days_loaded")).scalar()
     # every day with a first rating is a cohort (the night never ran: this is all the rebuild's work)
     assert cohorts == first_days.nunique() and mature > 0
+    assert f"{cells} retention cells" in out
+    # the compact tables were rebuilt too: the next night carries on incrementally from them
+    assert loaded_days == (date(1998, 4, 22) - first_days.min()).days + 1
 
 
 # `recsys models list` on a registry written by the real registry and gate functions

@@ -5,6 +5,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ FIELD_CASES = {
     "RECSYS_GATE_TOLERANCE": ("0.02", {"gate_tolerance": 0.02}),
     "RECSYS_RETENTION_DAYS": ("1, 3,28", {"retention_days": (1, 3, 28)}),
     "RECSYS_RETENTION_TIMEZONE": ("Europe/Paris", {"retention_timezone": "Europe/Paris"}),
+    "RECSYS_RETENTION_START_DATE": ("2017-11-24", {"retention_start_date": date(2017, 11, 24)}),
     "RECSYS_ACTIVE_EVENT_TYPES": (" click ,, impression", {"active_event_types": ("click", "impression")}),
     "RECSYS_ALS_FACTORS": ("8", {"als.factors": 8}),
     "RECSYS_ALS_REGULARIZATION": ("0.5", {"als.regularization": 0.5}),

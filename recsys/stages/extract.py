@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from recsys.db.engine import copy_out, load_sql, raw_connection
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.interval import DataInterval
 from recsys.source import assign_keys, describe_shape, inspect_source
+from recsys.time_outliers import FarPastDays, find_far_past_days
 
 logger = logging.getLogger(__name__)
 
@@ -151,39 +153,21 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
     )
 
 
-FAR_PAST_GAP_DAYS = 7
-
-
-def report_far_past_events(ts: np.ndarray, table: str, gap_days: int = FAR_PAST_GAP_DAYS) -> dict | None:
+def report_far_past_events(ts: np.ndarray, table: str) -> FarPastDays | None:
     """Warn about events isolated far before the bulk of the window; returns what was found, or None.
 
-    The bulk is the run of days, split where the log has no event for more than
-    `gap_days`, that holds the most events; days of earlier runs that together
-    hold under 1% of the events are reported (a test event, a clock reset) with
-    their count, dates and distance from the bulk. They are kept: only the team
-    knows whether they are real.
+    See `recsys.time_outliers.find_far_past_days`. The events are kept: only the
+    team knows whether they are real.
     """
     if not len(ts):
         return None
     days, counts = np.unique((ts // 86400).astype(np.int64), return_counts=True)
-    breaks = np.flatnonzero(np.diff(days) > gap_days) + 1
-    runs = np.split(np.arange(len(days)), breaks)
-    bulk = max(range(len(runs)), key=lambda n: counts[runs[n]].sum())
-    if bulk == 0:
-        return None
-    before = np.concatenate(runs[:bulk])
-    n_before = int(counts[before].sum())
-    if n_before >= 0.01 * len(ts):
-        return None
-    as_date = lambda d: pd.Timestamp(int(d) * 86400, unit="s").date().isoformat()  # noqa: E731
-    first_bulk_day = int(days[runs[bulk][0]])
-    found = {"events": n_before, "dates": [as_date(d) for d in days[before]],
-             "days_before_bulk": first_bulk_day - int(days[before][-1]), "bulk_starts": as_date(first_bulk_day)}
-    logger.warning("%s: %d events on %d days far before the bulk of the window (%s), the nearest %d days before "
-                   "its first day %s: a test event or a clock reset? They are trained on; set "
-                   "RECSYS_TRAIN_WINDOW_DAYS or filter them in the view if they are not real",
-                   table, found["events"], len(before), ", ".join(found["dates"][:5]) + (" ..." if len(before) > 5 else ""),
-                   found["days_before_bulk"], found["bulk_starts"])
+    epoch = date(1970, 1, 1)
+    found = find_far_past_days([(epoch + timedelta(days=int(d)), int(n)) for d, n in zip(days, counts)])
+    if found is not None:
+        logger.warning("%s: %s: a test event or a clock reset? They are trained on; set "
+                       "RECSYS_TRAIN_WINDOW_DAYS or filter them in the view if they are not real",
+                       table, found.describe("events"))
     return found
 
 

@@ -3,7 +3,8 @@
 Days are calendar dates of `event_time` in `settings.retention_timezone`
 (default UTC). A user is active on a day when they have an event whose type is
 in `settings.active_event_types` (impressions do not count by default). A
-user's cohort is the day of their first activity ever. For each N in
+user's cohort is the day of their first activity (from `retention_start_date` on,
+when it is set: earlier events are not read). For each N in
 `settings.retention_days`:
 
 * classic retention of cohort c: share of its users active on exactly day c + N;
@@ -13,7 +14,8 @@ user's cohort is the day of their first activity ever. For each N in
   (showed an impression carrying that `model_version`) on day d, the share
   active on exactly day d + N, with a Wilson 95% interval.
 
-`engagement` holds DAU, WAU, MAU and stickiness (DAU / MAU) per day.
+`engagement` holds DAU, WAU, MAU and stickiness (DAU / MAU) per day; its
+`is_full_window` says that each of the 30 days MAU covers has activity.
 
 A run for as-of date D (data for days < D, the newest day being D - 1) does,
 in one transaction under an advisory lock:
@@ -29,7 +31,10 @@ in one transaction under an advisory lock:
    per-model (serve day D - 1 - N, N), now mature; immature placeholders
    (size known, retained users and rate NULL) for cohort / serve day D - 1; the
    rolling cells of those cohorts and of the noted ones; the engagement row of
-   day D - 1. A placeholder never replaces a mature cell.
+   day D - 1. A placeholder never replaces a mature cell. The first run, which
+   loaded the whole history, instead writes every cell, engagement row and
+   per-model cell of that history (by the full recompute's queries, on the
+   compact tables), and reports days of activity isolated far before the rest.
 
 Each classic or per-model cell has one run that makes it mature (D = c + N + 1)
 and one that creates it (D = c + 1), whatever the order of the runs; rolling
@@ -55,6 +60,7 @@ from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
 from recsys.errors import DataValidationError
 from recsys.source import Source, assign_keys, inspect_source
+from recsys.time_outliers import find_far_past_days
 
 logger = logging.getLogger(__name__)
 
@@ -118,57 +124,105 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
     """
     run_date = _as_date(run_date, "run_date")
     params = _base_params(settings)
-    newest_day = run_date - timedelta(days=1)
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         log = _prepare(cur, settings, params)
         _check_state(cur, params)
+        return _refresh(cur, log, run_date, params, started)
 
-        t0 = time.perf_counter()
-        cur.execute(load_sql("retention/sync_plan"), {"newest_day": newest_day})
-        reload_from, loaded_days = cur.fetchone()
-        day_params = {"reload_from": reload_from, "newest_day": newest_day}
-        cur.execute(load_sql("retention/activity_clear_day"), day_params)
-        cleared = cur.rowcount
-        cur.execute(load_sql("retention/served_clear_day"), day_params)
-        cleared += cur.rowcount
-        fill_params = {
-            **params,
-            "load_from": None if reload_from is None else _day_start(cur, reload_from, params["tz"]),
-            "load_to": _day_start(cur, run_date, params["tz"]),
-            "newest_day": newest_day,
-        }
-        assign_keys(cur, log, fill_params["load_from"], fill_params["load_to"])
-        source = log.relation()
-        cur.execute(sql.SQL(load_sql("retention/activity_fill")).format(source=source), fill_params)
-        activity_rows = cur.rowcount
-        cur.execute(sql.SQL(load_sql("retention/served_fill")).format(source=source), fill_params)
-        served_rows = cur.rowcount
-        if activity_rows and not served_rows and log.has("model_version"):
-            logger.warning("%s: no impression of the days loaded carries a model_version: per-model retention "
-                           "gets no new serve day (is the serving log tagging impressions?)", log.label)
-        cur.execute(load_sql("retention/activity_mark_loaded"), day_params)
-        days_marked = cur.rowcount
-        logger.info(
-            "retention %s: activity sync from %s (%d days recorded before): %d rows cleared, "
-            "%d activity and %d served rows inserted, %d days recorded in %.2fs",
-            run_date, reload_from or "the beginning", loaded_days, cleared, activity_rows,
-            served_rows, days_marked, time.perf_counter() - t0,
-        )
 
-        t0 = time.perf_counter()
-        cur.execute(load_sql("retention/touched_cohorts_create"))
-        cur.execute(
-            load_sql("retention/cohorts_sync"), {"reload_from": reload_from, "run_date": run_date}
-        )
-        cohorts_written, cohorts_dropped, cohorts_touched = cur.fetchone()
-        logger.info(
-            "retention %s: %d user cohorts written, %d dropped, %d cohorts touched in %.2fs",
-            run_date, cohorts_written, cohorts_dropped, cohorts_touched, time.perf_counter() - t0,
-        )
+def rebuild_retention(settings: Settings, as_of: date) -> RetentionRefresh:
+    """Rebuild every retention table, compact and output, from the log as of `as_of`.
 
-        t0 = time.perf_counter()
-        cell_params = {**params, "newest_day": newest_day}
+    In one transaction: the compact tables are emptied and refilled from the
+    whole history (from `retention_start_date` on), and every cell, engagement
+    row and per-model cell before `as_of` is written, as a first refresh does;
+    readers of the output tables see the old rows until it commits. Use it after
+    changing `retention_timezone`, `active_event_types` or `retention_start_date`,
+    or after correcting old days of the log (`recsys retention rebuild`).
+
+    Raises:
+        SchemaMissingError: a table is missing (run `recsys db upgrade`).
+        DataValidationError: a retention setting is unusable.
+    """
+    as_of = _as_date(as_of, "as_of")
+    params = _base_params(settings)
+    started = time.perf_counter()
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        log = _prepare(cur, settings, params)
+        # the compact tables are the refresh's own state: TRUNCATE blocks nobody who matters;
+        # the output tables are cleared by DELETE in the refresh, so readers are not blocked
+        cur.execute(sql.SQL(load_sql("retention/reset")).format(
+            tables=sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES))))
+        _check_state(cur, params)
+        result = _refresh(cur, log, as_of, params, started)
+    logger.info("retention rebuilt as of %s: %d cells, %d per-model cells, %d engagement rows in %.2fs",
+                as_of, result.cells_written, result.model_cells, result.engagement_rows, result.seconds)
+    return result
+
+
+def _refresh(cur: psycopg2.extensions.cursor, log: Source, run_date: date, params: dict[str, Any],
+             started: float) -> RetentionRefresh:
+    """The body of `refresh_retention`, inside its transaction (lock taken, state checked)."""
+    newest_day = run_date - timedelta(days=1)
+    t0 = time.perf_counter()
+    cur.execute(load_sql("retention/sync_plan"), {"newest_day": newest_day})
+    reload_from, loaded_days = cur.fetchone()
+    first_run = reload_from is None
+    day_params = {"reload_from": reload_from, "newest_day": newest_day}
+    cur.execute(load_sql("retention/activity_clear_day"), day_params)
+    cleared = cur.rowcount
+    cur.execute(load_sql("retention/served_clear_day"), day_params)
+    cleared += cur.rowcount
+    start_from = _start_from(cur, params)
+    load_from = None if first_run else _day_start(cur, reload_from, params["tz"])
+    if start_from is not None:
+        load_from = start_from if load_from is None else max(load_from, start_from)
+    fill_params = {
+        **params,
+        "load_from": load_from,
+        "load_to": _day_start(cur, run_date, params["tz"]),
+        "newest_day": newest_day,
+    }
+    assign_keys(cur, log, fill_params["load_from"], fill_params["load_to"])
+    source = log.relation()
+    cur.execute(sql.SQL(load_sql("retention/activity_fill")).format(source=source), fill_params)
+    activity_rows = cur.rowcount
+    cur.execute(sql.SQL(load_sql("retention/served_fill")).format(source=source), fill_params)
+    served_rows = cur.rowcount
+    if activity_rows and not served_rows and log.has("model_version"):
+        logger.warning("%s: no impression of the days loaded carries a model_version: per-model retention "
+                       "gets no new serve day (is the serving log tagging impressions?)", log.label)
+    cur.execute(load_sql("retention/activity_mark_loaded"), day_params)
+    days_marked = cur.rowcount
+    logger.info(
+        "retention %s: activity sync from %s (%d days recorded before): %d rows cleared, "
+        "%d activity and %d served rows inserted, %d days recorded in %.2fs",
+        run_date, reload_from or params["start_date"] or "the beginning", loaded_days, cleared,
+        activity_rows, served_rows, days_marked, time.perf_counter() - t0,
+    )
+    if first_run:
+        _report_far_past_days(cur, log)
+
+    t0 = time.perf_counter()
+    cur.execute(load_sql("retention/touched_cohorts_create"))
+    cur.execute(load_sql("retention/cohorts_sync"), {"reload_from": reload_from, "run_date": run_date})
+    cohorts_written, cohorts_dropped, cohorts_touched = cur.fetchone()
+    logger.info(
+        "retention %s: %d user cohorts written, %d dropped, %d cohorts touched in %.2fs",
+        run_date, cohorts_written, cohorts_dropped, cohorts_touched, time.perf_counter() - t0,
+    )
+
+    t0 = time.perf_counter()
+    cell_params = {**params, "newest_day": newest_day}
+    if first_run:
+        # The whole history was just loaded: write every cell it holds, not only
+        # those its newest day completes (a first night on a year of log would
+        # otherwise hold a handful of the year's mature cells).
+        counts = _write_history(cur, cell_params)
+        classic, rolling = counts["classic"], counts["rolling"]
+        engagement, model = counts["engagement"], counts["model"]
+    else:
         counts = {}
         for name, query in (
             ("cells_mature", load_sql("retention/cells_mature")),
@@ -180,18 +234,19 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
         ):
             cur.execute(query, cell_params)
             counts[name] = sum(cur.fetchone())
-        logger.info("retention %s: rows written or deleted %s in %.2fs",
-                    run_date, counts, time.perf_counter() - t0)
-    classic = counts["cells_mature"] + counts["cells_placeholders"]
-    rolling = counts["cells_rolling"]
-    model = counts["model_retention_cells_mature"] + counts["model_retention_cells_placeholders"]
+        classic = counts["cells_mature"] + counts["cells_placeholders"]
+        rolling = counts["cells_rolling"]
+        engagement = counts["engagement_day"]
+        model = counts["model_retention_cells_mature"] + counts["model_retention_cells_placeholders"]
+    logger.info("retention %s: rows written or deleted %s in %.2fs%s", run_date, counts,
+                time.perf_counter() - t0, " (first run: the whole history)" if first_run else "")
     result = RetentionRefresh(
         run_date=run_date,
         cells_written=classic + rolling,
         activity_rows=activity_rows,
         seconds=round(time.perf_counter() - started, 3),
         rolling_cells=rolling,
-        engagement_rows=counts["engagement_day"],
+        engagement_rows=engagement,
         model_cells=model,
         served_rows=served_rows,
         rows_touched=(cleared + activity_rows + served_rows + days_marked + cohorts_written
@@ -200,6 +255,35 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
     logger.info("retention refresh %s done in %.2fs, %d rows touched",
                 run_date, result.seconds, result.rows_touched)
     return result
+
+
+def _write_history(cur: psycopg2.extensions.cursor, cell_params: dict[str, Any]) -> dict[str, int]:
+    """Every output row of the compact tables' history, by the full recompute's queries."""
+    cur.execute(load_sql("retention/full_clear"))
+    cur.execute(load_sql("retention/history_source_days"))
+    return _write_full(cur, cell_params)
+
+
+def _write_full(cur: psycopg2.extensions.cursor, cell_params: dict[str, Any]) -> dict[str, int]:
+    """Write every retention, engagement and per-model row from full_active_days / full_served_days."""
+    cur.execute(load_sql("retention/full_recompute"), cell_params)
+    cur.execute(load_sql("retention/cells_per_kind"))
+    written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
+    cur.execute(load_sql("retention/engagement_full_recompute"), cell_params)
+    written["engagement"] = cur.rowcount
+    cur.execute(load_sql("retention/model_retention_full_recompute"), cell_params)
+    written["model"] = cur.rowcount
+    return written
+
+
+def _report_far_past_days(cur: psycopg2.extensions.cursor, log: Source) -> None:
+    """Warn, once the whole history is loaded, about days of activity isolated far before the rest."""
+    cur.execute(load_sql("retention/activity_day_counts"))
+    found = find_far_past_days(cur.fetchall())
+    if found is not None:
+        logger.warning("%s: %s: each such user makes a cohort of its own and the days between count with "
+                       "DAU 0. Set RECSYS_RETENTION_START_DATE=%s (then `recsys retention rebuild`) if they "
+                       "are not real", log.label, found.describe("active users"), found.bulk_starts.isoformat())
 
 
 def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
@@ -237,16 +321,11 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
             "as_of_start": _day_start(cur, as_of, params["tz"]),
             "newest_day": as_of - timedelta(days=1),
         }
-        assign_keys(cur, log, None, full_params["as_of_start"])
+        full_params["start_from"] = _start_from(cur, params)
+        assign_keys(cur, log, full_params["start_from"], full_params["as_of_start"])
         source = log.relation()
         cur.execute(sql.SQL(load_sql("retention/full_source_days")).format(source=source), full_params)
-        cur.execute(load_sql("retention/full_recompute"), full_params)
-        cur.execute(load_sql("retention/cells_per_kind"))
-        written = {kind: 0 for kind in RETENTION_KINDS} | dict(cur.fetchall())
-        cur.execute(load_sql("retention/engagement_full_recompute"), full_params)
-        written["engagement"] = cur.rowcount
-        cur.execute(load_sql("retention/model_retention_full_recompute"), full_params)
-        written["model"] = cur.rowcount
+        written = _write_full(cur, full_params)
     logger.info("retention full recompute as of %s: %s rows written in %.2fs",
                 as_of, written, time.perf_counter() - started)
     return written
@@ -255,9 +334,9 @@ def full_recompute(settings: Settings, as_of: date) -> dict[str, int]:
 def reset_retention(settings: Settings) -> None:
     """Empty every retention table, compact and output (the log is untouched).
 
-    The next refresh starts over as a first run. Needed after changing
-    `retention_timezone` or `active_event_types`: the compact tables hold days
-    and activity as the old settings defined them.
+    The next refresh starts over as a first run. `rebuild_retention` does
+    that and the refill in one transaction, which is what a change of
+    `retention_timezone`, `active_event_types` or `retention_start_date` needs.
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))  # plumbing: the retention lock
@@ -290,19 +369,21 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
 
 def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
     """Record the settings the compact tables are built with; refuse to mix others in."""
-    wanted = (params["tz"], sorted(params["active"]))
+    wanted = (params["tz"], sorted(params["active"]), params["start_date"])
     cur.execute(load_sql("retention/state_read"))
     row = cur.fetchone()
     if row is None:
-        cur.execute(load_sql("retention/state_write"), {"timezone": wanted[0], "active_event_types": wanted[1]})
+        cur.execute(load_sql("retention/state_write"), {
+            "timezone": wanted[0], "active_event_types": wanted[1], "start_date": wanted[2]})
         return
-    built = (row[0], sorted(row[1]))
+    built = (row[0], sorted(row[1]), row[2])
     if built != wanted:
         raise DataValidationError(
-            "retention_state", "timezone, active_event_types",
-            f"the activity tables were built with time zone {built[0]!r} and active event types "
-            f"{built[1]}, the settings now say {wanted[0]!r} and {wanted[1]}: restore the settings, "
-            "or call recsys.stages.retention.reset_retention() and backfill the dates",
+            "retention_state", "timezone, active_event_types, start_date",
+            f"the activity tables were built with time zone {built[0]!r}, active event types "
+            f"{built[1]} and start date {built[2] or 'none'}, the settings now say {wanted[0]!r}, "
+            f"{wanted[1]} and {wanted[2] or 'none'}: restore the settings, or run "
+            "`recsys retention rebuild` to rebuild the tables with the new ones",
         )
 
 
@@ -322,7 +403,15 @@ def _base_params(settings: Settings) -> dict[str, Any]:
     tz = settings.retention_timezone
     if not isinstance(tz, str) or not tz:
         raise DataValidationError("settings", "retention_timezone", f"need a time zone name, got {tz!r}")
-    return {"kind": "classic", "retention_days": days, "active": active, "tz": tz}
+    start = settings.retention_start_date
+    if start is not None and (isinstance(start, datetime) or not isinstance(start, date)):
+        raise DataValidationError("settings", "retention_start_date", f"need a date or None, got {start!r}")
+    return {"kind": "classic", "retention_days": days, "active": active, "tz": tz, "start_date": start}
+
+
+def _start_from(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> datetime | None:
+    """00:00 of the retention start date in the retention time zone; None without one."""
+    return None if params["start_date"] is None else _day_start(cur, params["start_date"], params["tz"])
 
 
 def _as_date(value: date, name: str) -> date:

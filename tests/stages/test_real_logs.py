@@ -108,6 +108,42 @@ def test_taobao_outlier_far_before_the_bulk_is_reported(settings, caplog):
     assert "74 days before its first day 2017-11-24" in said[0], said
 
 
+def test_taobao_outlier_in_retention_and_a_start_date_that_leaves_it_out(settings, caplog):
+    """The retention refresh reports the stray day too; RECSYS_RETENTION_START_DATE then
+    leaves it out: no one-user cohort of 2017-09-11, no engagement days with DAU 0, and
+    `is_full_window` false on each of the ten observed days (a month is not observed)."""
+    import logging
+
+    from recsys.errors import DataValidationError
+    from recsys.stages.retention import rebuild_retention, refresh_retention
+    if not TAOBAO.exists():
+        pytest.skip(f"shared dataset missing: {TAOBAO}")
+    _team_table(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
+                          "category_id bigint, behavior text, ts bigint)", TAOBAO, "WITH (FORMAT csv)",
+                "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
+                "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
+    s = dataclasses.replace(settings, source_table="shop.recsys_events")
+    as_of = date(2017, 12, 4)
+    with caplog.at_level(logging.WARNING):
+        refresh_retention(s, as_of)
+    said = [r.getMessage() for r in caplog.records if "far before the bulk" in r.getMessage()]
+    assert len(said) == 1 and "1 active users on 1 days" in said[0] and "2017-09-11" in said[0], said
+    assert "RECSYS_RETENTION_START_DATE=2017-11-24" in said[0], said
+    cohorts_sql = "SELECT DISTINCT cohort_date FROM retention ORDER BY 1"
+    engagement_sql = "SELECT min(day), count(*), count(*) FILTER (WHERE dau = 0), bool_or(is_full_window) FROM engagement"
+    assert _sql(s, cohorts_sql)[0][0] == date(2017, 9, 11)
+    first_day, days, empty_days, any_full = _sql(s, engagement_sql)[0]
+    assert (first_day, empty_days, any_full) == (date(2017, 9, 11), 73, False)  # 74 days to the bulk, 73 empty
+
+    started = dataclasses.replace(s, retention_start_date=date(2017, 11, 24))
+    with pytest.raises(DataValidationError, match="recsys retention rebuild"):
+        refresh_retention(started, as_of)  # the tables were built without a start date
+    rebuild_retention(started, as_of)
+    assert min(c for (c,) in _sql(s, cohorts_sql)) == date(2017, 11, 24)
+    assert _sql(s, engagement_sql)[0] == (date(2017, 11, 24), 10, 0, False)
+    refresh_retention(started, as_of)  # the settings now match the tables
+
+
 def test_far_past_report_stays_quiet_on_an_ordinary_log():
     import numpy as np
     from recsys.stages.extract import report_far_past_events
@@ -117,18 +153,19 @@ def test_far_past_report_stays_quiet_on_an_ordinary_log():
     two_halves = np.r_[steady, steady + 60 * day]  # a long pause, but half of the log on each side
     assert report_far_past_events(two_halves, "log") is None
     found = report_far_past_events(np.r_[5.0, steady + 100 * day], "log")
-    assert found == {"events": 1, "dates": ["1970-01-01"], "days_before_bulk": 100, "bulk_starts": "1970-04-11"}
+    assert (found.days, found.count, found.days_before_bulk, found.bulk_starts) == (
+        (date(1970, 1, 1),), 1, 100, date(1970, 4, 11))
 
 
 GOWALLA = SHARED_DATASETS / "gowalla-checkins-head50k" / "Gowalla_totalCheckins50000.txt"
 
 
-def test_gowalla_night_then_rebuild_gives_every_mature_cell_as_pandas_does(settings):
-    """Integer ids, 20 months of history: after the first night, `recsys retention rebuild`
-    holds every mature classic cell, each equal to an independent pandas computation."""
+def test_gowalla_first_night_gives_every_mature_cell_as_pandas_does(settings, monkeypatch, capsys):
+    """Integer ids, 20 months of history: the first night alone writes every mature classic
+    cell of that history, each equal to an independent pandas computation; `recsys retention
+    rebuild` gives the same table."""
     import pandas as pd
 
-    from recsys.stages.retention import full_recompute
     if not GOWALLA.exists():
         pytest.skip(f"shared dataset missing: {GOWALLA}")
     _team_table(settings, "CREATE SCHEMA geo; CREATE TABLE geo.checkins (user_id bigint, checked_at timestamptz, "
@@ -139,7 +176,9 @@ def test_gowalla_night_then_rebuild_gives_every_mature_cell_as_pandas_does(setti
     night = date(2010, 10, 23)
     report = run_night(s, DataInterval.for_date(night), models=["baseline_popular"])
     assert report.states["retention"] == "success", report.states
-    full_recompute(s, night)
+    cells_sql = ("SELECT cohort_date, day_n, cohort_size, retained_users FROM retention "
+                 "WHERE retention_kind = 'classic' AND is_mature")
+    after_first_night = {(c, n): (size, kept) for c, n, size, kept in _sql(s, cells_sql)}
 
     log = pd.read_csv(GOWALLA, sep="\t", header=None, names=["user", "t", "lat", "lon", "item"])
     log["day"] = pd.to_datetime(log["t"], utc=True).dt.date
@@ -150,7 +189,10 @@ def test_gowalla_night_then_rebuild_gives_every_mature_cell_as_pandas_does(setti
         for cohort, users in first.groupby(first).groups.items():
             if cohort + pd.Timedelta(days=n) <= night - pd.Timedelta(days=1):
                 want[(cohort, n)] = (len(users), sum((u, cohort + pd.Timedelta(days=n)) in active for u in users))
-    got = {(c, n): (size, kept) for c, n, size, kept in _sql(
-        s, "SELECT cohort_date, day_n, cohort_size, retained_users FROM retention "
-           "WHERE retention_kind = 'classic' AND is_mature")}
-    assert len(want) > 400 and got == want
+    assert len(want) == 496 and after_first_night == want  # 128, 125, 124, 119 cells for N = 1, 7, 14, 30
+
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_SOURCE_TABLE", s.source_table)
+    assert cli.main(["retention", "rebuild", "--as-of", night.isoformat()]) == 0
+    assert "retention rebuilt as of 2010-10-23" in capsys.readouterr().out
+    assert {(c, n): (size, kept) for c, n, size, kept in _sql(s, cells_sql)} == want

@@ -48,13 +48,18 @@ def snapshot(settings: Settings) -> dict[str, dict]:
 
 
 def reference(events: pd.DataFrame, settings: Settings, dates: list[date]) -> dict[str, dict]:
-    """What the nightly runs `dates` must leave, computed in pandas from raw events.
+    """What the nightly runs `dates`, run in that order, must leave, computed in pandas from raw events.
 
-    A cell (c, N) exists iff run c + N + 1 happened (mature) or run c + 1 did
-    (immature); an engagement row for day r - 1 of each run r from the first
-    active day on. Values use every event before max(dates) in the time zone.
+    The first run F = dates[0] writes the whole history before it: every cell of
+    the cohorts before F (mature iff c + N + 1 <= F) and an engagement row for
+    every day from the first active day to F - 1. Later runs add: a cell (c, N)
+    is mature iff run c + N + 1 happened, exists iff that or run c + 1 did; an
+    engagement row for day r - 1 of each run r. Values use every event before
+    max(dates) in the time zone; a day's window is full when each of its 30 days
+    has activity.
     """
     runs = set(dates)
+    first_run = dates[0]
     newest = max(dates) - timedelta(days=1)
     local_day = events["event_time"].dt.tz_convert(settings.retention_timezone).dt.date
     seen = events.assign(day=local_day)[local_day <= newest]
@@ -68,9 +73,10 @@ def reference(events: pd.DataFrame, settings: Settings, dates: list[date]) -> di
         out = {}
         for c in starts:
             for n in HORIZONS:
-                if c + timedelta(days=n + 1) in runs:
+                matured_by = c + timedelta(days=n + 1)
+                if matured_by in runs or matured_by <= first_run:
                     out[(c, n)] = True
-                elif c + timedelta(days=1) in runs:
+                elif c + timedelta(days=1) in runs or c < first_run:
                     out[(c, n)] = False
         return out
 
@@ -85,7 +91,9 @@ def reference(events: pd.DataFrame, settings: Settings, dates: list[date]) -> di
         rolling[(c, n)] = cell(len(users), int((spans.loc[users, "max"] >= target).sum()), mature)
 
     engagement = {}
-    for r in runs:
+    history = {first_day + timedelta(days=k + 1) for k in range((first_run - first_day).days)}
+    active_days = set(active["day"])
+    for r in runs | history:
         d = r - timedelta(days=1)
         if d < first_day:
             continue
@@ -93,7 +101,8 @@ def reference(events: pd.DataFrame, settings: Settings, dates: list[date]) -> di
         dau = window.loc[window["day"] == d, "user_id"].nunique()
         wau = window.loc[window["day"] > d - timedelta(days=7), "user_id"].nunique()
         mau = window["user_id"].nunique()
-        engagement[(d,)] = (dau, wau, mau, dau / mau if mau else None, d - timedelta(days=29) >= first_day)
+        engagement[(d,)] = (dau, wau, mau, dau / mau if mau else None,
+                            all(d - timedelta(days=k) in active_days for k in range(30)))
 
     model = {}
     served = seen[(seen["event_type"] == "impression") & seen["model_version"].notna()]
@@ -116,7 +125,7 @@ def assert_matches_reference(got: dict[str, dict], want: dict[str, dict]) -> Non
 
 
 def assert_full_agrees(settings: Settings, as_of: date, incremental: dict[str, dict]) -> None:
-    """full_recompute covers every cohort and day; on the incremental cells it agrees exactly."""
+    """full_recompute covers every cohort and day; on the refreshes' cells it agrees exactly."""
     full_recompute(settings, as_of)
     full = snapshot(settings)
     for table, rows in incremental.items():

@@ -6,7 +6,7 @@
 -- Parameters:
 --   %(reload_from)s date, first day to reload (NULL on the first run: all days)
 --   %(newest_day)s  date, run_date - 1
--- Read by: recsys.stages.retention.refresh_retention (step 1 of the activity sync).
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (step 1 of the activity sync).
 DELETE FROM user_activity_days AS a
 WHERE a.day >= COALESCE(%(reload_from)s::date, '-infinity'::date)
   AND a.day <= %(newest_day)s::date

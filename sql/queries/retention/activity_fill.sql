@@ -13,7 +13,7 @@
 -- recorded (gaps left by out-of-order runs) are skipped after the DISTINCT, on
 -- the few (user, day) pairs: filtering each event would make the planner cost
 -- the BRIN bitmap scan above a full scan of another index.
--- Read by: recsys.stages.retention.refresh_retention (step 2 of the activity sync).
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (step 2 of the activity sync).
 WITH window_pairs AS MATERIALIZED (
     SELECT DISTINCT i.user_id, (i.event_time AT TIME ZONE %(tz)s)::date AS day
     FROM {source} AS i

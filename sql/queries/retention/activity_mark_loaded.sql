@@ -4,7 +4,7 @@
 --   %(reload_from)s date, first day (re)loaded; NULL on the first run, which
 --                   records from its first active day (or newest_day if none)
 --   %(newest_day)s  date, run_date - 1 (re-recorded with a new loaded_at)
--- Read by: recsys.stages.retention.refresh_retention (step 3 of the activity sync);
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (step 3 of the activity sync);
 --   retention/sync_plan.sql reads the table on later runs.
 WITH span AS (
     SELECT COALESCE(

@@ -11,7 +11,7 @@
 --   %(kind)s            text, retention_kind ('classic')
 --   %(newest_day)s      date, run_date - 1
 --   %(retention_days)s  integer[], the N of the cells
--- Read by: recsys.stages.retention.refresh_retention; dashboards read retention.
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh); dashboards read retention.
 WITH horizons AS (
     SELECT DISTINCT n AS day_n
     FROM unnest(%(retention_days)s::integer[]) AS n

@@ -18,7 +18,7 @@
 -- Parameters:
 --   %(newest_day)s      date, run_date - 1
 --   %(retention_days)s  integer[], the N of this run's classic cells
--- Read by: recsys.stages.retention.refresh_retention, after retention/cells_mature.sql
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh), after retention/cells_mature.sql
 --   and retention/cells_placeholders.sql; dashboards read retention.
 WITH target_cohorts AS (
     SELECT t.cohort_date FROM retention_touched_cohorts AS t

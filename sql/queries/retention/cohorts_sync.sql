@@ -16,7 +16,7 @@
 -- Parameters:
 --   %(reload_from)s date, first day reloaded (NULL on the first run: all users)
 --   %(run_date)s    date, exclusive end of the reloaded days
--- Read by: recsys.stages.retention.refresh_retention; the cell queries read user_cohorts.
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh); the cell queries read user_cohorts.
 WITH touched AS (
     SELECT a.user_id
     FROM user_activity_days AS a

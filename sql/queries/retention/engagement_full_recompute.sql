@@ -4,9 +4,10 @@
 -- nightly retention/engagement_day.sql: each active (user, day) covers the window days
 -- from that day until the day before the user's next active day, at most 7
 -- (WAU) or 30 (MAU) days; the coverage starts and ends are summed per day.
--- Grain: one row per day in engagement (see retention/engagement_day.sql for columns).
+-- Grain: one row per day in engagement (see retention/engagement_day.sql for columns;
+--   is_full_window: each of the window's 30 days has activity).
 -- Parameters: %(newest_day)s date, as_of - 1.
--- Read by: recsys.stages.retention.full_recompute.
+-- Read by: recsys.stages.retention.full_recompute (in recsys.stages.retention._write_full).
 WITH spans AS (
     SELECT a.day,
            lead(a.day) OVER (PARTITION BY a.user_id ORDER BY a.day) AS next_day
@@ -42,8 +43,14 @@ running AS (
     FROM days AS d
     LEFT JOIN per_day AS p ON p.day = d.day
     WINDOW w AS (ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+observed AS (
+    -- days is one row per calendar day, so 30 rows are the 30-day window
+    SELECT r.*, sum((r.dau > 0)::integer) OVER (ORDER BY r.day ROWS BETWEEN 29 PRECEDING AND CURRENT ROW)
+               AS observed_days
+    FROM running AS r
 )
 INSERT INTO engagement (day, dau, wau, mau, stickiness, is_full_window, computed_at)
-SELECT r.day, r.dau, r.wau, r.mau, r.dau::double precision / NULLIF(r.mau, 0),
-       r.day - 29 >= r.first_day, now()
-FROM running AS r;
+SELECT o.day, o.dau, o.wau, o.mau, o.dau::double precision / NULLIF(o.mau, 0),
+       o.observed_days = 30, now()
+FROM observed AS o;

@@ -10,7 +10,7 @@
 -- Parameters:
 --   %(newest_day)s      date, as_of - 1
 --   %(retention_days)s  integer[], the N of the cells
--- Read by: recsys.stages.retention.full_recompute (repairs, and the tests and the
+-- Read by: recsys.stages.retention.full_recompute (in recsys.stages.retention._write_full) (repairs, and the tests and the
 --   benchmark comparing it with the incremental refresh).
 WITH users AS (
     SELECT a.user_id, min(a.day) AS cohort_date, max(a.day) AS last_day

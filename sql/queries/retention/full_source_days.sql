@@ -6,6 +6,7 @@
 --   full_served_days.
 -- Parameters:
 --   %(as_of_start)s timestamptz, as_of 00:00 in %(tz)s (events before it count)
+--   %(start_from)s  timestamptz, 00:00 of RECSYS_RETENTION_START_DATE (NULL: the whole log)
 --   %(tz)s          text, time zone whose calendar days are counted
 --   %(active)s      text[], event types that count as activity
 --   {source}        the configured interaction table, quoted by the caller
@@ -14,12 +15,14 @@ CREATE TEMPORARY TABLE full_active_days ON COMMIT DROP AS
 SELECT DISTINCT i.user_id, (i.event_time AT TIME ZONE %(tz)s)::date AS day
 FROM {source} AS i
 WHERE i.event_time < %(as_of_start)s::timestamptz
+  AND i.event_time >= COALESCE(%(start_from)s::timestamptz, '-infinity'::timestamptz)
   AND i.event_type = ANY(%(active)s::text[]);
 
 CREATE TEMPORARY TABLE full_served_days ON COMMIT DROP AS
 SELECT DISTINCT (i.event_time AT TIME ZONE %(tz)s)::date AS day, i.model_version, i.user_id
 FROM {source} AS i
 WHERE i.event_time < %(as_of_start)s::timestamptz
+  AND i.event_time >= COALESCE(%(start_from)s::timestamptz, '-infinity'::timestamptz)
   AND i.event_type = 'impression'
   AND i.model_version IS NOT NULL;
 

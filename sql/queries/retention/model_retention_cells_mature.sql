@@ -12,7 +12,7 @@
 -- Parameters:
 --   %(newest_day)s      date, run_date - 1
 --   %(retention_days)s  integer[], the N of the cells
--- Read by: recsys.stages.retention.refresh_retention; ab/model_retention_compare.sql and
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh); ab/model_retention_compare.sql and
 --   dashboards read model_retention.
 WITH targets AS (
     SELECT DISTINCT n AS day_n, %(newest_day)s::date - n AS serve_day

@@ -10,7 +10,7 @@
 -- Parameters:
 --   %(newest_day)s      date, run_date - 1: the serve day that first appears in this run
 --   %(retention_days)s  integer[], the N of the cells
--- Read by: recsys.stages.retention.refresh_retention (after retention/model_retention_cells_mature.sql,
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (after retention/model_retention_cells_mature.sql,
 --   so an N = 0 cell, mature at once, is not overwritten).
 WITH horizons AS (
     SELECT DISTINCT n AS day_n

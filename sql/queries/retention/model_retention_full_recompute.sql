@@ -8,7 +8,7 @@
 -- Parameters:
 --   %(newest_day)s      date, as_of - 1
 --   %(retention_days)s  integer[], the N of the cells
--- Read by: recsys.stages.retention.full_recompute.
+-- Read by: recsys.stages.retention.full_recompute (in recsys.stages.retention._write_full).
 WITH horizons AS (
     SELECT DISTINCT n AS day_n
     FROM unnest(%(retention_days)s::integer[]) AS n

@@ -5,7 +5,7 @@
 -- Parameters:
 --   %(reload_from)s date, first day to reload (NULL on the first run: all days)
 --   %(newest_day)s  date, run_date - 1
--- Read by: recsys.stages.retention.refresh_retention (activity sync, before the days are recorded).
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (activity sync, before the days are recorded).
 DELETE FROM user_model_days AS s
 WHERE s.day >= COALESCE(%(reload_from)s::date, '-infinity'::date)
   AND s.day <= %(newest_day)s::date

@@ -11,7 +11,7 @@
 -- Impressions without a model_version are not attributed to any model. As in
 -- retention/activity_fill.sql the time range is bound as constants so the BRIN
 -- index prunes the log, and recorded days are skipped after the DISTINCT.
--- Read by: recsys.stages.retention.refresh_retention (activity sync).
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh) (activity sync).
 WITH window_triples AS MATERIALIZED (
     SELECT DISTINCT (i.event_time AT TIME ZONE %(tz)s)::date AS day, i.model_version, i.user_id
     FROM {source} AS i

@@ -7,7 +7,7 @@
 --                every run reloads to pick up corrections.
 --   loaded_days  days recorded in activity_days_loaded before this run.
 -- Parameters: %(newest_day)s date = run_date - 1, the newest day with data.
--- Read by: recsys.stages.retention.refresh_retention.
+-- Read by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh).
 WITH loaded AS (
     SELECT min(day) AS first_loaded, count(*) AS loaded_days
     FROM activity_days_loaded

@@ -4,5 +4,5 @@
 -- recompute. Temporary, dropped at commit.
 -- Grain: no rows: DDL. The table holds one row per touched cohort_date.
 -- Parameters: none.
--- Run by: recsys.stages.retention.refresh_retention, before retention/cohorts_sync.sql.
+-- Run by: recsys.stages.retention.refresh_retention (in recsys.stages.retention._refresh), before retention/cohorts_sync.sql.
 CREATE TEMPORARY TABLE retention_touched_cohorts (cohort_date date PRIMARY KEY) ON COMMIT DROP
