@@ -6,7 +6,8 @@ authenticated Airflow user: a `Authorization: Bearer` JWT, or the UI's `_token`
 cookie, which the browser sends when the UI shows the page in its frame.
 
 Routes, under /recsys:
-    GET /                 the whole page (what the nav entry shows)
+    GET /                 the whole page (what the nav entry shows); ?user=KEY adds that
+                          user's live lists, with titles
     GET /panels/{name}    one panel as an HTML fragment (names: recsys.ui.page.PANELS)
 
 The data database comes from RECSYS_DATABASE_URL or, when that is unset, the
@@ -51,21 +52,21 @@ def _render(render):
 
 
 @app.get("/", response_class=HTMLResponse)
-def recsys_page() -> str:
-    """The Recsys page: every panel, charts inline as SVG."""
+def recsys_page(user: str | None = None) -> str:
+    """The Recsys page: every panel, charts inline as SVG; `user` shows that user's live lists."""
     from recsys.ui.page import render_page
 
-    return _render(render_page)
+    return _render(lambda s: render_page(s, query={"user": user} if user else None))
 
 
 @app.get("/panels/{name}", response_class=HTMLResponse)
-def recsys_panel(name: str) -> str:
+def recsys_panel(name: str, user: str | None = None) -> str:
     """One panel of the page as an HTML fragment."""
     from recsys.ui.page import PANELS, render_panel
 
     if name not in PANELS:
         raise HTTPException(status_code=404, detail=f"unknown panel {name!r}; known: {', '.join(PANELS)}")
-    return _render(lambda s: render_panel(name, s))
+    return _render(lambda s: render_panel(name, s, {"user": user} if user else None))
 
 
 class RecsysPlugin(AirflowPlugin):

@@ -147,35 +147,24 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
-    from recsys.db.engine import load_sql, raw_connection
+    from recsys.db.engine import raw_connection
+    from recsys.lookup import UnknownUserError, user_list
 
     model = catalogue.get(args.model).name
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
-        # the log's own key when the key map knows it (text ids), else an integer id as it is
-        cur.execute(load_sql("cli/user_key_known"), {"user_key": args.user})
-        if cur.fetchone() is not None:
-            cur.execute(load_sql("serving/top_k_by_key"), {"model": model, "user_key": args.user, "k": args.k})
-            rows = [(rank, key, item_id, score, version) for rank, key, item_id, score, version in cur.fetchall()]
-        elif args.user.isdigit():
-            cur.execute(load_sql("cli/live_user_key"), {"model": model, "user_id": int(args.user)})
-            key = cur.fetchone()
-            if key is not None and key[0] != args.user:
-                print(f"{args.user} is not a user of the log: its users have text keys, such as {key[0]}")
-                return 1
-            cur.execute(load_sql("serving/top_k"), {"model": model, "user_id": int(args.user), "k": args.k})
-            rows = [(rank, str(item_id), item_id, score, version) for rank, item_id, score, version in cur.fetchall()]
-        else:
-            rows = []
-        if not rows:
-            print(f"no published {model} recommendations for user {args.user}")
+        try:
+            listed = user_list(cur, model, args.user, args.k)
+        except UnknownUserError as exc:
+            print(exc)
             return 1
-        cur.execute(load_sql("cli/item_titles"), {"item_ids": [row[2] for row in rows]})
-        titles = dict(cur.fetchall())
-    print(f"user {args.user}, {rows[0][4]}:")
-    width = max(len(row[1]) for row in rows)
-    for rank, key, item_id, score, _ in rows:
-        title = titles.get(item_id)
-        print(f"{rank:>4}  item {key:<{width}}  score {score:.4f}" + (f"  {title}" if title else ""))
+    if not listed:
+        print(f"no published {model} recommendations for user {args.user}")
+        return 1
+    print(f"user {args.user}, {listed[0].model_version}:")
+    width = max(len(item.item_key) for item in listed)
+    for item in listed:
+        print(f"{item.rank:>4}  item {item.item_key:<{width}}  score {item.score:.4f}"
+              + (f"  {item.title}" if item.title else ""))
     return 0
 
 

@@ -16,6 +16,7 @@ import psycopg2.extensions
 
 from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
+from recsys.lookup import ListedItem, user_list
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,52 @@ def ope_series(settings: Settings, days: int = 120) -> list[Series]:
         out.append(Series(label=f"{policy} realised", dashed=True,
                           points=[(d, float(r)) for d, _, _, _, r in cells if r is not None]))
     return out
+
+
+@dataclass(frozen=True)
+class ListedItemCount:
+    """One of the items a model's live lists hold most often."""
+
+    place: int
+    item_key: str
+    title: str | None
+    topic: str | None
+    lists: int
+
+
+@dataclass(frozen=True)
+class ListOverview:
+    """What one model's live lists hold: users with a list, distinct items, the most listed items."""
+
+    model: str
+    users: int
+    distinct_items: int
+    top: list[ListedItemCount]
+
+
+def list_overview(settings: Settings, top: int = 10) -> list[ListOverview]:
+    """Per live model, the `top` items its lists hold most often, with their titles."""
+    rows = _fetch(settings, load_sql("ui/list_overview"), {"top": top},
+                  required=("live_models", "items", "recommendation_lists"))
+    grouped: dict[str, ListOverview] = {}
+    for model, place, key, title, topic, lists, distinct_items, users in rows:
+        overview = grouped.setdefault(model, ListOverview(model, int(users), int(distinct_items), []))
+        overview.top.append(ListedItemCount(int(place), key, title, topic, int(lists)))
+    return list(grouped.values())
+
+
+def user_lists(settings: Settings, user: str, k: int) -> dict[str, list[ListedItem]]:
+    """Each live model's list for `user` (the log's key or an integer id), with titles; models without one are left out.
+
+    Raises:
+        UnknownUserError: an integer id on a log whose users have text keys.
+    """
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, "live_models", "items", "recommendation_lists")
+        cur.execute(load_sql("ui/live_model_names"))
+        models = [model for (model,) in cur.fetchall()]
+        lists = {model: user_list(cur, model, user, k) for model in models}
+    return {model: listed for model, listed in lists.items() if listed}
 
 
 def _fetch(settings: Settings, query: str, params: dict[str, Any], required: Sequence[str]) -> list[tuple]:

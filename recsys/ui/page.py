@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from html import escape
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from recsys import catalogue
 from recsys.config import Settings
 from recsys.ui import data, svg
-from recsys.ui.data import HeatCell, LiveModel, ModelRunRow, Series
+from recsys.lookup import ListedItem, UnknownUserError
+from recsys.ui.data import HeatCell, ListOverview, LiveModel, ModelRunRow, Series
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#212529;background:#fff}
-h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:0 0 6px}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:0 0 6px} h3{font-size:13px;margin:10px 0 4px}
 .sub{color:#6c757d;font-size:12px;margin:0 0 8px}
 .grid{display:flex;flex-wrap:wrap;gap:16px}
 .panel{border:1px solid #dee2e6;border-radius:6px;padding:12px;margin:0 0 16px;max-width:1180px}
@@ -62,6 +63,55 @@ def render_live(live: Sequence[LiveModel]) -> str:
         f"<td>{_metrics(m.metrics)}</td></tr>" for m in live)
     return ("<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
             f"<th>kind</th><th>hold-out metrics</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def render_lists(overviews: Sequence[ListOverview], user: str | None = None,
+                 lists: dict[str, list[ListedItem]] | None = None, refusal: str | None = None) -> str:
+    """A user look-up form (and that user's live lists, with titles), then per live model the
+    items its lists hold most often: a handful of items in every list is a list for everyone."""
+    form = ('<form method="get"><label>User (the log\'s id or key) '
+            f'<input name="user" value="{escape(user or "")}" size="24"></label> '
+            '<button type="submit">Show their lists</button></form>')
+    parts = [form]
+    if user:
+        if refusal:
+            parts.append(_note(refusal))
+        elif not lists:
+            parts.append(_note(f"No live list for user {user}."))
+        for model, listed in (lists or {}).items():
+            rows = "".join(
+                f"<tr><td class=\"num\">{item.rank}</td><td><code>{escape(item.item_key)}</code></td>"
+                f"<td>{escape(item.title or '')}</td><td>{escape(item.topic or '')}</td>"
+                f"<td class=\"num\">{item.score:.4f}</td></tr>" for item in listed)
+            parts.append(f"<h3>{escape(model)} for {escape(user)} <code>{escape(listed[0].model_version)}</code></h3>"
+                         "<table><thead><tr><th>rank</th><th>item</th><th>title</th><th>topic</th><th>score</th>"
+                         f"</tr></thead><tbody>{rows}</tbody></table>")
+    if not overviews:
+        parts.append(_note("No model is live yet: nothing has been published."))
+    for overview in overviews:
+        users = max(overview.users, 1)
+        rows = "".join(
+            f"<tr><td class=\"num\">{item.place}</td><td><code>{escape(item.item_key)}</code></td>"
+            f"<td>{escape(item.title or '')}</td><td>{escape(item.topic or '')}</td>"
+            f"<td class=\"num\">{item.lists:,} ({item.lists / users:.0%})</td></tr>" for item in overview.top)
+        parts.append(
+            f"<h3>{escape(overview.model)}: the most listed items</h3>"
+            f'<p class="sub">{overview.users:,} users have a list; the lists hold {overview.distinct_items:,} '
+            "distinct items.</p>"
+            "<table><thead><tr><th>#</th><th>item</th><th>title</th><th>topic</th><th>in the lists of</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+    return "".join(parts)
+
+
+def _lists_panel(settings: Settings, query: Mapping[str, str]) -> str:
+    user = (query.get("user") or "").strip() or None
+    lists, refusal = None, None
+    if user:
+        try:
+            lists = data.user_lists(settings, user, settings.k)
+        except UnknownUserError as exc:
+            refusal = str(exc)
+    return render_lists(data.list_overview(settings), user, lists, refusal)
 
 
 def render_runs(runs: Sequence[ModelRunRow]) -> str:
@@ -122,37 +172,41 @@ def render_ope(series: list[Series]) -> str:
                    "Solid: OPE estimate with its interval; dashed: realised rate of the arm that served the policy")
 
 
-#: name -> (title, subtitle, html of the panel for some settings)
-PANELS: dict[str, tuple[str, str, Callable[[Settings], str]]] = {
+#: name -> (title, subtitle, html of the panel for some settings and the query string's parameters)
+PANELS: dict[str, tuple[str, str, Callable[[Settings, Mapping[str, str]], str]]] = {
     "models": ("Models", "The model catalogue (recsys/catalogue.py): each model the night can train.",
-               lambda s: render_catalogue(data.live_models(s))),
+               lambda s, q: render_catalogue(data.live_models(s))),
     "live": ("Live models", "The version serving reads for each model (live_models).",
-             lambda s: render_live(data.live_models(s))),
+             lambda s, q: render_live(data.live_models(s))),
+    "lists": ("Live lists", "What serving returns now (live_recommendations), with the catalogue's titles: "
+              "one user's lists, and the items each model lists most often.", _lists_panel),
     "runs": ("Model runs", "The newest 50 rows of the registry (model_runs).",
-             lambda s: render_runs(data.model_runs(s))),
+             lambda s, q: render_runs(data.model_runs(s))),
     "eval": ("Hold-out NDCG@10 and recall@10", "Per model over as-of dates: the model against the popularity "
              "baseline on the window's last day (eval_metrics).",
-             lambda s: render_eval(data.eval_series(s, k=10), 10)),
+             lambda s, q: render_eval(data.eval_series(s, k=10), 10)),
     "retention": ("Cohort retention", "retention, kind 'classic', newest 30 cohorts.",
-                  lambda s: render_heatmap(data.retention_heatmap(s))),
+                  lambda s, q: render_heatmap(data.retention_heatmap(s))),
     "model-retention": ("Retention by model", "D1 and D7 retention of the users each model served (model_retention).",
-                        lambda s: render_model_retention(data.model_retention(s))),
+                        lambda s, q: render_model_retention(data.model_retention(s))),
     "ope": ("OPE: predicted vs realised", "Off-policy estimates checked against what happened.",
-            lambda s: render_ope(data.ope_series(s))),
+            lambda s, q: render_ope(data.ope_series(s))),
 }
 
 
-def render_panel(name: str, settings: Settings) -> str:
-    """One `<section>` of the page. Raises KeyError for an unknown panel name."""
+def render_panel(name: str, settings: Settings, query: Mapping[str, str] | None = None) -> str:
+    """One `<section>` of the page; `query` holds the request's parameters (`user` for the
+    live lists). Raises KeyError for an unknown panel name."""
     title, subtitle, body = PANELS[name]
     return (f'<section class="panel" id="panel-{name}" data-panel="{name}"><h2>{escape(title)}</h2>'
-            f'<p class="sub">{escape(subtitle)}</p>{body(settings)}</section>')
+            f'<p class="sub">{escape(subtitle)}</p>{body(settings, query or {})}</section>')
 
 
-def render_page(settings: Settings, generated_at: datetime | None = None) -> str:
+def render_page(settings: Settings, generated_at: datetime | None = None,
+                query: Mapping[str, str] | None = None) -> str:
     """The whole page as one HTML document."""
     stamp = f" Generated {generated_at:%Y-%m-%d %H:%M:%S %Z}." if generated_at else ""
-    sections = "".join(render_panel(name, settings) for name in PANELS)
+    sections = "".join(render_panel(name, settings, query) for name in PANELS)
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Recsys</title>"
             f"<style>{CSS}</style></head><body><h1>Recsys</h1>"
             f'<p class="sub">Schema <code>{escape(settings.schema)}</code> of the data database.{stamp}</p>'

@@ -152,6 +152,20 @@ def test_a_night_on_the_sample_publishes_mind_keys_and_recommend_prints_titles(s
     out = capsys.readouterr().out
     assert out.startswith(f"user {user}, mf_als@2019-11-15:") and title in out and re.search(r"item N\d+ ", out)
 
+    # the Recsys page's live lists: the same list with its titles, and what the lists hold most
+    from html import escape
+
+    from recsys.ui import page
+    panel = page.render_panel("lists", s, {"user": user})
+    assert f"mf_als for {user}" in panel and escape(title) in panel
+    users, distinct = query(s, "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM live_recommendations")[0]
+    assert f"{users:,} users have a list; the lists hold {distinct:,} distinct items" in panel
+    top_key, top_lists = query(s, "SELECT item_key, count(*) FROM live_recommendations GROUP BY item_key"
+                                  " ORDER BY 2 DESC, min(item_id) LIMIT 1")[0]
+    assert re.search(rf"<td class=\"num\">1</td><td><code>{top_key}</code></td>.*?{top_lists:,} \(", panel)
+    refused = page.render_panel("lists", s, {"user": "7"})  # an internal id, not one of MIND's keys
+    assert "7 is not a user of the log: its users have text keys" in refused
+
 
 def test_cli_prints_what_it_loaded_and_how_to_use_it(settings, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RECSYS_DATABASE_URL", settings.database_url)

@@ -3,7 +3,7 @@
 -- the user's row; its arrays are unnested into ranked rows.
 -- Grain: one row per recommendation (rank, item_id, score, model_version), by rank.
 -- Parameters: %(model)s text; %(user_id)s bigint; %(k)s integer, the list length.
--- Read by: recsys.cli._cmd_recommend (`recsys recommend`) and bench/serving.py;
+-- Read by: recsys.lookup.user_list (`recsys recommend`, the Recsys page) and bench/serving.py;
 --   a serving application runs the same query.
 SELECT rank, item_id, score, model_version
 FROM live_recommendations
