@@ -84,7 +84,7 @@ def main() -> int:
         from threadpoolctl import threadpool_limits
 
         dataset = WindowDataset.load(Path(extracted.dataset_path))
-        split = temporal_split(dataset, settings.positive_event_types, interval.end, 0, holdout=args.holdout)
+        split = temporal_split(dataset, settings.positive_types, interval.end, 0, holdout=args.holdout)
         confidence = split.train.copy()
         confidence.data = 1.0 + confidence.data  # confidence 1 + count, as bench/mf.py
         with threadpool_limits(1, "blas"):

@@ -16,6 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
+from recsys.errors import ConfigurationError
+from recsys.event_types import (BUILT_IN_ROLES, CONFIDENCE_MODES, DEFAULT_EVENT_TYPES, EventType, vocabulary,
+                                with_declared)
 from recsys.settings_table import FIELD_VARIABLES, TABLE, UNSET
 
 logger = logging.getLogger(__name__)
@@ -196,11 +199,19 @@ class Settings:
         retention_days: the N of the N-day retention cells computed each night.
         retention_timezone: IANA time zone whose calendar days retention,
             engagement and per-model retention count in.
-        active_event_types: event types that count as a user being active.
+        active_event_types: event types that count as a user being active (the declared types
+            of role positive count too: `active_types`).
         retention_start_date: the first day retention, engagement and per-model retention count
             (None: the whole log); events before it are not read by the refresh, so a stray
             far-past event makes no cohort.
-        positive_event_types: event types that count as implicit positive feedback.
+        positive_event_types: event types that count as implicit positive feedback (the
+            declared types of role positive too: `positive_types`).
+        event_types: the event types a log may hold, each with a role and a weight
+            (`RECSYS_EVENT_TYPES`, recsys.event_types): the three built in, then the declared
+            ones. Any tuple of EventType is completed to that vocabulary.
+        mf_confidence: what the MF input of a (user, item) pair is (`RECSYS_MF_CONFIDENCE`,
+            CONFIDENCE_MODES): `count` of its positive events (the default), the sum of their
+            types' `weight`s, or the sum of their `value`s (NULL: the type's weight).
         keep_versions: published versions of each model kept as history.
         gate_metric: what the champion/challenger gate compares (`RECSYS_GATE_METRIC`). A hold-out
             ranking metric at K (`ndcg`, the default, `recall`, ...), for MF; RL models pass that
@@ -241,6 +252,8 @@ class Settings:
     active_event_types: tuple[str, ...] = ("click", "consume")
     retention_start_date: date | None = None
     positive_event_types: tuple[str, ...] = ("click", "consume")
+    event_types: tuple[EventType, ...] = DEFAULT_EVENT_TYPES
+    mf_confidence: str = "count"  # 'count', 'weight' or 'value' (CONFIDENCE_MODES)
     keep_versions: int = 7
     gate_metric: str = "ndcg"
     gate_tolerance: float = 0.005
@@ -257,6 +270,52 @@ class Settings:
     trending_half_life_days: float = 7.0
     dataset_keep_days: int = 14
 
+    def __post_init__(self) -> None:
+        # fail when the settings are read, not at the night's extract or training
+        object.__setattr__(self, "event_types", vocabulary(self.event_types))
+        known = [t.name for t in self.event_types]
+        for variable, names in (("RECSYS_POSITIVE_EVENT_TYPES", self.positive_event_types),
+                                ("RECSYS_ACTIVE_EVENT_TYPES", self.active_event_types)):
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise ConfigurationError(
+                    f"{variable} names {', '.join(map(repr, unknown))}, which is neither built in "
+                    f"({', '.join(BUILT_IN_ROLES)}) nor declared in RECSYS_EVENT_TYPES (known: {', '.join(known)})")
+        if self.mf_confidence not in CONFIDENCE_MODES:
+            raise ConfigurationError(f"RECSYS_MF_CONFIDENCE must be one of {', '.join(CONFIDENCE_MODES)}, "
+                                     f"got {self.mf_confidence!r}")
+
+    @property
+    def event_type_names(self) -> tuple[str, ...]:
+        """Every event type a log may hold: the built-in ones, then the declared ones."""
+        return tuple(t.name for t in self.event_types)
+
+    @property
+    def positive_types(self) -> tuple[str, ...]:
+        """The types MF, BPR and the baselines train on: `positive_event_types`, then the declared positive ones."""
+        return with_declared(self.positive_event_types, self.event_types, "positive")
+
+    @property
+    def active_types(self) -> tuple[str, ...]:
+        """The types that make a user active: `active_event_types`, then the declared positive ones."""
+        return with_declared(self.active_event_types, self.event_types, "positive")
+
+    @property
+    def impression_types(self) -> tuple[str, ...]:
+        """The types the RL recommenders and the off-policy estimates read as impressions."""
+        return tuple(t.name for t in self.event_types if t.role == "impression")
+
+    @property
+    def rl_click_types(self) -> tuple[str, ...]:
+        """The types the RL recommenders and the off-policy estimates read as clicks: `click` and the
+        declared positive ones (`consume` keeps its own role there)."""
+        return ("click",) + tuple(t.name for t in self.event_types if not t.built_in and t.role == "positive")
+
+    @property
+    def type_weights(self) -> dict[str, float]:
+        """Event type name -> weight, for every type of the vocabulary."""
+        return {t.name: t.weight for t in self.event_types}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Build settings from the `RECSYS_*` variables of `recsys.settings_table`, then `overrides`.
@@ -268,6 +327,9 @@ class Settings:
         Raises:
             ValueError: a variable's text does not parse (the message names it), or a
                 sub-config refuses the value (`RLConfig`, `OPEConfig` validate theirs).
+            ConfigurationError: `RECSYS_EVENT_TYPES` does not parse or declares something
+                unusable, an event type list names a type that is neither built in nor
+                declared, or `RECSYS_MF_CONFIDENCE` is not a mode (the message names the variable).
         """
         env = os.environ if env is None else env
         declared = {var.name for var in TABLE}

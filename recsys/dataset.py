@@ -4,19 +4,27 @@ A `WindowDataset` is what the extract stage writes to the artifact store and
 every later stage reads; it never goes through XCom. Ids in the database are
 arbitrary int64; models see contiguous indices `0..n-1` from `user_ids` and
 `item_ids` (sorted, so `np.searchsorted` maps back and forth).
+
+`event_code` indexes the dataset's own `event_types`: the three built-in types
+(EVENT_TYPES, codes 0, 1, 2) and then the types the night's settings declared
+(`RECSYS_EVENT_TYPES`). A dataset written before declared types existed has no
+`event_types` array and reads as the built-in three, whose codes are the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.artifacts import save_npz_atomic
+from recsys.errors import DataValidationError
+from recsys.event_types import CONFIDENCE_MODES
 
-EVENT_TYPES = ("impression", "click", "consume")
+EVENT_TYPES = ("impression", "click", "consume")  # built in: the first codes of every dataset
 
 
 @dataclass(frozen=True)
@@ -27,9 +35,10 @@ class WindowDataset:
         user_ids: (n_users,) sorted database ids of every user with an event.
         item_ids: (n_items,) sorted database ids of every item with an event.
         user_index, item_index: (n_events,) positions in the id arrays.
-        event_code: (n_events,) index into EVENT_TYPES.
+        event_code: (n_events,) index into `event_types`.
         ts: (n_events,) event time, Unix seconds.
         value: (n_events,) the value column, NaN where NULL.
+        event_types: the names of the codes, EVENT_TYPES first.
     """
 
     user_ids: np.ndarray
@@ -39,6 +48,7 @@ class WindowDataset:
     event_code: np.ndarray
     ts: np.ndarray
     value: np.ndarray
+    event_types: tuple[str, ...] = EVENT_TYPES
 
     @property
     def n_events(self) -> int:
@@ -46,27 +56,70 @@ class WindowDataset:
 
     def save(self, path: Path) -> Path:
         # a crashed extract never leaves a half-written dataset behind
-        return save_npz_atomic(path, **{f: getattr(self, f) for f in self.__dataclass_fields__})
+        arrays = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        arrays["event_types"] = np.array(self.event_types, dtype=np.str_)  # a text array: loads without pickle
+        return save_npz_atomic(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> "WindowDataset":
         with np.load(path) as data:
-            return cls(**{f: data[f] for f in cls.__dataclass_fields__})
+            fields = {f: data[f] for f in cls.__dataclass_fields__ if f != "event_types"}
+            # datasets of before declared event types have none: their codes are the built-in ones
+            names = tuple(str(n) for n in data["event_types"]) if "event_types" in data.files else EVENT_TYPES
+        return cls(**fields, event_types=names)
+
+    def type_codes(self, names: tuple[str, ...]) -> list[int]:
+        """The codes of `names`; a name the dataset does not know has no event in it, and no code."""
+        return [self.event_types.index(t) for t in names if t in self.event_types]
 
     def positive_mask(self, positive_types: tuple[str, ...], before_ts: float | None = None,
                       from_ts: float | None = None) -> np.ndarray:
         """Boolean mask of positive events, optionally restricted to [from_ts, before_ts)."""
-        codes = [EVENT_TYPES.index(t) for t in positive_types]
-        mask = np.isin(self.event_code, codes)
+        mask = np.isin(self.event_code, self.type_codes(positive_types))
         if before_ts is not None:
             mask &= self.ts < before_ts
         if from_ts is not None:
             mask &= self.ts >= from_ts
         return mask
 
-    def user_item_matrix(self, mask: np.ndarray) -> sp.csr_matrix:
-        """(n_users, n_items) CSR of event counts over the masked events."""
-        data = np.ones(int(mask.sum()), dtype=np.float32)
+    def strengths(self, mode: str, weights: Mapping[str, float], table: str,
+                  mask: np.ndarray | None = None) -> np.ndarray | None:
+        """(n_events,) what each event adds to its (user, item) pair's MF input; None for `count` (1 each).
+
+        Args:
+            mode: `count`, `weight` (the event type's weight in `weights`, 1 for a type
+                it lacks) or `value` (the event's value; a NULL value, NaN here, gives the
+                type's weight). recsys.event_types.CONFIDENCE_MODES.
+            weights: event type name -> weight.
+            table: the source, for messages.
+            mask: (n_events,) the events whose values must be usable (the positive ones);
+                None: every event.
+
+        Raises:
+            DataValidationError: `value` mode and a masked event with a negative value.
+        """
+        if mode not in CONFIDENCE_MODES:
+            raise ValueError(f"confidence mode must be one of {CONFIDENCE_MODES}, got {mode!r}")
+        if mode == "count":
+            return None
+        by_code = np.array([float(weights.get(name, 1.0)) for name in self.event_types], dtype=np.float64)
+        out = by_code[self.event_code]
+        if mode == "value":
+            checked = self.value if mask is None else self.value[mask]
+            negative = checked < 0  # NaN is NULL here (the extract refuses a NaN in the log)
+            if negative.any():
+                raise DataValidationError(table, "value", (
+                    f"{int(negative.sum())} positive events hold a negative value (e.g. {float(checked[negative][0])!r}) "
+                    "and RECSYS_MF_CONFIDENCE=value sums the values as MF confidence: clip or filter them in the view, "
+                    "or use RECSYS_MF_CONFIDENCE=weight"))
+            out = np.where(np.isnan(self.value), out, self.value)
+        return out
+
+    def user_item_matrix(self, mask: np.ndarray, strengths: np.ndarray | None = None) -> sp.csr_matrix:
+        """(n_users, n_items) CSR over the masked events: their counts, or the sums of their `strengths`
+        ((n_events,), see `strengths`)."""
+        data = (np.ones(int(mask.sum()), dtype=np.float32) if strengths is None
+                else strengths[mask].astype(np.float32))
         matrix = sp.csr_matrix(
             (data, (self.user_index[mask], self.item_index[mask])),
             shape=(len(self.user_ids), len(self.item_ids)),

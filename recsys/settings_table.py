@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys import catalogue
+from recsys.event_types import parse_event_types, show_event_types
 
 
 class _Unset:
@@ -81,6 +82,8 @@ INTS = Kind("ints, comma-separated", _comma_list(int), _joined)
 FLOATS = Kind("floats, comma-separated", _comma_list(float), _joined)
 STRS = Kind("strs, comma-separated", _names, _joined)
 OPTIONAL_FLOAT = Kind("float or `none`", _optional_float, lambda value: "none" if value is None else str(value))
+EVENT_TYPE_LIST = Kind("`name:role[:weight]`, comma-separated",
+                       lambda raw: UNSET if not raw.strip() else parse_event_types(raw), show_event_types)
 PATH = Kind("path", Path)
 DATE = Kind("date (YYYY-MM-DD)", datetime.date.fromisoformat, datetime.date.isoformat)
 OPTIONAL_DATE = Kind("date (YYYY-MM-DD) or `none`", lambda raw: _optional(raw, datetime.date.fromisoformat),
@@ -152,8 +155,18 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_K", INT, "length of each published recommendation list", "night", fields=("k",)),
     EnvVar("RECSYS_TRAIN_WINDOW_DAYS", INT, "days of history, ending at the interval end, that train a model",
            "night", fields=("train_window_days",)),
-    EnvVar("RECSYS_POSITIVE_EVENT_TYPES", STRS, "event types that count as implicit positive feedback", "night",
+    EnvVar("RECSYS_POSITIVE_EVENT_TYPES", STRS, "event types that count as implicit positive feedback (the types "
+           "`RECSYS_EVENT_TYPES` declares with role positive count as well)", "night",
            fields=("positive_event_types",)),
+    EnvVar("RECSYS_EVENT_TYPES", EVENT_TYPE_LIST, "event types beyond the built-in `impression`, `click`, "
+           "`consume` (or weights for those), each `name:role[:weight]` with role `impression` or `positive` and "
+           "weight > 0 (default 1), e.g. `pv:positive:1,buy:positive:4`; a positive type trains MF and counts as "
+           "activity, an impression type is an impression for RL and OPE; the log's other types are refused",
+           "night", fields=("event_types",)),
+    EnvVar("RECSYS_MF_CONFIDENCE", LOWER_STR, "the MF input of a (user, item) pair: `count` of its positive "
+           "events, `weight` (sum of their types' weights) or `value` (sum of their `value`s, NULL = the type's "
+           "weight; a negative value is refused); ALS weighs it, BPR reads only which pairs exist", "night",
+           fields=("mf_confidence",)),
     EnvVar("RECSYS_HOLDOUT", STR, "the evaluate stage's hold-out: `last_day` (the window's last day; the gate "
            "scores the live model on it) or `user_last_day` (each user's own last active day; no champion)",
            "night", fields=("holdout",)),
@@ -186,7 +199,8 @@ TABLE: tuple[EnvVar, ...] = (
            fields=("retention_days",)),
     EnvVar("RECSYS_RETENTION_TIMEZONE", STR, "IANA time zone whose calendar days retention and engagement count "
            "in; a change needs `recsys retention rebuild`", "retention", fields=("retention_timezone",)),
-    EnvVar("RECSYS_ACTIVE_EVENT_TYPES", STRS, "event types that make a user active; a change needs "
+    EnvVar("RECSYS_ACTIVE_EVENT_TYPES", STRS, "event types that make a user active (the declared types of role "
+           "positive do too); a change, or a newly declared positive type, needs "
            "`recsys retention rebuild`", "retention", fields=("active_event_types",)),
     EnvVar("RECSYS_RETENTION_START_DATE", OPTIONAL_DATE, "the first day retention counts (`none`: the whole "
            "log); events before it make no cohort. A change needs `recsys retention rebuild`", "retention",

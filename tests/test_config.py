@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recsys.config import Settings
+from recsys.event_types import EventType
 from recsys.settings_table import BY_NAME, DATE, FIELD_VARIABLES, GROUPS, TABLE, UNSET, default_of, field_value, \
     render_markdown
 
@@ -32,6 +33,12 @@ FIELD_CASES = {
     "RECSYS_K": ("25", {"k": 25}),
     "RECSYS_TRAIN_WINDOW_DAYS": ("30", {"train_window_days": 30}),
     "RECSYS_POSITIVE_EVENT_TYPES": ("consume", {"positive_event_types": ("consume",)}),
+    "RECSYS_EVENT_TYPES": (" pv:positive, buy:Positive:4 ,,click:positive:2.5,seen:impression:0.5",
+                           {"event_types": (EventType("impression", "impression", 1.0),
+                                            EventType("click", "positive", 2.5), EventType("consume", "positive", 1.0),
+                                            EventType("pv", "positive", 1.0), EventType("buy", "positive", 4.0),
+                                            EventType("seen", "impression", 0.5))}),
+    "RECSYS_MF_CONFIDENCE": (" Value", {"mf_confidence": "value"}),
     "RECSYS_HOLDOUT": ("user_last_day", {"holdout": "user_last_day"}),
     "RECSYS_HOLDOUT_LAST_N": ("5", {"holdout_last_n": 5}),
     "RECSYS_WARM_START": ("no", {"warm_start": False}),

@@ -56,7 +56,7 @@ HOLDOUTS = ("last_day", "user_last_day", "last_n")
 
 
 def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end: datetime, last_n: int = 0,
-                   offset: int = 0, holdout: str = "last_day") -> Split:
+                   offset: int = 0, holdout: str = "last_day", strengths: np.ndarray | None = None) -> Split:
     """Split the window's positive events chronologically.
 
     Args:
@@ -72,6 +72,8 @@ def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end:
             champion/challenger gate needs); 'user_last_day' = each user's own last
             active UTC day (every user with two active days is tested, so the figure
             is steadier); 'last_n' = each user's last `last_n` events.
+        strengths: (n_events,) what each event adds to `train` (`WindowDataset.strengths`, the
+            MF confidence); None: counts. `relevant` is 0/1 either way.
     """
     if holdout not in HOLDOUTS:
         raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
@@ -89,7 +91,7 @@ def temporal_split(dataset: WindowDataset, positive_types: tuple[str, ...], end:
         recency = _recency_rank(dataset.user_index, dataset.ts, positive)
         train_mask = positive & (recency >= (offset + 1) * last_n)
         test_mask = positive & (recency >= offset * last_n) & (recency < (offset + 1) * last_n)
-    train = dataset.user_item_matrix(train_mask)
+    train = dataset.user_item_matrix(train_mask, strengths)
     later = dataset.user_item_matrix(test_mask)
     relevant = later - later.multiply(train > 0)  # only items new to the user count
     relevant.eliminate_zeros()

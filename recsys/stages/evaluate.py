@@ -53,7 +53,7 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
         raise ValueError(f"evaluate_holdout: algorithm must be one of {HOLDOUT_ALGORITHMS}, got {algorithm!r}")
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
-    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n,
+    split = temporal_split(dataset, settings.positive_types, interval.end, settings.holdout_last_n,
                            holdout=settings.holdout)
     if len(split.users) == 0:
         logger.info("no user with history has a new positive item in the hold-out: no metrics for %s", version)

@@ -82,7 +82,15 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
         dtype={"event_type": "string"}, na_values=[""], keep_default_na=False,
     )
     read_s = time.perf_counter() - started
-    dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp())
+    dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp(),
+                          settings.event_type_names)
+    if settings.mf_confidence == "value":
+        # refused here, before any model trains on the night (the training computes it again)
+        dataset.strengths("value", settings.type_weights, settings.source_table,
+                          dataset.positive_mask(settings.positive_types))
+        if not log.has("value"):
+            logger.warning("%s has no value column but RECSYS_MF_CONFIDENCE=value: every event's MF confidence is "
+                           "its type's weight", settings.source_table)
     path = dataset.save(dataset_path(settings, interval))
     manifest = ExtractManifest(str(path), dataset.n_events, len(dataset.user_ids), len(dataset.item_ids), n_interval)
     logger.info(
@@ -94,11 +102,12 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
 
 
 def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
-                now_ts: float | None = None) -> WindowDataset:
+                now_ts: float | None = None, event_types: tuple[str, ...] = EVENT_TYPES) -> WindowDataset:
     """Validate the window's rows and turn them into a dataset.
 
     Rules (each breach is a DataValidationError naming table, column and problem):
-    ids are non-NULL non-negative integers; event types are known; values are not
+    ids are non-NULL non-negative integers; event types are in `event_types` (the
+    built-in ones, then those RECSYS_EVENT_TYPES declares); values are not
     NaN or infinite; no event is dated before 1970 or after `now_ts`; the window has
     at least two users and two items. Repairs, each counted in the log: exact
     duplicate events are kept once; a user with more than `max_events_per_user`
@@ -112,12 +121,15 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
             raise DataValidationError(table, column, f"ids must be integers, got {ids.dtype}")
         if (ids < 0).any():
             raise DataValidationError(table, column, f"{int((ids < 0).sum())} negative ids, e.g. {int(ids[ids < 0].iloc[0])}")
-    known = frame["event_type"].isin(EVENT_TYPES)
+    known = frame["event_type"].isin(event_types)
     if not known.all():
         bad = frame.loc[~known, "event_type"]
+        # refused, not dropped: a type nobody declared is a mapping the team has not written yet, and
+        # training without it would publish lists that silently ignore part of the log
         raise DataValidationError(table, "event_type",
                                   f"{len(bad)} rows with unknown event types {sorted(map(str, bad.unique()[:5]))}; "
-                                  f"expected one of {list(EVENT_TYPES)}")
+                                  f"expected one of {list(event_types)}: declare the others in RECSYS_EVENT_TYPES "
+                                  "(name:role[:weight], e.g. buy:positive:4), or map or filter them in the view")
     if not pd.api.types.is_numeric_dtype(frame["value"]):
         # COPY writes NaN as the word NaN, NULL as nothing: only NaN leaves the column as text
         nan = frame["value"].astype("string").str.lower().eq("nan").fillna(False)
@@ -145,11 +157,12 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
         if len(ids) < 2:
             raise DataValidationError(table, column, f"the window holds a single {column[:4]} ({column} {int(ids[0])}): "
                                       "collaborative filtering needs at least two users and two items")
-    codes = pd.Categorical(frame["event_type"], categories=list(EVENT_TYPES)).codes.astype(np.int8)
+    codes = pd.Categorical(frame["event_type"], categories=list(event_types)).codes.astype(np.int8)
     return WindowDataset(
         user_ids=user_ids, item_ids=item_ids,
         user_index=user_index.astype(np.int32), item_index=item_index.astype(np.int32),
         event_code=codes, ts=frame["ts"].to_numpy(np.float64), value=frame["value"].to_numpy(np.float64),
+        event_types=tuple(event_types),
     )
 
 

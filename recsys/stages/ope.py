@@ -83,7 +83,8 @@ def _day_start(day: date) -> datetime:
 
 def read_logged_day(settings: Settings, day_start: datetime) -> pd.DataFrame:
     params = {"day_start": day_start, "day_end": day_start + timedelta(days=1),
-              "next_end": day_start + timedelta(days=2), "active_types": list(settings.active_event_types)}
+              "next_end": day_start + timedelta(days=2), "active_types": list(settings.active_types),
+              "impression_types": list(settings.impression_types), "click_types": list(settings.rl_click_types)}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         buf = copy_out(cur, sql.SQL(load_sql("ope/logged_impressions")).format(
             source=inspect_source(cur, settings).relation()), params)
@@ -96,7 +97,8 @@ def has_logged_impressions(settings: Settings, day: date) -> bool:
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL(load_sql("ope/logged_impressions_exist")).format(
             source=inspect_source(cur, settings).relation()),
-                    {"day_start": _day_start(day), "day_end": _day_start(day + timedelta(days=1))})
+                    {"day_start": _day_start(day), "day_end": _day_start(day + timedelta(days=1)),
+                     "impression_types": list(settings.impression_types)})
         return bool(cur.fetchone()[0])
 
 

@@ -2,7 +2,8 @@
 
 Days are calendar dates of `event_time` in `settings.retention_timezone`
 (default UTC). A user is active on a day when they have an event whose type is
-in `settings.active_event_types` (impressions do not count by default). A
+in `settings.active_types` (`active_event_types` and the declared event types of
+role positive; impressions do not count by default). A
 user's cohort is the day of their first activity (from `retention_start_date` on,
 when it is set: earlier events are not read). For each N in
 `settings.retention_days`:
@@ -11,7 +12,8 @@ when it is set: earlier events are not read). For each N in
 * rolling (unbounded) retention: share active on day c + N or any later day
   loaded so far (both in `retention`, `retention_kind` 'classic' / 'rolling');
 * per-model retention (`model_retention`): of the users a model version served
-  (showed an impression carrying that `model_version`) on day d, the share
+  (showed an impression, an event of a type of role impression, carrying that
+  `model_version`) on day d, the share
   active on exactly day d + N, with a Wilson 95% interval.
 
 `engagement` holds DAU, WAU, MAU and stickiness (DAU / MAU) per day; its
@@ -394,19 +396,21 @@ def _base_params(settings: Settings) -> dict[str, Any]:
         raise DataValidationError(
             "settings", "retention_days", f"need one or more integers >= 0, got {settings.retention_days!r}"
         )
-    active = list(settings.active_event_types)
+    active = list(settings.active_types)
     if not active or not all(isinstance(t, str) and t for t in active):
         raise DataValidationError(
             "settings", "active_event_types",
             f"need one or more event type names, got {settings.active_event_types!r}",
         )
+    impressions = list(settings.impression_types)
     tz = settings.retention_timezone
     if not isinstance(tz, str) or not tz:
         raise DataValidationError("settings", "retention_timezone", f"need a time zone name, got {tz!r}")
     start = settings.retention_start_date
     if start is not None and (isinstance(start, datetime) or not isinstance(start, date)):
         raise DataValidationError("settings", "retention_start_date", f"need a date or None, got {start!r}")
-    return {"kind": "classic", "retention_days": days, "active": active, "tz": tz, "start_date": start}
+    return {"kind": "classic", "retention_days": days, "active": active, "impressions": impressions, "tz": tz,
+            "start_date": start}
 
 
 def _start_from(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> datetime | None:

@@ -75,7 +75,7 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     dataset = WindowDataset.load(Path(dataset_path))
     if not (np.array_equal(model.user_ids, dataset.user_ids) and np.array_equal(model.item_ids, dataset.item_ids)):
         raise ValueError(f"model {version} was not trained on dataset {dataset_path}")
-    seen = dataset.user_item_matrix(dataset.positive_mask(settings.positive_event_types))
+    seen = dataset.user_item_matrix(dataset.positive_mask(settings.positive_types))
     in_shard = shard_of(dataset.user_ids, n_shards) == shard
     has_history = np.diff(seen.indptr) > 0
     warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)

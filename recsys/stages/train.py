@@ -75,10 +75,10 @@ def train_bpr(settings: Settings, interval: DataInterval, dataset_path: str, tri
 def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, triggered_by: str, model: str,
            config: Any, search: dict[str, Any], fit: Callable, n_columns: Callable[[Any], int]) -> TrainManifest:
     started = time.perf_counter()
-    positives = dataset.positive_mask(settings.positive_event_types)
+    positives = dataset.positive_mask(settings.positive_types)
     if not positives.any():
-        raise EmptyWindowError(f"no {'/'.join(settings.positive_event_types)} events in the training window")
-    matrix = dataset.user_item_matrix(positives)
+        raise EmptyWindowError(f"no {'/'.join(settings.positive_types)} events in the training window")
+    matrix = dataset.user_item_matrix(positives, mf_strengths(settings, dataset, positives))
     factors_used = min(config.factors, *matrix.shape)
     initial, warm = None, {}
     if settings.warm_start:
@@ -89,12 +89,13 @@ def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, t
     user_factors, item_factors = fit(matrix, config, initial)
     version = model_version(model, interval.run_date)
     params = {**dataclasses.asdict(config), "factors_used": factors_used,
-              "train_window_days": settings.train_window_days, "search": search, "warm_start": warm}
+              "train_window_days": settings.train_window_days, "search": search, "warm_start": warm,
+              **feedback_params(settings)}
     meta = {
         "model": model, "model_version": version, "config": dataclasses.asdict(config), "params": params,
         "data_interval": [interval.start.isoformat(), interval.end.isoformat()],
         "train_window_days": settings.train_window_days,
-        "positive_event_types": list(settings.positive_event_types),
+        "positive_event_types": list(settings.positive_types),
     }
     fitted = FactorModel(user_factors, item_factors, dataset.user_ids, dataset.item_ids, meta)
     n_users = int((np.diff(matrix.indptr) > 0).sum())
@@ -103,6 +104,23 @@ def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, t
     logger.info("trained %s on %d positive events of %d users in %.2fs (warm start: %s)", version,
                 int(positives.sum()), n_users, seconds, warm or "no")
     return TrainManifest(version, str(npz), n_users, len(dataset.item_ids), int(positives.sum()), seconds)
+
+
+def mf_strengths(settings: Settings, dataset: WindowDataset, positives: np.ndarray) -> np.ndarray | None:
+    """(n_events,) each event's share of its pair's MF input under `settings.mf_confidence`; None = counts.
+
+    Raises:
+        DataValidationError: `value` mode and a positive event with a negative value.
+    """
+    return dataset.strengths(settings.mf_confidence, settings.type_weights, settings.source_table, positives)
+
+
+def feedback_params(settings: Settings) -> dict[str, Any]:
+    """What the MF input was made of, for `model_runs.params`: the positive types, their weights and the
+    confidence mode (the weights count only in the `weight` and `value` modes)."""
+    weights = settings.type_weights
+    return {"positive_event_types": list(settings.positive_types), "confidence": settings.mf_confidence,
+            "event_weights": {name: weights[name] for name in settings.positive_types}}
 
 
 def save_and_register(settings: Settings, interval: DataInterval, fitted: FactorModel, kind: str,
@@ -153,8 +171,9 @@ def search_als(settings: Settings, dataset: WindowDataset, interval: DataInterva
     the search. With no validation user, the configured values stand.
     """
     grid = settings.search
-    split = temporal_split(dataset, settings.positive_event_types, interval.end, settings.holdout_last_n, offset=1,
-                           holdout=settings.holdout)
+    positives = dataset.positive_mask(settings.positive_types)
+    split = temporal_split(dataset, settings.positive_types, interval.end, settings.holdout_last_n, offset=1,
+                           holdout=settings.holdout, strengths=mf_strengths(settings, dataset, positives))
     if len(split.users) == 0 or split.train.nnz == 0:
         logger.info("hyper-parameter search skipped: no validation user")
         return settings.als, {"skipped": "no validation user"}

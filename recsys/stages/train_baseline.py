@@ -36,17 +36,18 @@ def train_baseline(settings: Settings, interval: DataInterval, dataset_path: str
     """
     started = time.perf_counter()
     dataset = WindowDataset.load(Path(dataset_path))
-    positives = dataset.positive_mask(settings.positive_event_types)
+    positives = dataset.positive_mask(settings.positive_types)
     if not positives.any():
-        raise EmptyWindowError(f"no {'/'.join(settings.positive_event_types)} events in the training window")
+        raise EmptyWindowError(f"no {'/'.join(settings.positive_types)} events in the training window")
     half_life = settings.trending_half_life_days
     users, items = as_factors(item_scores(method, dataset, positives, half_life), len(dataset.user_ids))
     version = model_version(model, interval.run_date)
     params = {"method": method, "train_window_days": settings.train_window_days,
+              "positive_event_types": list(settings.positive_types),
               **({"half_life_days": half_life} if method == "trending" else {})}
     meta = {"model": model, "model_version": version, "params": params,
             "data_interval": [interval.start.isoformat(), interval.end.isoformat()],
-            "positive_event_types": list(settings.positive_event_types)}
+            "positive_event_types": list(settings.positive_types)}
     fitted = FactorModel(users, items, dataset.user_ids, dataset.item_ids, meta)
     n_users = len(np.unique(dataset.user_index[positives]))
     npz = save_and_register(settings, interval, fitted, "baseline", int(positives.sum()), n_users, params,

@@ -81,13 +81,19 @@ class LoggedEvents:
 
 def read_logged_events(settings: Settings, interval: DataInterval, dataset: WindowDataset) -> LoggedEvents:
     """The window's events with sessions and propensities, mapped onto `dataset`'s ids."""
-    window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end}
+    window = {"start": interval.train_window_start(settings.train_window_days), "end": interval.end,
+              "impression_types": list(settings.impression_types), "click_types": list(settings.rl_click_types)}
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         # absent session_id / propensity read as NULL: sessions by day, the behaviour policy estimated
         source = inspect_source(cur, settings).relation()
         buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=source), window)
     frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
                         na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
+    untyped = frame["event_code"].isna()
+    if untyped.any():  # a type the extract did not meet (it refuses unknown ones): written since
+        logger.warning("%d events have an event type that is neither built in nor declared (late arrivals); "
+                       "ignored", int(untyped.sum()))
+        frame = frame.loc[~untyped]
     unmapped = frame["user_id"].isna() | frame["item_id"].isna()
     if unmapped.any():  # text keys that arrived after the extract gave the window's keys their ids
         logger.warning("%d events have keys new since the extract (late arrivals); ignored", int(unmapped.sum()))
@@ -159,7 +165,7 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
         net, fit = fit_reinforce(traj, cfg, settings.k, item_init)
     ev_end = interval.end.timestamp()
     # the state every user is served from: their recent positives up to the window's end
-    positives = dataset.positive_mask(settings.positive_event_types)
+    positives = dataset.positive_mask(settings.positive_types)
     hist = trajectories.user_histories(dataset.user_index, dataset.item_index, dataset.ts, positives,
                                        np.arange(len(dataset.user_ids)), np.full(len(dataset.user_ids), ev_end),
                                        cfg.history_len, len(dataset.item_ids))

@@ -89,19 +89,35 @@ def test_mind_night_publishes_the_logs_own_text_ids(mind_settings, monkeypatch, 
 TAOBAO = SHARED_DATASETS / "taobao-userbehavior-head" / "UserBehavior.csv"
 
 
-def test_taobao_outlier_far_before_the_bulk_is_reported(settings, caplog):
-    """The Taobao head holds one event of 2017-09-11, months before the rest (2017-11-24 on)."""
+# Taobao's behaviours kept as they are, declared with the weights a shop would give them
+TAOBAO_TYPES = "pv:positive:1,cart:positive:2,fav:positive:2,buy:positive:4"
+TAOBAO_NIGHT = date(2017, 12, 4)
+
+
+def _taobao_log(settings, **overrides):
+    """The Taobao head in a table of its own shape, and a view that keeps its own event types."""
     if not TAOBAO.exists():
         pytest.skip(f"shared dataset missing: {TAOBAO}")
     _team_table(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
                           "category_id bigint, behavior text, ts bigint)", TAOBAO, "WITH (FORMAT csv)",
                 "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
-                "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
-    s = dataclasses.replace(settings, source_table="shop.recsys_events", train_window_days=120)
+                "behavior AS event_type FROM shop.user_behavior")
+    return dataclasses.replace(settings, source_table="shop.recsys_events", train_window_days=120, **overrides)
+
+
+def _taobao_declared(settings, confidence: str):
+    from recsys.settings_table import BY_NAME
+    return _taobao_log(settings, event_types=BY_NAME["RECSYS_EVENT_TYPES"].parse(TAOBAO_TYPES),
+                       mf_confidence=confidence)
+
+
+def test_taobao_outlier_far_before_the_bulk_is_reported(settings, caplog):
+    """The Taobao head holds one event of 2017-09-11, months before the rest (2017-11-24 on)."""
+    s = _taobao_declared(settings, "count")
     from recsys.stages.extract import extract_window
     import logging
     with caplog.at_level(logging.WARNING):
-        manifest = extract_window(s, DataInterval.for_date(date(2017, 12, 4)))
+        manifest = extract_window(s, DataInterval.for_date(TAOBAO_NIGHT))
     assert manifest.n_events == 4321  # reported, not dropped
     said = [r.getMessage() for r in caplog.records if "far before the bulk" in r.getMessage()]
     assert len(said) == 1 and "1 events on 1 days" in said[0] and "2017-09-11" in said[0], said
@@ -116,13 +132,7 @@ def test_taobao_outlier_in_retention_and_a_start_date_that_leaves_it_out(setting
 
     from recsys.errors import DataValidationError
     from recsys.stages.retention import rebuild_retention, refresh_retention
-    if not TAOBAO.exists():
-        pytest.skip(f"shared dataset missing: {TAOBAO}")
-    _team_table(settings, "CREATE SCHEMA shop; CREATE TABLE shop.user_behavior (user_id bigint, item_id bigint, "
-                          "category_id bigint, behavior text, ts bigint)", TAOBAO, "WITH (FORMAT csv)",
-                "CREATE VIEW shop.recsys_events AS SELECT to_timestamp(ts) AS event_time, user_id, item_id, "
-                "CASE behavior WHEN 'buy' THEN 'consume' ELSE 'click' END AS event_type FROM shop.user_behavior")
-    s = dataclasses.replace(settings, source_table="shop.recsys_events")
+    s = _taobao_declared(settings, "count")
     as_of = date(2017, 12, 4)
     with caplog.at_level(logging.WARNING):
         refresh_retention(s, as_of)
@@ -142,6 +152,87 @@ def test_taobao_outlier_in_retention_and_a_start_date_that_leaves_it_out(setting
     assert min(c for (c,) in _sql(s, cohorts_sql)) == date(2017, 11, 24)
     assert _sql(s, engagement_sql)[0] == (date(2017, 11, 24), 10, 0, False)
     refresh_retention(started, as_of)  # the settings now match the tables
+
+
+@pytest.mark.parametrize("confidence", ["weight", "count"])
+def test_taobao_night_with_its_own_event_types_weighs_mf_by_the_declared_weights(settings, monkeypatch, capsys,
+                                                                                 confidence):
+    """pv / cart / fav / buy are declared, not squeezed: the night publishes, the registry records
+    the confidence and the weights, and the matrix ALS is fitted on holds, per (user, item), the
+    sum of the declared weights (or the count) of the pair's events, as pandas computes them."""
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from recsys.stages import train
+
+    s = _taobao_declared(settings, confidence)
+    fitted = []
+    real_fit = train.fit_als
+    monkeypatch.setattr(train, "fit_als", lambda m, *a, **k: fitted.append(m.copy()) or real_fit(m, *a, **k))
+    report = run_night(s, DataInterval.for_date(TAOBAO_NIGHT), models=["mf_als"])
+    assert report.results["mf_als.publish"]["live"], report.states
+    assert report.states["retention"] == "success", report.states
+
+    # (b) the registry says what the MF input was made of
+    version = f"mf_als@{TAOBAO_NIGHT.isoformat()}"
+    params = _sql(s, "SELECT params FROM model_runs WHERE model_version = :v", v=version)[0][0]
+    assert params["confidence"] == confidence
+    declared = {e.split(":")[0]: float(e.split(":")[2]) for e in TAOBAO_TYPES.split(",")}
+    assert params["event_weights"] == {"click": 1.0, "consume": 1.0, **declared}
+    assert params["positive_event_types"] == ["click", "consume", "pv", "cart", "fav", "buy"]
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    assert cli.main(["models", "show", version]) == 0
+    shown = capsys.readouterr().out
+    assert f'"confidence": "{confidence}"' in shown and '"buy": 4.0' in shown
+
+    # (c) the last fit is the published model's: its input against the file, read by pandas
+    log = pd.read_csv(TAOBAO, header=None, names=["user", "item", "category", "behavior", "ts"])
+    # the declared positive types make their users active: every user of the file has a cohort
+    assert _sql(s, "SELECT count(*) FROM user_cohorts")[0][0] == log["user"].nunique()
+    start = pd.Timestamp(TAOBAO_NIGHT, tz="UTC") - pd.Timedelta(days=s.train_window_days)
+    log = log[pd.to_datetime(log["ts"], unit="s", utc=True) >= start]
+    log["weight"] = log["behavior"].map(declared) if confidence == "weight" else 1.0
+    want = log.groupby(["user", "item"])["weight"].sum()
+    users, items = np.sort(log["user"].unique()), np.sort(log["item"].unique())
+    expected = sp.csr_matrix((want.to_numpy(), (np.searchsorted(users, want.index.get_level_values(0)),
+                                                np.searchsorted(items, want.index.get_level_values(1)))),
+                             shape=(len(users), len(items)))
+    got = fitted[-1]
+    assert got.shape == expected.shape and abs(got - expected).max() < 1e-6
+    counts = log.groupby(["user", "item"]).size()
+    by_type = log["behavior"].value_counts()
+    assert got.sum() == pytest.approx(sum(n * (declared[b] if confidence == "weight" else 1) for b, n in by_type.items()))
+    if confidence == "weight":  # each buy counts 4, each cart or fav 2, each view 1: heavier than the count
+        assert got.sum() > counts.sum() and by_type["buy"] > 0
+        buys = log[log["behavior"] == "buy"].groupby(["user", "item"]).size()
+        (u, i), n = next(iter(buys.items()))
+        assert got[np.searchsorted(users, u), np.searchsorted(items, i)] >= 4 * n
+    else:
+        assert got.sum() == counts.sum()
+
+
+def test_taobao_types_nobody_declared_stop_the_night_naming_the_view_column_and_types(settings):
+    """Without the declaration (or with one type left out) the extract refuses the log: nothing is
+    trained or published."""
+    from recsys.errors import DataValidationError
+
+    s = _taobao_log(settings)
+    with pytest.raises(DataValidationError, match=r"^shop\.recsys_events\.event_type: 4321 rows with unknown event "
+                                                  r"types \['buy', 'cart', 'fav', 'pv'\]; expected one of "
+                                                  r"\['impression', 'click', 'consume'\]: declare the others in "
+                                                  r"RECSYS_EVENT_TYPES") as err:
+        run_night(s, DataInterval.for_date(TAOBAO_NIGHT), models=["mf_als"])
+    assert (err.value.table, err.value.column) == ("shop.recsys_events", "event_type")
+    from recsys.settings_table import BY_NAME
+    partly = dataclasses.replace(s, event_types=BY_NAME["RECSYS_EVENT_TYPES"].parse("pv:positive,cart:positive:2,"
+                                                                                     "fav:positive:2"))
+    n_buys = sum(1 for line in TAOBAO.read_text().splitlines() if line.split(",")[3] == "buy")
+    with pytest.raises(DataValidationError, match=rf"{n_buys} rows with unknown event types \['buy'\]; expected one "
+                                                  r"of \['impression', 'click', 'consume', 'pv', 'cart', 'fav'\]"):
+        run_night(partly, DataInterval.for_date(TAOBAO_NIGHT), models=["mf_als"])
+    assert _sql(s, "SELECT count(*) FROM live_recommendations")[0][0] == 0
+    assert _sql(s, "SELECT count(*) FROM model_runs WHERE status <> 'failed'")[0][0] == 0
 
 
 def test_far_past_report_stays_quiet_on_an_ordinary_log():

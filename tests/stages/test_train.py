@@ -39,3 +39,44 @@ def test_two_nights_search_warm_start_and_score_the_champion(movielens_settings)
     assert {(subject, m) for subject in ("model", "popularity", "champion") for m in names} <= metrics
     values = _query(s, "SELECT value FROM eval_metrics")
     assert all(0.0 <= v <= 1.0 for (v,) in values)
+
+
+def test_value_confidence_fits_als_on_the_ratings_and_refuses_a_negative_one(movielens_settings, movielens_100k,
+                                                                             monkeypatch):
+    """RECSYS_MF_CONFIDENCE=value on MovieLens: ALS is fitted on each pair's rating (u.data has one
+    rating per pair), where the count mode sees a 1; a negative value stops the night at the
+    extract, naming the table and column, and nothing new is published."""
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from recsys.errors import DataValidationError
+    from recsys.stages import train
+
+    s = dataclasses.replace(movielens_settings, mf_confidence="value",
+                            search=dataclasses.replace(movielens_settings.search, enabled=False))
+    fitted = []
+    real_fit = train.fit_als
+    monkeypatch.setattr(train, "fit_als", lambda m, *a, **k: fitted.append(m.copy()) or real_fit(m, *a, **k))
+    night = date(1998, 4, 23)
+    report = run_night(s, DataInterval.for_date(night), models=["mf_als"])
+    assert report.results["mf_als.publish"]["live"], report.states
+    params = dict(_query(s, "SELECT model_version, params FROM model_runs"))["mf_als@1998-04-23"]
+    assert (params["confidence"], params["positive_event_types"]) == ("value", ["click", "consume"])
+
+    raw = pd.read_csv(movielens_100k, sep="\t", header=None, names=["user", "item", "rating", "ts"])
+    users, items = np.unique(raw["user"]), np.unique(raw["item"])
+    got = fitted[-1].tocoo()
+    ratings = dict(zip(zip(raw["user"], raw["item"]), raw["rating"]))
+    assert len(fitted) == 1 and got.nnz == len(raw)  # search off: one fit, of every rating in the year
+    assert all(ratings[(users[u], items[i])] == v for u, i, v in zip(got.row, got.col, got.data))
+    assert got.data.sum() == raw["rating"].sum() > len(raw)
+
+    with db.get_engine(s.database_url, s.schema).begin() as conn:
+        conn.execute(text("UPDATE interactions SET value = -2.5 WHERE (user_id, item_id) = (196, 242)"))
+    live = _query(s, "SELECT count(*), max(model_version) FROM live_recommendations")
+    with pytest.raises(DataValidationError, match=r"^interactions\.value: 1 positive events hold a negative value "
+                                                  r"\(e\.g\. -2\.5\)"):
+        run_night(s, DataInterval.for_date(night), models=["mf_als"])  # the night re-run on the changed log
+    assert len(fitted) == 1  # refused at the extract: nothing was fitted again
+    assert _query(s, "SELECT count(*), max(model_version) FROM live_recommendations") == live

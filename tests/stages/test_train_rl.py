@@ -61,3 +61,44 @@ def test_log_without_impressions_is_refused_and_nothing_registered(settings):
     with pytest.raises(EmptyWindowError, match="impressions"):
         train_rl(settings, interval, extracted.dataset_path, model="rl_reinforce")
     assert _rows(settings, "SELECT count(*) FROM model_runs WHERE model = 'rl_reinforce'") == [(0,)]
+
+
+def test_declared_types_give_rl_ope_and_mf_the_events_of_the_built_in_roles(settings, tmp_path):
+    """The same log with its impressions called `shown` and its clicks `tap`, declared with those
+    roles, gives the RL recommenders the same trajectories, the off-policy estimates the same
+    logged day and MF the same positive events as the built-in names do."""
+    import numpy as np
+
+    from recsys.settings_table import BY_NAME
+    from recsys.stages.ope import logged_day, read_logged_day, _day_start
+    from recsys.stages.train_rl import build_trajectories
+    from recsys.dataset import WindowDataset
+
+    s = dataclasses.replace(settings, rl=SMALL_RL, train_window_days=30, artifact_dir=tmp_path / "built_in")
+    run_closed_loop(s, days=3, users=150, items=40, seed=2)
+    with db.get_engine(s.database_url, s.schema).begin() as conn:
+        conn.execute(text("CREATE VIEW renamed AS SELECT event_time, user_id, item_id, "
+                          "CASE event_type WHEN 'impression' THEN 'shown' WHEN 'click' THEN 'tap' ELSE event_type END "
+                          "AS event_type, value, session_id, model_version, propensity FROM interactions"))
+    renamed = dataclasses.replace(s, source_table="renamed", artifact_dir=tmp_path / "declared",
+                                  event_types=BY_NAME["RECSYS_EVENT_TYPES"].parse("shown:impression,tap:positive:3"),
+                                  positive_event_types=("consume",), active_event_types=("consume",))
+    assert _rows(s, "SELECT count(*) FROM renamed WHERE event_type IN ('impression', 'click')")[0][0] == 0
+    interval = DataInterval.for_date(date(2026, 1, 4))
+    built_in = WindowDataset.load(extract_window(s, interval).dataset_path)
+    declared = WindowDataset.load(extract_window(renamed, interval).dataset_path)
+    assert np.array_equal(built_in.user_ids, declared.user_ids) and np.array_equal(built_in.item_ids, declared.item_ids)
+    assert set(declared.event_code.tolist()) == {2, 3, 4}  # consume, then the declared shown and tap
+    mask = built_in.positive_mask(s.positive_types)
+    assert mask.sum() > 0 and np.array_equal(mask, declared.positive_mask(renamed.positive_types))
+
+    ours, theirs = build_trajectories(s, interval, built_in), build_trajectories(renamed, interval, declared)
+    assert ours.n > 0 and ours.click.sum() > 0
+    for field in dataclasses.fields(ours):
+        a, b = getattr(ours, field.name), getattr(theirs, field.name)
+        assert (np.array_equal(a, b, equal_nan=a.dtype.kind == "f") if isinstance(a, np.ndarray) else a == b), field.name
+
+    day = _day_start(logged_day(interval.run_date))
+    logged = read_logged_day(s, day)
+    assert len(logged) > 0 and logged["clicked"].sum() > 0 and logged["returned"].sum() > 0
+    assert read_logged_day(renamed, day).equals(logged)

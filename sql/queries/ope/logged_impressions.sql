@@ -4,20 +4,22 @@
 -- Grain: one row per impression with a propensity.
 -- Parameters: %(day_start)s, %(day_end)s, %(next_end)s timestamptz (the day is
 --   [day_start, day_end), the next day [day_end, next_end)); %(active_types)s
---   text[], event types that count as coming back; {source} is the configured
+--   text[], event types that count as coming back; %(impression_types)s text[],
+--   the types read as impressions, %(click_types)s text[], as clicks
+--   (recsys.config.Settings.impression_types, rl_click_types); {source} is the configured
 --   log, quoted as an identifier by the caller.
 -- Read by: recsys.stages.ope.read_logged_day, through COPY.
 WITH impressions AS (
     SELECT user_id, item_id, session_id, propensity, model_version
     FROM {source} AS src
-    WHERE event_type = 'impression'
+    WHERE event_type = ANY(%(impression_types)s::text[])
       AND propensity IS NOT NULL
       AND event_time >= %(day_start)s AND event_time < %(day_end)s
 ),
 clicks AS (
     SELECT DISTINCT user_id, item_id, session_id
     FROM {source} AS src
-    WHERE event_type = 'click'
+    WHERE event_type = ANY(%(click_types)s::text[])
       AND event_time >= %(day_start)s AND event_time < %(next_end)s
 ),
 returned AS (

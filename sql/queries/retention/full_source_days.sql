@@ -9,6 +9,7 @@
 --   %(start_from)s  timestamptz, 00:00 of RECSYS_RETENTION_START_DATE (NULL: the whole log)
 --   %(tz)s          text, time zone whose calendar days are counted
 --   %(active)s      text[], event types that count as activity
+--   %(impressions)s text[], event types of role impression (recsys.event_types)
 --   {source}        the configured interaction table, quoted by the caller
 -- Run by: recsys.stages.retention.full_recompute; the *_full_recompute.sql queries read the tables.
 CREATE TEMPORARY TABLE full_active_days ON COMMIT DROP AS
@@ -23,7 +24,7 @@ SELECT DISTINCT (i.event_time AT TIME ZONE %(tz)s)::date AS day, i.model_version
 FROM {source} AS i
 WHERE i.event_time < %(as_of_start)s::timestamptz
   AND i.event_time >= COALESCE(%(start_from)s::timestamptz, '-infinity'::timestamptz)
-  AND i.event_type = 'impression'
+  AND i.event_type = ANY(%(impressions)s::text[])
   AND i.model_version IS NOT NULL;
 
 CREATE INDEX ON full_active_days (user_id, day);

@@ -7,6 +7,7 @@
 --   %(load_to)s    timestamptz, run_date 00:00 in %(tz)s (exclusive)
 --   %(newest_day)s date, run_date - 1: reloaded even though it is recorded
 --   %(tz)s         text, time zone whose calendar days are counted
+--   %(impressions)s text[], event types of role impression (recsys.event_types)
 -- {source} is the configured interaction table, quoted by the caller.
 -- Impressions without a model_version are not attributed to any model. As in
 -- retention/activity_fill.sql the time range is bound as constants so the BRIN
@@ -17,7 +18,7 @@ WITH window_triples AS MATERIALIZED (
     FROM {source} AS i
     WHERE i.event_time >= COALESCE(%(load_from)s::timestamptz, '-infinity'::timestamptz)
       AND i.event_time < %(load_to)s::timestamptz
-      AND i.event_type = 'impression'
+      AND i.event_type = ANY(%(impressions)s::text[])
       AND i.model_version IS NOT NULL
 )
 INSERT INTO user_model_days (day, model_version, user_id)
