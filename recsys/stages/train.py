@@ -32,6 +32,7 @@ from recsys.interval import DataInterval
 from recsys.models.mf.als import fit_als
 from recsys.models.mf.bpr import fit_bpr
 from recsys.models.factors import FactorModel
+from recsys.models.saved import SavedModel
 from recsys.models.mf.warm import warm_start_factors
 from recsys.db.registry import model_version, register_trained
 from recsys.models.topk import top_k_factors, top_k_popular
@@ -105,9 +106,9 @@ def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, t
     return TrainManifest(version, str(npz), n_users, len(dataset.item_ids), int(positives.sum()), seconds)
 
 
-def save_and_register(settings: Settings, interval: DataInterval, fitted: FactorModel, kind: str,
+def save_and_register(settings: Settings, interval: DataInterval, fitted: SavedModel, kind: str,
                       n_interactions: int, n_users: int, params: dict[str, Any], triggered_by: str) -> Path:
-    """Save a fitted factor model under `<artifact_dir>/<as-of date>/<model>/` (its name from
+    """Save a fitted model (factors or item-item) under `<artifact_dir>/<as-of date>/<model>/` (its name from
     `fitted.meta["model"]`) and register its version in model_runs; returns the npz path."""
     model, version = fitted.meta["model"], fitted.meta["model_version"]
     npz, digest = fitted.save(Path(settings.artifact_dir) / interval.run_date.isoformat() / model)
