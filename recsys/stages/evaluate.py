@@ -115,7 +115,8 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
     return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
 
 
-def _fit_item_item_on_split(settings: Settings, algorithm: str, meta: dict, split: Split):  # noqa: ANN202
+def _fit_item_item_on_split(settings: Settings, algorithm: str, meta: dict,
+                            split: Split) -> sp.csr_matrix | np.ndarray:
     """The item-item matrix of `algorithm` fitted on the split's training part with the
     version's own hyper-parameters (the point its search chose, read from the model file)."""
     chosen = meta.get("params", {})

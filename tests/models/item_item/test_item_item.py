@@ -130,7 +130,8 @@ def test_item_item_top_k_excludes_seen_and_unavailable_items_and_fills_from_popu
     for user in range(4):
         items = top.item_index[top.user_index == user]
         assert not set(items) & set(X[user].indices)  # never a seen item
-        reached = [i for i in np.argsort(-brute[user], kind="stable") if brute[user, i] > 0 and i not in X[user].indices]
+        reached = [i for i in np.argsort(-brute[user], kind="stable")
+                   if brute[user, i] > 0 and i not in X[user].indices]
         assert list(items) == reached  # without a fill, only the items her neighbours reach
     # user 3 has item 3 only: its neighbours 1 and 2 first, then the fill's order of the rest
     fill = np.array([0.9, 0.1, 0.2, 0.3, 0.5])
