@@ -29,11 +29,13 @@ class ModelSpec:
         name: the model's name in `model_runs.model`, `live_recommendations.model`, version
             strings (`<name>@<date>`) and the DAG's task group.
         kind: `model_runs.model_kind` ("mf" for factor models, "rl" for policies, "baseline" for
-            the models every learned one must beat).
+            the models every learned one must beat, "item_item" for models that score a user's
+            history times an item-item matrix).
         summary: one line for `--help`, the DAG's docs and the UI.
         train: "module:function" called as `fn(settings, interval, dataset_path, triggered_by,
-            model=name, **train_kwargs)`; it saves a `FactorModel`-compatible artifact,
-            registers the version and returns a manifest with `model_version`.
+            model=name, **train_kwargs)`; it saves a `FactorModel` or an `ItemItemModel`
+            artifact (`recsys.models.saved.load_model` reads either), registers the version and
+            returns a manifest with `model_version`.
         readout: "holdout": `evaluate` scores it on the window's temporal hold-out before the
             gate, and scoring (mapped over user shards) waits for the gate. "off_policy": it
             is scored first (one shard) and its lists get an off-policy estimate on the
@@ -100,6 +102,22 @@ MODELS: tuple[ModelSpec, ...] = (
         summary="the most popular items with recent events weighing more (half-life RECSYS_TRENDING_HALF_LIFE_DAYS)",
         train="recsys.stages.train_baseline:train_baseline", evaluate="recsys.stages.evaluate:evaluate_holdout",
         train_kwargs={"method": "trending"}, evaluate_kwargs={"algorithm": "trending"}, aliases=("trending",),
+    ),
+    # Neighbourhood models, the stronger baselines of issue #18: scored as the user's history
+    # times an item-item matrix (recsys.models.item_item), hyper-parameters searched nightly.
+    ModelSpec(
+        name="itemknn", kind="item_item",
+        summary="item-item nearest neighbours, cosine or BM25-weighted (as implicit's ItemItemRecommender); "
+                "neighbours and weighting searched nightly",
+        train="recsys.stages.train_item_item:train_itemknn", evaluate="recsys.stages.evaluate:evaluate_holdout",
+        evaluate_kwargs={"algorithm": "itemknn"}, aliases=("item_knn", "knn"),
+    ),
+    ModelSpec(
+        name="ease", kind="item_item",
+        summary="EASE (Steck 2019), the closed-form item-item regression; lambda searched nightly, refused "
+                "above RECSYS_EASE_MAX_MEMORY_MB",
+        train="recsys.stages.train_item_item:train_ease", evaluate="recsys.stages.evaluate:evaluate_holdout",
+        evaluate_kwargs={"algorithm": "ease"},
     ),
     ModelSpec(
         name="rl_reinforce", kind="rl",

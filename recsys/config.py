@@ -100,6 +100,58 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ItemKNNConfig:
+    """The item-kNN model (`recsys.models.item_item.knn`) and its nightly search.
+
+    Every pair of `neighbours` x `weightings` is fitted on the validation split (the day
+    before the hold-out, as ALS's search) and ranked by recall@K, then NDCG@K; with one
+    pair, or no validation user, the first pair is used as is. `shrinkage` (cosine only),
+    `bm25_k1` and `bm25_b` are fixed.
+    """
+
+    neighbours: tuple[int, ...] = (20, 50, 100, 200)
+    weightings: tuple[str, ...] = ("cosine", "bm25")
+    shrinkage: float = 0.0
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+
+    def __post_init__(self) -> None:
+        if not self.neighbours or min(self.neighbours) < 1:
+            raise ValueError(f"ItemKNNConfig.neighbours (RECSYS_ITEMKNN_NEIGHBOURS) must be integers >= 1, "
+                             f"got {self.neighbours!r}")
+        if not self.weightings or any(w not in ("cosine", "bm25") for w in self.weightings):
+            raise ValueError("ItemKNNConfig.weightings (RECSYS_ITEMKNN_WEIGHTINGS) must be 'cosine' and/or 'bm25', "
+                             f"got {self.weightings!r}")
+        if not 0.0 <= self.shrinkage < float("inf") or not 0.0 <= self.bm25_k1 < float("inf") \
+                or not 0.0 <= self.bm25_b <= 1.0:
+            raise ValueError("ItemKNNConfig needs shrinkage >= 0 (RECSYS_ITEMKNN_SHRINKAGE), K1 >= 0 "
+                             "(RECSYS_ITEMKNN_BM25_K1) and 0 <= B <= 1 (RECSYS_ITEMKNN_BM25_B), got "
+                             f"{self.shrinkage!r}, {self.bm25_k1!r}, {self.bm25_b!r}")
+
+
+@dataclass(frozen=True)
+class EASEConfig:
+    """EASE (`recsys.models.item_item.ease`): its L2 weights and the memory it may take.
+
+    Every value of `lambdas` is fitted on the validation split and the best (recall@K, then
+    NDCG@K) is used; one value is used as is. A catalogue whose n_items^2 x 8 bytes x 2
+    (the Gram matrix inverted in place and the float32 weights) exceeds `max_memory_mb`
+    MiB is refused with a ConfigurationError before anything is allocated.
+    """
+
+    lambdas: tuple[float, ...] = (100.0, 300.0, 1000.0)
+    max_memory_mb: int = 4096
+
+    def __post_init__(self) -> None:
+        if not self.lambdas or not all(0.0 < value < float("inf") for value in self.lambdas):
+            raise ValueError(f"EASEConfig.lambdas (RECSYS_EASE_LAMBDAS) must be finite numbers > 0, "
+                             f"got {self.lambdas!r}")
+        if self.max_memory_mb <= 0:
+            raise ValueError(f"EASEConfig.max_memory_mb (RECSYS_EASE_MAX_MEMORY_MB) must be > 0, "
+                             f"got {self.max_memory_mb!r}")
+
+
+@dataclass(frozen=True)
 class RLConfig:
     """Hyper-parameters of the RL recommenders (REINFORCE and CQL) and their reward.
 
@@ -228,6 +280,8 @@ class Settings:
         als: ALS hyper-parameters.
         bpr: BPR hyper-parameters (the second MF model).
         search: the nightly ALS hyper-parameter search on a validation split.
+        itemknn: the item-kNN model's neighbours, weightings (searched nightly) and BM25 constants.
+        ease: EASE's L2 weights (searched nightly) and the memory its dense solve may take.
         holdout: the evaluate stage's temporal hold-out: `last_day` (the window's last day, the
             default: the gate compares the live model on it) or `user_last_day` (each user's own
             last active UTC day: every returning user counts, a steadier figure; no champion).
@@ -261,6 +315,8 @@ class Settings:
     als: ALSConfig = field(default_factory=ALSConfig)
     bpr: BPRConfig = field(default_factory=BPRConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    itemknn: ItemKNNConfig = field(default_factory=ItemKNNConfig)
+    ease: EASEConfig = field(default_factory=EASEConfig)
     holdout: str = "last_day"  # 'last_day' (the window's), 'user_last_day' (each user's own last active day)
     holdout_last_n: int = 0  # N > 0: the hold-out is each user's last N positive events instead
     warm_start: bool = True  # start from the previous published model's factors for known users and items

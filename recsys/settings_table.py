@@ -130,6 +130,7 @@ GROUPS = {
     "als": "ALS",
     "bpr": "BPR",
     "search": "ALS hyper-parameter search",
+    "item_item": "Item-item models (itemknn, EASE)",
     "rl": "RL recommenders",
     "ope": "Off-policy evaluation",
     "airflow": "Airflow and DAG parse time",
@@ -225,6 +226,24 @@ TABLE: tuple[EnvVar, ...] = (
     # search
     EnvVar("RECSYS_ALS_SEARCH", BOOL, "pick ALS factors, alpha and regularisation each night by a small grid on a "
            "validation split just before the hold-out", "search", fields=("search.enabled",)),
+    # item-item models
+    EnvVar("RECSYS_ITEMKNN_NEIGHBOURS", INTS, "neighbours kept per item by `itemknn`; with several values (or "
+           "weightings) every pair is fitted on the validation day before the hold-out and the best kept",
+           "item_item", fields=("itemknn.neighbours",)),
+    EnvVar("RECSYS_ITEMKNN_WEIGHTINGS", STRS, "similarities `itemknn` searches: `cosine` and/or `bm25` (the "
+           "item-user matrix BM25-weighted, as implicit's BM25Recommender)", "item_item",
+           fields=("itemknn.weightings",)),
+    EnvVar("RECSYS_ITEMKNN_SHRINKAGE", FLOAT, "added to the cosine's denominator: pulls the similarity of items "
+           "with few users towards 0", "item_item", fields=("itemknn.shrinkage",)),
+    EnvVar("RECSYS_ITEMKNN_BM25_K1", FLOAT, "BM25's K1 (term saturation) of the `bm25` weighting", "item_item",
+           fields=("itemknn.bm25_k1",)),
+    EnvVar("RECSYS_ITEMKNN_BM25_B", FLOAT, "BM25's B (item length normalisation, 0..1) of the `bm25` weighting",
+           "item_item", fields=("itemknn.bm25_b",)),
+    EnvVar("RECSYS_EASE_LAMBDAS", FLOATS, "L2 weights `ease` fits; with several, each is fitted on the validation "
+           "day before the hold-out and the best kept", "item_item", fields=("ease.lambdas",)),
+    EnvVar("RECSYS_EASE_MAX_MEMORY_MB", INT, "MiB the EASE solve may take: a catalogue needing more "
+           "(n_items^2 x 8 bytes x 2) is refused with the item count and the bytes it needs", "item_item",
+           fields=("ease.max_memory_mb",)),
     # RL
     EnvVar("RECSYS_RL_GAMMA", FLOAT, "discount of the user's next session's value in the reward", "rl",
            fields=("rl.gamma",)),

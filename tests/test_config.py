@@ -64,6 +64,13 @@ FIELD_CASES = {
     "RECSYS_BPR_REGULARIZATION": ("0.2", {"bpr.regularization": 0.2}),
     "RECSYS_BPR_ITERATIONS": ("5", {"bpr.iterations": 5}),
     "RECSYS_ALS_SEARCH": ("off", {"search.enabled": False}),
+    "RECSYS_ITEMKNN_NEIGHBOURS": ("20,40", {"itemknn.neighbours": (20, 40)}),
+    "RECSYS_ITEMKNN_WEIGHTINGS": ("bm25", {"itemknn.weightings": ("bm25",)}),
+    "RECSYS_ITEMKNN_SHRINKAGE": ("10", {"itemknn.shrinkage": 10.0}),
+    "RECSYS_ITEMKNN_BM25_K1": ("100", {"itemknn.bm25_k1": 100.0}),
+    "RECSYS_ITEMKNN_BM25_B": ("0.8", {"itemknn.bm25_b": 0.8}),
+    "RECSYS_EASE_LAMBDAS": ("250", {"ease.lambdas": (250.0,)}),
+    "RECSYS_EASE_MAX_MEMORY_MB": ("512", {"ease.max_memory_mb": 512}),
     "RECSYS_RL_GAMMA": ("0.5", {"rl.gamma": 0.5}),
     "RECSYS_RL_RETENTION_WEIGHT": ("2.5", {"rl.retention_weight": 2.5}),
     "RECSYS_RL_RETURN_HORIZON_DAYS": ("7", {"rl.return_horizon_days": 7}),
@@ -170,6 +177,14 @@ def test_the_sub_configs_still_refuse_bad_values():
         Settings.from_env({"RECSYS_RL_ABANDON_PENALTY": "-1"})
     with pytest.raises(ValueError, match="RECSYS_OPE_SESSION_WEIGHT"):
         Settings.from_env({"RECSYS_OPE_SESSION_WEIGHT": "median"})
+    with pytest.raises(ValueError, match="RECSYS_ITEMKNN_WEIGHTINGS"):
+        Settings.from_env({"RECSYS_ITEMKNN_WEIGHTINGS": "cosine,jaccard"})
+    with pytest.raises(ValueError, match="RECSYS_ITEMKNN_NEIGHBOURS"):
+        Settings.from_env({"RECSYS_ITEMKNN_NEIGHBOURS": "0"})
+    with pytest.raises(ValueError, match="RECSYS_EASE_LAMBDAS"):
+        Settings.from_env({"RECSYS_EASE_LAMBDAS": "100,-1"})
+    with pytest.raises(ValueError, match="RECSYS_EASE_MAX_MEMORY_MB"):
+        Settings.from_env({"RECSYS_EASE_MAX_MEMORY_MB": "0"})
 
 
 # -------------------------------------------------------------------- the table itself

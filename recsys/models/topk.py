@@ -1,5 +1,9 @@
 """Top-K lists for many users in batches, excluding items each user has seen.
 
+`top_k_factors` ranks by user x item dot products (factor models), `top_k_item_item` by
+a user's history times an item-item matrix (item-kNN, EASE), `top_k_popular` by one
+score for everyone; all three share the masking and the two-stage top-K below.
+
 Scores are computed one batch of users at a time (matrix product and
 `torch.topk`); seen items are masked from the sparse seen-matrix rows of the
 batch, so memory is bounded by batch x items, never users x items. The batch
@@ -106,6 +110,57 @@ def top_k_popular(popularity: np.ndarray, seen: sp.csr_matrix, k: int, users: np
         scores = popularity_t.expand(len(batch), -1).clone()
         _mask_rows(scores, seen[batch])
         parts.append(_top_of(*torch.topk(scores, k_eff, dim=1), batch))
+    return _concat(parts)
+
+
+def top_k_item_item(similarity: sp.spmatrix | np.ndarray, history: sp.csr_matrix, seen: sp.csr_matrix, k: int,
+                     batch_users: int = 2048, users: np.ndarray | None = None,
+                     exclude_items: np.ndarray | None = None, fill: np.ndarray | None = None) -> TopK:
+    """Top-K items by x_u S for `users` (default: every row of `history`), an item-item model's lists.
+
+    Args:
+        similarity: (n_items, n_items) S, a sparse matrix (item-kNN) or an ndarray (EASE).
+        history: (n_users, n_items) CSR, x_u (`recsys.models.item_item.model.binary_history`).
+        seen: (n_users, n_items) CSR; stored entries are excluded.
+        k: list length.
+        batch_users: users scored per product (capped so a score block holds MAX_BATCH_SCORES floats).
+        users: (n,) row indices to score.
+        exclude_items: item indices no list may hold (unavailable in the catalogue).
+        fill: (n_items,) values in [0, 1), for a sparse S only: the order of the items none of
+            the user's items has as a neighbour, which then come after every item her
+            neighbours reach, with score 0 (None: such items are left out, and a list can be short).
+    """
+    users = np.arange(history.shape[0]) if users is None else np.asarray(users)
+    n_items = similarity.shape[1]
+    k_eff = min(k, n_items)
+    dense = not sp.issparse(similarity)
+    matrix = np.asarray(similarity, dtype=np.float32) if dense else sp.csr_matrix(similarity, dtype=np.float32)
+    blocked = n_items >= MIN_BLOCKS_PER_K * k_eff * BLOCK
+    width = -(-n_items // BLOCK) * BLOCK if blocked else n_items
+    batch_users = max(1, min(batch_users, len(users), MAX_BATCH_SCORES // max(width, 1)))
+    buffer = torch.full((batch_users, width), -torch.inf, dtype=torch.float32)  # the padding stays -inf
+    exclude = None if exclude_items is None or not len(exclude_items) else torch.from_numpy(
+        np.asarray(exclude_items, dtype=np.int64))
+    unreached = None if dense or fill is None else torch.from_numpy(np.asarray(fill, dtype=np.float32) - 1.0)
+    parts = []
+    for lo in range(0, len(users), batch_users):
+        batch = users[lo:lo + batch_users]
+        scores = buffer[:len(batch)]
+        product = history[batch] @ matrix
+        if dense:
+            scores[:, :n_items] = torch.from_numpy(np.ascontiguousarray(product, dtype=np.float32))
+        else:
+            product = sp.csr_matrix(product)
+            scores[:, :n_items] = -torch.inf if unreached is None else unreached
+            row_pos = np.repeat(np.arange(len(batch), dtype=np.int64) * scores.stride(0), np.diff(product.indptr))
+            scores.view(-1)[torch.from_numpy(row_pos + product.indices)] = torch.from_numpy(product.data)
+        if exclude is not None:
+            scores.index_fill_(1, exclude, -torch.inf)
+        _mask_rows(scores, seen[batch])
+        values, indices = _block_top_k(scores, k_eff) if blocked else torch.topk(scores, k_eff, dim=1)
+        if unreached is not None:  # the filled items' scores (fill - 1 < 0) are published as 0
+            values = torch.where(torch.isfinite(values), values.clamp(min=0.0), values)
+        parts.append(_top_of(values, indices, batch))
     return _concat(parts)
 
 

@@ -8,7 +8,10 @@ fitted on the events before the hold-out, then it and the popularity and trendin
 baselines (`recsys.models.baselines`, fitted on the same events) rank items for the users who had positive events before and a new positive
 item in the hold-out. With the window's-last-day hold-out the live model (the
 champion, trained on data before the hold-out day) is scored on the same
-users under subject `champion`, for the gate (`recsys.stages.gate`). Every metric of
+users under subject `champion`, for the gate (`recsys.stages.gate`). Item-item models
+(item-kNN, EASE) are refitted on the same events with the hyper-parameters their search
+chose and scored as they are served (`recsys.stages.train_item_item.item_item_top`); they
+have no item factors, so their lists' diversity is not measured. Every metric of
 `recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
 ones to `model_runs.metrics`.
 """
@@ -32,17 +35,20 @@ from recsys.db.registry import get_run, write_metrics
 from recsys.interval import DataInterval
 from recsys.metrics.ranking import Split, ranking_metrics, temporal_split
 from recsys.models.baselines import as_factors
-from recsys.models.factors import FactorModel
+from recsys.models.item_item.model import ItemItemModel
 from recsys.models.mf.als import fit_als
 from recsys.models.mf.bpr import fit_bpr
 from recsys.models.mf.warm import align_factors
-from recsys.models.topk import top_k_factors, top_k_popular
+from recsys.models.saved import load_model
+from recsys.models.topk import TopK, top_k_factors, top_k_popular
 from recsys.stages.train_baseline import item_scores
+from recsys.stages.train_item_item import ALGORITHMS as ITEM_ITEM_ALGORITHMS
+from recsys.stages.train_item_item import fit_item_item, grid, item_item_top
 
 logger = logging.getLogger(__name__)
 
 
-HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending")
+HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending", *ITEM_ITEM_ALGORITHMS)
 
 
 def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
@@ -62,9 +68,15 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
     meta_path = Path(run.artifact_path).with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     k = settings.k
-    user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
-    model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
-                              batch_users=settings.score_batch_users)
+    if algorithm in ITEM_ITEM_ALGORITHMS:
+        # no item factors: the lists' diversity (a cosine of factors) is not measured for these
+        item_factors = None
+        model_top = item_item_top(settings, _fit_item_item_on_split(settings, algorithm, meta, split), split.train,
+                                  split.users)
+    else:
+        user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
+        model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
+                                  batch_users=settings.score_batch_users)
     figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors)}
     for baseline in ("popularity", "trending"):  # what a team gets for free, beside every model
         scores = item_scores(baseline, dataset, split.train_mask, settings.trending_half_life_days)
@@ -103,24 +115,40 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
     return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
 
 
+def _fit_item_item_on_split(settings: Settings, algorithm: str, meta: dict,
+                            split: Split) -> sp.csr_matrix | np.ndarray:
+    """The item-item matrix of `algorithm` fitted on the split's training part with the
+    version's own hyper-parameters (the point its search chose, read from the model file)."""
+    chosen = meta.get("params", {})
+    point = {key: chosen.get(key, value) for key, value in grid(settings, algorithm)[0].items()}
+    return fit_item_item(settings, algorithm, split.train, point)
+
+
 def _known(cls: type, values: dict) -> dict:
     names = {f.name for f in dataclasses.fields(cls)}
     return {key: value for key, value in values.items() if key in names}
 
 
 def _champion_top(settings: Settings, model: str, version: str, dataset: WindowDataset, train: sp.csr_matrix,
-                  users: np.ndarray, k: int):
-    """Top-K of the live model for `users` on tonight's id maps, and its item factors; None without one.
+                  users: np.ndarray, k: int) -> tuple[TopK, np.ndarray | None] | None:
+    """Top-K of the live model for `users` on tonight's id maps, and its item factors (None for an
+    item-item model); None without a live model.
 
     Items the live model never saw are excluded from its lists (masked like
-    seen items); users it never saw get all-zero scores.
+    seen items); users a factor model never saw get all-zero scores (an item-item
+    model scores every user from her history).
     """
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute(load_sql("evaluate/champion_source"), {"model": model, "model_version": version})
         row = cur.fetchone()
     if row is None or not Path(row[2]).exists():
         return None
-    live = FactorModel.load(Path(row[2]), expected_sha256=row[3])
+    live = load_model(Path(row[2]), expected_sha256=row[3])
+    if isinstance(live, ItemItemModel):
+        similarity, known = live.aligned(dataset.item_ids)
+        top = item_item_top(settings, similarity, train, users, exclude_items=np.flatnonzero(~known))
+        logger.info("scored the champion %s on %d hold-out users", row[0], len(users))
+        return top, None
     user_factors, _ = align_factors(live.user_ids, live.user_factors, dataset.user_ids)
     item_factors, _ = align_factors(live.item_ids, live.item_factors, dataset.item_ids)
     unknown_items = np.flatnonzero(np.isnan(item_factors[:, 0]))

@@ -5,6 +5,12 @@ on its own worker (the DAG maps this over shards) and the union of the shards
 is the same for any shard count. Users with positive history get the model's
 lists; users with none (only impressions so far) get the most popular items.
 Items a user already clicked or consumed are excluded.
+
+A factor model (MF, the popularity baselines, RL's projection) scores by user x item
+dot products (`top_k_factors`); an item-item model (item-kNN, EASE) by the user's
+history times its item-item matrix (`top_k_item_item`), the items her neighbours do
+not reach coming after the others in popularity order. Both run a batch of users at a
+time, so memory is bounded by batch x items (plus the model itself).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import numpy as np
 from recsys.artifacts import save_npz_atomic
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
-from recsys.models.factors import FactorModel
 from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run
+from recsys.models.item_item.model import ItemItemModel
+from recsys.models.saved import load_model
 from recsys.models.topk import top_k_factors, top_k_popular
+from recsys.stages.train_item_item import item_item_top
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +78,7 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
         raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
     started = time.perf_counter()
     run = get_run(settings, version)
-    model = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
+    model = load_model(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
     model.check_finite()
     dataset = WindowDataset.load(Path(dataset_path))
     if not (np.array_equal(model.user_ids, dataset.user_ids) and np.array_equal(model.item_ids, dataset.item_ids)):
@@ -80,8 +88,11 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     has_history = np.diff(seen.indptr) > 0
     warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)
     unavailable = unavailable_items(settings, run.run_date, dataset.item_ids)
-    warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
-                             batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)
+    if isinstance(model, ItemItemModel):
+        warm_top = item_item_top(settings, model.similarity, seen, warm, exclude_items=unavailable)
+    else:
+        warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
+                                 batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)
     popularity = np.asarray(seen.sum(axis=0)).ravel()
     cold_top = top_k_popular(popularity, seen, settings.k, cold, exclude_items=unavailable)
     cold_scores = cold_top.score / max(float(popularity.max()), 1.0)  # a share in [0, 1], comparable across nights

@@ -32,6 +32,7 @@ from recsys.interval import DataInterval
 from recsys.models.mf.als import fit_als
 from recsys.models.mf.bpr import fit_bpr
 from recsys.models.factors import FactorModel
+from recsys.models.saved import SavedModel
 from recsys.models.mf.warm import warm_start_factors
 from recsys.db.registry import model_version, register_trained
 from recsys.models.topk import top_k_factors, top_k_popular
@@ -123,9 +124,9 @@ def feedback_params(settings: Settings) -> dict[str, Any]:
             "event_weights": {name: weights[name] for name in settings.positive_types}}
 
 
-def save_and_register(settings: Settings, interval: DataInterval, fitted: FactorModel, kind: str,
+def save_and_register(settings: Settings, interval: DataInterval, fitted: SavedModel, kind: str,
                       n_interactions: int, n_users: int, params: dict[str, Any], triggered_by: str) -> Path:
-    """Save a fitted factor model under `<artifact_dir>/<as-of date>/<model>/` (its name from
+    """Save a fitted model (factors or item-item) under `<artifact_dir>/<as-of date>/<model>/` (its name from
     `fitted.meta["model"]`) and register its version in model_runs; returns the npz path."""
     model, version = fitted.meta["model"], fitted.meta["model_version"]
     npz, digest = fitted.save(Path(settings.artifact_dir) / interval.run_date.isoformat() / model)

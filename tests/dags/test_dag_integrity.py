@@ -32,12 +32,13 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     # of the package, only the standard-library declarations of the catalogue and the night
     recsys_line = next(l for l in out.stdout.splitlines() if l.startswith("RECSYS"))
     assert recsys_line == "RECSYS ['recsys', 'recsys.catalogue', 'recsys.errors', 'recsys.night']", recsys_line
-    for model in ("mf_als", "mf_bpr", "rl_reinforce", "rl_cql"):
+    for model in ("mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"):
         for stage in ("train", "gate", "score", "publish"):
             assert f"'{model}.{stage}'" in out.stdout
     for shared in ("extract", "retention", "ope_realised"):
         assert f"'{shared}'" in out.stdout
-    for training in ("mf_als.train", "mf_als.evaluate", "mf_bpr.train", "rl_reinforce.train", "rl_cql.train"):
+    for training in ("mf_als.train", "mf_als.evaluate", "mf_bpr.train", "itemknn.train", "itemknn.evaluate",
+                     "ease.train", "ease.evaluate", "rl_reinforce.train", "rl_cql.train"):
         assert f"('{training}', 'recsys_training')" in out.stdout
 
 
@@ -48,6 +49,9 @@ def test_params_refuse_unknown_models_and_out_of_range_values(airflow_db):
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["recsys_nightly"]
     params = ParamsDict(dag.params)
     params.validate()  # the defaults are valid
+    chosen = ParamsDict(dag.params)
+    chosen["models"] = ["itemknn", "ease"]  # the item-item models are chosen like any other
+    chosen.validate()
     for bad in ({"models": ["no_such_model"]}, {"k": 0}, {"score_shards": 65}, {"models": []}):
         candidate = ParamsDict(dag.params)
         key, value = next(iter(bad.items()))
