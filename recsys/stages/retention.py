@@ -129,7 +129,7 @@ def refresh_retention(settings: Settings, run_date: date) -> RetentionRefresh:
     started = time.perf_counter()
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         log = _prepare(cur, settings, params)
-        _check_state(cur, params)
+        _check_state(cur, params, log)
         return _refresh(cur, log, run_date, params, started)
 
 
@@ -156,7 +156,7 @@ def rebuild_retention(settings: Settings, as_of: date) -> RetentionRefresh:
         # the output tables are cleared by DELETE in the refresh, so readers are not blocked
         cur.execute(sql.SQL(load_sql("retention/reset")).format(
             tables=sql.SQL(", ").join(map(sql.Identifier, _COMPACT_TABLES))))
-        _check_state(cur, params)
+        _check_state(cur, params, log)
         result = _refresh(cur, log, as_of, params, started)
     logger.info("retention rebuilt as of %s: %d cells, %d per-model cells, %d engagement rows in %.2fs",
                 as_of, result.cells_written, result.model_cells, result.engagement_rows, result.seconds)
@@ -369,16 +369,25 @@ def _prepare(cur: psycopg2.extensions.cursor, settings: Settings, params: dict[s
     return log
 
 
-def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> None:
-    """Record the settings the compact tables are built with; refuse to mix others in."""
+def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any], log: Source) -> None:
+    """Record the settings and the log the compact tables are built with; refuse to mix others in."""
     wanted = (params["tz"], sorted(params["active"]), params["start_date"])
+    source = f"{log.schema}.{log.table}"  # qualified: 'interactions' and 'recsys.interactions' are one log
     cur.execute(load_sql("retention/state_read"))
     row = cur.fetchone()
     if row is None:
         cur.execute(load_sql("retention/state_write"), {
-            "timezone": wanted[0], "active_event_types": wanted[1], "start_date": wanted[2]})
+            "timezone": wanted[0], "active_event_types": wanted[1], "start_date": wanted[2],
+            "source_table": source})
         return
-    built = (row[0], sorted(row[1]), row[2])
+    built, built_from = (row[0], sorted(row[1]), row[2]), row[3]
+    if built_from is not None and built_from != source:
+        raise DataValidationError(
+            "retention_state", "source_table",
+            f"the retention tables of schema {log.keys_schema} were built from the log {built_from}, the settings "
+            f"now read {source}: keep one log per schema (RECSYS_SCHEMA), or run `recsys retention rebuild` "
+            f"to rebuild them from {source}",
+        )
     if built != wanted:
         raise DataValidationError(
             "retention_state", "timezone, active_event_types, start_date",
@@ -387,6 +396,8 @@ def _check_state(cur: psycopg2.extensions.cursor, params: dict[str, Any]) -> Non
             f"{wanted[1]} and {wanted[2] or 'none'}: restore the settings, or run "
             "`recsys retention rebuild` to rebuild the tables with the new ones",
         )
+    if built_from is None:
+        cur.execute(load_sql("retention/state_source_record"), {"source_table": source})
 
 
 def _base_params(settings: Settings) -> dict[str, Any]:

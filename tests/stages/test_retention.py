@@ -300,6 +300,35 @@ def test_n_zero_is_mature_at_once_and_not_overwritten(settings: Settings) -> Non
     assert cells(settings) == got
 
 
+def test_another_log_in_the_same_schema_is_refused_until_a_rebuild(settings: Settings) -> None:
+    """The retention tables belong to one log: a refresh reading another is refused, naming both."""
+    from recsys.stages.retention import rebuild_retention
+
+    insert_events(settings, TINY_EVENTS)
+    run_all(settings, [day(1), day(2)])
+    before = snapshot(settings)
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW clicks_only AS SELECT * FROM interactions WHERE event_type = 'click'")
+    other = dataclasses.replace(settings, source_table="clicks_only")
+    with pytest.raises(DataValidationError, match=r"built from the log recsys\.interactions, the settings now read "
+                                                  r"recsys\.clicks_only.*recsys retention rebuild"):
+        refresh_retention(other, day(3))
+    assert snapshot(settings) == before  # nothing written
+    # the same log named with its schema is the same log
+    refresh_retention(dataclasses.replace(settings, source_table=f"{settings.schema}.interactions"), day(3))
+    rebuild_retention(other, day(3))
+    refresh_retention(other, day(4))
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT source_table FROM retention_state")
+        assert cur.fetchone() == ("recsys.clicks_only",)
+        # tables built before migration 0008 recorded no log: the next refresh records its own
+        cur.execute("UPDATE retention_state SET source_table = NULL")
+    refresh_retention(other, day(4))
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT source_table FROM retention_state")
+        assert cur.fetchone() == ("recsys.clicks_only",)
+
+
 def test_active_event_types_are_configurable(settings: Settings) -> None:
     insert_events(settings, TINY_EVENTS)
     clicks_only = dataclasses.replace(settings, active_event_types=("click",))
