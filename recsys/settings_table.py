@@ -262,8 +262,10 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_DEMO_ITEMS", INT, "items the demo simulates", "scripts", default=1500,
            read_by=("scripts/demo.sh",)),
     EnvVar("RECSYS_DEMO_STATE", PATH, "the demo's state: the embedded server's data, `AIRFLOW_HOME`, artifacts, "
-           "and logs", "scripts",
+           "logs, and the pid files and logs of `scripts/serve.sh` (in `serve/`)", "scripts",
            default=Path("$ROOT/.recsys"), read_by=("scripts/_demo_env.sh",)),
+    EnvVar("RECSYS_UI_PORT", INT, "port on 127.0.0.1 of the Airflow UI that `scripts/serve.sh` starts", "scripts",
+           default=8080, read_by=("scripts/serve.sh",)),
     EnvVar("RECSYS_TEST_ADMIN_URL", STR, "admin URL of the PostgreSQL the tests create their databases on; when "
            "it does not answer, an embedded server is started", "scripts",
            default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", read_by=("tests/conftest.py",)),

@@ -9,7 +9,8 @@
 #   RECSYS_DEMO_USERS     simulated users (default 3000), RECSYS_DEMO_ITEMS items (default 1500)
 #   RECSYS_DEMO_STATE     where the state goes (default .recsys/; see _demo_env.sh)
 # Running it again reuses the environment and database and replaces the
-# demo's data and outputs; it never duplicates them.
+# demo's data and outputs; it never duplicates them. ./scripts/serve.sh then
+# shows it all in the Airflow UI; ./scripts/serve.sh stop stops the embedded server.
 source "$(dirname "$0")/_env.sh"
 source "$ROOT/scripts/_demo_env.sh"
 cd "$ROOT"
@@ -66,3 +67,10 @@ recsys sql "SELECT cohort_date, day_n, cohort_size, retained_users, round(rate::
 FROM recsys.retention WHERE retention_kind = 'classic' AND day_n IN (1, 7)
 ORDER BY cohort_date DESC, day_n LIMIT 8;"
 echo "database: $RECSYS_DATABASE_URL"
+echo
+echo "To see it in the Airflow UI (scheduler, dag-processor, triggerer, api-server on this state):"
+echo "  ./scripts/serve.sh          # prints the URL and the login"
+if [ "$DEMO_DATABASE" = embedded ]; then
+  echo "The embedded PostgreSQL is still running (data in $PGDATA_DIR). To stop it, and the UI if started:"
+  echo "  ./scripts/serve.sh stop"
+fi
