@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=text).add_argument("data_dir", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    # pgserver logs every command it runs and its whole output at INFO; its errors still show
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     if args.command == "start":
         print(start_embedded(args.data_dir) if args.embedded else admin_url(args.data_dir))
     elif args.command == "create-db":
