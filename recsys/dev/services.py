@@ -187,12 +187,12 @@ def start(run_dir: Path, port: int, unpause: tuple[str, ...] = (), timeout_s: fl
     }
     (run_dir / "url").write_text(base + "\n")
     print(f"==> starting airflow {', '.join(SERVICES)} (logs: {run_dir}/<service>.log)", flush=True)
-    for name in SERVICES:
-        with open(log_file(run_dir, name), "ab") as log:
-            proc = subprocess.Popen([AIRFLOW, name], env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        _pid_file(run_dir, name).write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}\n")
     try:
+        for name in SERVICES:
+            with open(log_file(run_dir, name), "ab") as log:
+                proc = subprocess.Popen([AIRFLOW, name], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            _pid_file(run_dir, name).write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}\n")
         print("==> waiting until every component is healthy", flush=True)
         _wait_healthy(run_dir, base, timeout_s)
         if unpause:
