@@ -299,6 +299,18 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_MOVIELENS_PATH", PATH, "MovieLens 100K `u.data` that the demo loads with "
            "`RECSYS_DEMO_DATA=movielens`", "scripts", default=Path("$ROOT/../shared/datasets/movielens-100k/u.data"),
            read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_SKIP_INSTALL", STR, "`1`: use `RECSYS_VENV` as it is, neither creating nor installing it "
+           "(the tests that run the scripts, from a virtualenv that is already installed)", "scripts", default="0",
+           read_by=("scripts/_env.sh",)),
+    EnvVar("RECSYS_DEMO_USERS", INT, "users the demo simulates", "scripts", default=3000,
+           read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_DEMO_ITEMS", INT, "items the demo simulates", "scripts", default=1500,
+           read_by=("scripts/demo.sh",)),
+    EnvVar("RECSYS_DEMO_STATE", PATH, "the demo's state: the embedded server's data, `AIRFLOW_HOME`, artifacts, "
+           "logs, and the pid files and logs of `scripts/serve.sh` (in `serve/`)", "scripts",
+           default=Path("$ROOT/.recsys"), read_by=("scripts/_demo_env.sh",)),
+    EnvVar("RECSYS_UI_PORT", INT, "port on 127.0.0.1 of the Airflow UI that `scripts/serve.sh` starts", "scripts",
+           default=8080, read_by=("scripts/serve.sh",)),
     EnvVar("RECSYS_TEST_ADMIN_URL", STR, "admin URL of the PostgreSQL the tests create their databases on; when "
            "it does not answer, an embedded server is started", "scripts",
            default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", read_by=("tests/conftest.py",)),

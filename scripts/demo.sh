@@ -6,29 +6,18 @@
 #   RECSYS_DATABASE_URL   use this data database instead of the embedded one
 #   RECSYS_DEMO_DATA      simulate (default) | movielens
 #   RECSYS_DEMO_NIGHTS    nights to run (default 3)
+#   RECSYS_DEMO_USERS     simulated users (default 3000), RECSYS_DEMO_ITEMS items (default 1500)
+#   RECSYS_DEMO_STATE     where the state goes (default .recsys/; see _demo_env.sh)
 # Running it again reuses the environment and database and replaces the
-# demo's data and outputs; it never duplicates them.
+# demo's data and outputs; it never duplicates them. ./scripts/serve.sh then
+# shows it all in the Airflow UI; ./scripts/serve.sh stop stops the embedded server.
 source "$(dirname "$0")/_env.sh"
+source "$ROOT/scripts/_demo_env.sh"
 cd "$ROOT"
-STATE="$ROOT/.recsys"
 DATA="${RECSYS_DEMO_DATA:-simulate}"
 NIGHTS="${RECSYS_DEMO_NIGHTS:-3}"
-mkdir -p "$STATE"
 
-if [ -z "${RECSYS_DATABASE_URL:-}" ]; then
-  echo "==> starting the embedded PostgreSQL in $STATE/pgdata"
-  ADMIN_URL="$(python -m recsys.dev.devdb start --embedded "$STATE/pgdata")"
-  export RECSYS_DATABASE_URL="$(python -m recsys.dev.devdb create-db "$ADMIN_URL" recsys)"
-else
-  ADMIN_URL="$RECSYS_DATABASE_URL"
-fi
-AIRFLOW_DB_URL="$(python -m recsys.dev.devdb create-db "$ADMIN_URL" airflow_metadata)"
-
-export RECSYS_ARTIFACT_DIR="$STATE/artifacts"
-export AIRFLOW_HOME="$STATE/airflow"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$AIRFLOW_DB_URL"
+demo_databases
 
 echo "==> recsys db upgrade"
 recsys db upgrade
@@ -39,13 +28,23 @@ if [ "$DATA" = movielens ]; then
   export RECSYS_DAG_START_DATE=1997-09-01 RECSYS_TRAIN_WINDOW_DAYS=365
   LAST_DAY=1998-04-23
 else
-  recsys simulate --days 28 --users 3000 --items 1500 --seed 7 --start 2026-01-01
+  recsys simulate --days 28 --users "${RECSYS_DEMO_USERS:-3000}" --items "${RECSYS_DEMO_ITEMS:-1500}" \
+    --seed 7 --start 2026-01-01
   LAST_DAY=2026-01-29
 fi
 
 echo "==> airflow db migrate"
 airflow db migrate > "$STATE/airflow-db-migrate.log" 2>&1 || { tail -n 30 "$STATE/airflow-db-migrate.log"; exit 1; }
 airflow pools set recsys_training 2 "training and evaluation tasks" > /dev/null
+# what serve.sh needs to run the same DAG on the same databases
+{
+  echo "# written by scripts/demo.sh, read by scripts/serve.sh (a variable set when serving wins)"
+  echo "DEMO_DATA=$DATA"
+  echo "DEMO_DATABASE=$DEMO_DATABASE"
+  for var in RECSYS_DAG_START_DATE RECSYS_TRAIN_WINDOW_DAYS; do
+    if [ -n "${!var:-}" ]; then echo "export $var=\"\${$var:-${!var}}\""; fi
+  done
+} > "$DEMO_ENV_FILE"
 
 for back in $(seq $((NIGHTS - 1)) -1 0); do
   DAY="$(python -c "import datetime as d; print(d.date.fromisoformat('$LAST_DAY') - d.timedelta(days=$back))")"
@@ -68,3 +67,10 @@ recsys sql "SELECT cohort_date, day_n, cohort_size, retained_users, round(rate::
 FROM recsys.retention WHERE retention_kind = 'classic' AND day_n IN (1, 7)
 ORDER BY cohort_date DESC, day_n LIMIT 8;"
 echo "database: $RECSYS_DATABASE_URL"
+echo
+echo "To see it in the Airflow UI (scheduler, dag-processor, triggerer, api-server on this state):"
+echo "  ./scripts/serve.sh          # prints the URL and the login"
+if [ "$DEMO_DATABASE" = embedded ]; then
+  echo "The embedded PostgreSQL is still running (data in $PGDATA_DIR). To stop it, and the UI if started:"
+  echo "  ./scripts/serve.sh stop"
+fi

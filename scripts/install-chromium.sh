@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's chromium for the browser test of the Recsys page (tests/ui/test_ui_browser.py).
+# Debian's chromium for the browser tests (tests/ui/test_ui_browser.py, tests/e2e/test_serve.py).
 # Idempotent: does nothing when chromium is already on PATH. Needs root (CI runs as root);
 # as another user it says what to run and exits non-zero, and the test skips.
 set -euo pipefail

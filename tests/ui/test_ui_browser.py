@@ -34,6 +34,7 @@ from recsys.db import migrations
 from recsys.config import Settings
 from recsys.ui.page import PANELS
 
+from chromium import CHROMIUM_FLAGS, chromium as _chromium
 from uidata import RUN_DATES, has_table, seed
 
 pytestmark = pytest.mark.slow
@@ -41,22 +42,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 OUTPUT = REPO / "tests" / "output"
-# The flags that keep Chromium quiet on a closed network (../shared/notes/airflow-3.3-facts.md);
-# Playwright adds --headless and a fresh profile directory itself.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        out = subprocess.run(["bash", str(REPO / "scripts" / "install-chromium.sh")],
-                             capture_output=True, text=True, timeout=900)
-        path = shutil.which("chromium")
-        if path is None:
-            pytest.skip(f"chromium is missing and scripts/install-chromium.sh could not install it "
-                        f"(exit {out.returncode}): {out.stderr.strip()[-500:]}")
-    return path
 
 
 def _free_port() -> int:
