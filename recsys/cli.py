@@ -148,10 +148,10 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db.engine import raw_connection
-    from recsys.lookup import UnknownUserError, user_list
+    from recsys.lookup import UnknownUserError, resolve_model, user_list
 
-    model = catalogue.get(args.model).name
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        model = resolve_model(cur, args.model, settings.serving_alias, catalogue.default_names()[0])
         try:
             listed = user_list(cur, model, args.user, args.k)
         except UnknownUserError as exc:
@@ -313,8 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recommend", help="print a user's published list")
     rec.add_argument("user", help="the user's id as the log has it: an integer, or a text key such as U81994")
-    rec.add_argument("--model", default=catalogue.default_names()[0],
-                     help=f"a model of the catalogue ({', '.join(catalogue.names())}) or an alias")
+    rec.add_argument("--model", default=None,
+                     help=f"a model of the catalogue ({', '.join(catalogue.names())}), one of their aliases, or "
+                          "the serving alias (RECSYS_SERVING_ALIAS, `default`: the night's winner); default: "
+                          f"the serving alias once a night has set it, else {catalogue.default_names()[0]}")
     rec.add_argument("-k", type=int, default=10)
     rec.set_defaults(func=_cmd_recommend)
 

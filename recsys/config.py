@@ -265,6 +265,9 @@ class Settings:
             CONFIDENCE_MODES): `count` of its positive events (the default), the sum of their
             types' `weight`s, or the sum of their `value`s (NULL: the type's weight).
         keep_versions: published versions of each model kept as history.
+        serving_alias: the model name (`RECSYS_SERVING_ALIAS`) whose live lists are those of the
+            candidate whose live lists did best on the night's hold-out (recsys.stages.choose);
+            "" turns the alias off.
         gate_metric: what the champion/challenger gate compares (`RECSYS_GATE_METRIC`). A hold-out
             ranking metric at K (`ndcg`, the default, `recall`, ...), for MF; RL models pass that
             gate (no ranking hold-out: their read-out is the A/B arm and OPE). Or `dr_return_lcb`
@@ -309,6 +312,7 @@ class Settings:
     event_types: tuple[EventType, ...] = DEFAULT_EVENT_TYPES
     mf_confidence: str = "count"  # 'count', 'weight' or 'value' (CONFIDENCE_MODES)
     keep_versions: int = 7
+    serving_alias: str = "default"
     gate_metric: str = "ndcg"
     gate_tolerance: float = 0.005
     score_batch_users: int = 4096
@@ -337,6 +341,15 @@ class Settings:
                 raise ConfigurationError(
                     f"{variable} names {', '.join(map(repr, unknown))}, which is neither built in "
                     f"({', '.join(BUILT_IN_ROLES)}) nor declared in RECSYS_EVENT_TYPES (known: {', '.join(known)})")
+        if self.serving_alias:
+            from recsys import catalogue  # standard library only, like this module
+
+            if not self.serving_alias.isidentifier() or self.serving_alias != self.serving_alias.lower():
+                raise ConfigurationError(f"RECSYS_SERVING_ALIAS {self.serving_alias!r}: use lower-case letters, "
+                                         "digits and underscores (it is a model name serving queries), or '' for none")
+            if catalogue.find(self.serving_alias) is not None:
+                raise ConfigurationError(f"RECSYS_SERVING_ALIAS {self.serving_alias!r} is already a model's name "
+                                         f"or alias ({catalogue.find(self.serving_alias).name}): choose another")
         if self.mf_confidence not in CONFIDENCE_MODES:
             raise ConfigurationError(f"RECSYS_MF_CONFIDENCE must be one of {', '.join(CONFIDENCE_MODES)}, "
                                      f"got {self.mf_confidence!r}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
+from recsys import catalogue
 from recsys.db.engine import load_sql
 from recsys.errors import RecsysError
 
@@ -31,6 +32,22 @@ class ListedItem:
     model_version: str
     title: str | None = None
     topic: str | None = None
+
+
+def resolve_model(cur: psycopg2.extensions.cursor, name: str | None, alias: str, default: str) -> str:
+    """The model name to read lists under: `name` (a model, one of its aliases, or the serving
+    alias) or, when None, the serving alias once a night has set it, else `default`.
+
+    Raises:
+        ConfigurationError: `name` is neither a model of the catalogue nor the serving alias.
+    """
+    if name is not None:
+        return name if alias and name == alias else catalogue.get(name).name
+    if alias:
+        cur.execute(load_sql("lookup/alias_model"), {"alias": alias})
+        if cur.fetchone() is not None:
+            return alias
+    return default
 
 
 def user_list(cur: psycopg2.extensions.cursor, model: str, user: str, k: int) -> list[ListedItem]:

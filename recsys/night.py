@@ -14,7 +14,9 @@ For each model of the catalogue (`recsys.catalogue`), by its readout:
 
 Shared: `extract` feeds every model; `retention` (and `ope_realised` after it) do not
 depend on training, so they run on a night whose training is skipped or fails;
-`cleanup_artifacts` runs last, once every model's publish has ended, whatever its outcome. A model
+`choose` points the serving alias at the hold-out model whose live lists did best, once
+those models' publishes have ended; `cleanup_artifacts` runs last, once every model's
+publish has ended, whatever its outcome. A model
 with `after` waits for those models' train steps whatever their outcome
 (`trigger_rule="all_done"`), since it only reads their output when it is there.
 
@@ -44,6 +46,9 @@ STAGE_DOCS = {
             "skipped); else plan the score shards.",
     "score": "Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.",
     "publish": "Write every shard's lists into a new partition and make them live in one transaction.",
+    "choose": "Point the serving alias (RECSYS_SERVING_ALIAS, `default`) at the model whose live lists did best "
+              "on tonight's hold-out, baselines included; after every hold-out model's publish, whatever its "
+              "outcome (alias_choices).",
     "retention": "Refresh the cohort, engagement and per-model retention cells that the interval's day "
                  "completes; independent of training.",
     "cleanup_artifacts": "Delete the artifacts of versions no longer kept (RECSYS_KEEP_VERSIONS) and datasets "
@@ -124,6 +129,10 @@ def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:
     steps = [Step("extract", "extract")]
     for spec in models:
         steps.extend(model_steps(spec, selected))
+    # the alias compares what each hold-out model serves once their publishes are done
+    holdout = tuple(f"{spec.name}.publish" for spec in models if spec.readout == "holdout")
+    if holdout:
+        steps.append(Step("choose", "choose", after=holdout))
     # retention reads only the log; the realised rates read retention's per-model cells
     steps += [Step("retention", "retention"), Step("ope_realised", "ope_realised", inputs=("retention",))]
     # files are deleted only once every model of the night is done with them

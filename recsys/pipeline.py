@@ -153,6 +153,16 @@ def _publish(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
                           [shard["path"] for shard in shards])
 
 
+def _choose(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.choose import choose_alias
+
+    if not night.settings.serving_alias:
+        return {"alias": None, "reason": "RECSYS_SERVING_ALIAS is empty: no alias"}
+    # every hold-out model of the catalogue: the comparison reads the versions of this date there are
+    return choose_alias(night.settings, night.interval.run_date,
+                        [spec.name for spec in catalogue.MODELS if spec.readout == "holdout"])
+
+
 def _retention(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
     from recsys.stages.retention import refresh_retention
 
@@ -173,7 +183,7 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
     "extract": _extract, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
-    "publish": _publish, "retention": _retention, "ope_realised": _ope_realised,
+    "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
     "cleanup_artifacts": _cleanup_artifacts,
 }
 

@@ -185,6 +185,9 @@ TABLE: tuple[EnvVar, ...] = (
            fields=("dataset_keep_days",)),
     EnvVar("RECSYS_KEEP_VERSIONS", INT, "published versions of each model kept as history", "night",
            fields=("keep_versions",)),
+    EnvVar("RECSYS_SERVING_ALIAS", STR, "the model name whose live lists are those of the candidate that did "
+           "best on the night's hold-out (`live_recommendations WHERE model = 'default'`); empty: no alias",
+           "night", fields=("serving_alias",)),
     EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",
            fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed")),
     EnvVar("RECSYS_NUM_THREADS", INT, "CPU threads of the MF fits; 0 = the CPUs given to the task "

@@ -26,7 +26,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
     report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
     assert report.skipped is None
     assert list(report.seconds) == ["extract", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",
-                                    "mf_als.publish", "retention", "ope_realised", "cleanup_artifacts"]
+                                    "mf_als.publish", "choose", "retention", "ope_realised", "cleanup_artifacts"]
     assert set(report.states.values()) == {"success"} and not report.failures
 
     runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")
@@ -38,7 +38,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
 
     # every user of the window gets K items, ranks 1..K, none of them already rated
     per_user = _query(s, "SELECT count(*), min(rank), max(rank), count(DISTINCT item_id) FROM live_recommendations"
-                         " GROUP BY user_id")
+                         " WHERE model = 'mf_als' GROUP BY user_id")
     assert len(per_user) == 943
     assert all(row == (10, 1, 10, 10) for row in per_user)
     overlap = _query(s, """SELECT count(*) FROM live_recommendations r JOIN interactions i

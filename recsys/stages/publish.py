@@ -129,7 +129,7 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         cur.execute(load_sql("publish/make_live"), {"model": model, "model_version": version, "run_date": run_date})
         went_live = cur.fetchone() is not None
         # the view must stop referencing the old table of this version before it is dropped
-        _define_live_view(cur, model if went_live else None, staging)
+        define_live_view(cur, model if went_live else None, staging)
         cur.execute(drop_table.format(table=ident(partition)))
         cur.execute(sql.SQL(load_sql("publish/staging_rename")).format(
             staging=ident(staging), partition=ident(partition),
@@ -194,14 +194,24 @@ def _check_ranks(version: str, user_ids: np.ndarray, ranks: np.ndarray) -> None:
                          f"{int(position[bad[0]])} was expected (ranks must run 1, 2, 3, ... per user)")
 
 
-def _define_live_view(cur, model: str | None, table_of_model: str) -> None:  # noqa: ANN001 - psycopg2 cursor
-    """Point live_recommendations at each model's live table; `model`'s at `table_of_model`."""
+def define_live_view(cur, model: str | None = None, table_of_model: str | None = None) -> None:  # noqa: ANN001
+    """Point live_recommendations at each model's live table (`model`'s at `table_of_model`, the
+    partition a publish is building), and each serving alias at its model's.
+
+    Takes a transaction-level lock first: two publishes of different models (or a publish and
+    the choose stage) would otherwise each read the live versions before the other commits and
+    the later definition would point one model back at its old table.
+    """
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('recsys.live_recommendations'))")  # plumbing: the view lock
     cur.execute(load_sql("publish/live_partitions"))
     branch = sql.SQL(load_sql("publish/live_recommendations_branch"))
-    branches = []
-    for live_model, live_date in cur.fetchall():
-        table = table_of_model if live_model == model else partition_name(live_model, live_date)
-        branches.append(branch.format(table=sql.Identifier(table), model=sql.Literal(live_model)))
+    tables = {live_model: table_of_model if live_model == model and table_of_model
+              else partition_name(live_model, live_date) for live_model, live_date in cur.fetchall()}
+    branches = [branch.format(table=sql.Identifier(table), model=sql.Literal(live_model))
+                for live_model, table in tables.items()]
+    cur.execute(load_sql("publish/live_aliases"))
+    for alias, alias_model, _ in cur.fetchall():
+        branches.append(branch.format(table=sql.Identifier(tables[alias_model]), model=sql.Literal(alias)))
     query = (sql.SQL(" UNION ALL ").join(branches) if branches
              else sql.SQL(load_sql("publish/live_recommendations_empty")))
     cur.execute(sql.SQL(load_sql("publish/live_recommendations_view")).format(branches=query))

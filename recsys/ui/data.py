@@ -133,6 +133,22 @@ def live_models(settings: Settings) -> list[LiveModel]:
             for model, version, run_date, published_at, kind, metrics in rows]
 
 
+@dataclass(frozen=True)
+class ServingAlias:
+    """A serving alias, the model it serves, and why (the reason of the night that chose it)."""
+
+    alias: str
+    model: str
+    run_date: date
+    reason: str | None
+
+
+def serving_aliases(settings: Settings) -> list[ServingAlias]:
+    """Each serving alias and the model whose lists it serves."""
+    rows = _fetch(settings, load_sql("ui/aliases"), {}, required=("serving_aliases", "alias_choices"))
+    return [ServingAlias(*row) for row in rows]
+
+
 def ope_series(settings: Settings, days: int = 120) -> list[Series]:
     """Predicted (with its interval) and realised return rate per policy over nights."""
     rows = _fetch(settings, load_sql("ui/ope_series"), {"days": days}, required=("ope_estimates",))

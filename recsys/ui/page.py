@@ -17,7 +17,7 @@ from recsys import catalogue
 from recsys.config import Settings
 from recsys.ui import data, svg
 from recsys.lookup import ListedItem, UnknownUserError
-from recsys.ui.data import HeatCell, ListOverview, LiveModel, ModelRunRow, Series
+from recsys.ui.data import HeatCell, ListOverview, LiveModel, ModelRunRow, Series, ServingAlias
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#212529;background:#fff}
@@ -53,15 +53,19 @@ def _live_cell(live: LiveModel | None) -> str:
     return f"<code>{escape(live.model_version)}</code>" if live else "not published yet"
 
 
-def render_live(live: Sequence[LiveModel]) -> str:
-    """Table of the live version of each model and when it was published."""
+def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = ()) -> str:
+    """Which model each serving alias serves and why, then the live version of each model
+    and when it was published."""
     if not live:
         return _note("No model is live yet: nothing has been published.")
+    said = "".join(
+        f'<p><code>{escape(a.alias)}</code> serves <b>{escape(a.model)}</b> (chosen by the night of '
+        f"{a.run_date.isoformat()}: {escape(a.reason or '')})</p>" for a in aliases)
     rows = "".join(
         f"<tr><td>{escape(m.model)}</td><td><code>{escape(m.model_version)}</code></td>"
         f"<td>{m.run_date.isoformat()}</td><td>{_ts(m.published_at)}</td><td>{escape(m.model_kind or '')}</td>"
         f"<td>{_metrics(m.metrics)}</td></tr>" for m in live)
-    return ("<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
+    return (f"{said}<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
             f"<th>kind</th><th>hold-out metrics</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -176,8 +180,9 @@ def render_ope(series: list[Series]) -> str:
 PANELS: dict[str, tuple[str, str, Callable[[Settings, Mapping[str, str]], str]]] = {
     "models": ("Models", "The model catalogue (recsys/catalogue.py): each model the night can train.",
                lambda s, q: render_catalogue(data.live_models(s))),
-    "live": ("Live models", "The version serving reads for each model (live_models).",
-             lambda s, q: render_live(data.live_models(s))),
+    "live": ("Live models", "The version serving reads for each model (live_models), and the model each "
+             "serving alias serves (serving_aliases).",
+             lambda s, q: render_live(data.live_models(s), data.serving_aliases(s))),
     "lists": ("Live lists", "What serving returns now (live_recommendations), with the catalogue's titles: "
               "one user's lists, and the items each model lists most often.", _lists_panel),
     "runs": ("Model runs", "The newest 50 rows of the registry (model_runs).",

@@ -40,4 +40,4 @@ def test_itemknn_and_ease_run_in_the_nightly_dag(airflow_db, movielens_settings,
         served = conn.execute(text("SELECT model, count(DISTINCT user_id), count(*) FROM live_recommendations"
                                    " GROUP BY 1 ORDER BY 1")).fetchall()
     assert runs == [("ease@1998-04-23", "item_item", "published"), ("itemknn@1998-04-23", "item_item", "published")]
-    assert served == [("ease", 943, 9430), ("itemknn", 943, 9430)]
+    assert served == [("default", 943, 9430), ("ease", 943, 9430), ("itemknn", 943, 9430)]

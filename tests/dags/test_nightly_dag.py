@@ -50,7 +50,12 @@ def test_nightly_dag_writes_the_tables_for_its_logical_date(airflow_db, movielen
     assert _rows(s, "SELECT model_version, status, triggered_by FROM model_runs ORDER BY 1") == [
         ("mf_als@1998-04-23", "published", "manual"), ("mf_bpr@1998-04-23", "published", "manual")]
     assert _rows(s, "SELECT model, count(DISTINCT user_id), count(*) FROM live_recommendations"
-                    " GROUP BY model ORDER BY model") == [("mf_als", 943, 9430), ("mf_bpr", 943, 9430)]
+                    " GROUP BY model ORDER BY model") == [
+        ("default", 943, 9430), ("mf_als", 943, 9430), ("mf_bpr", 943, 9430)]
+    # the serving alias serves the model whose lists did better on the night's hold-out
+    (winner,) = _rows(s, "SELECT model FROM serving_aliases WHERE alias = 'default'")[0]
+    assert states["choose"] == "success" and winner in ("mf_als", "mf_bpr")
+    assert _rows(s, "SELECT model FROM alias_choices WHERE run_date = '1998-04-23'") == [(winner,)]
     assert _rows(s, "SELECT count(*) FROM eval_metrics WHERE model_version = 'mf_bpr@1998-04-23'"
                     " AND subject = 'model' AND metric = 'recall'") == [(1,)]
     assert _rows(s, "SELECT count(*) > 0 FROM eval_metrics") == [(True,)]

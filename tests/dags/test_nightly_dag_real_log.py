@@ -59,7 +59,8 @@ def test_nightly_dag_on_mind_publishes_its_keys_titles_and_no_expired_article(ai
     # the log's own keys come back, for every one of the users with a list
     keys = _rows(settings, "SELECT model, count(DISTINCT user_key), bool_and(user_key ~ '^U[0-9]+$'),"
                            " bool_and(item_key ~ '^N[0-9]+$') FROM live_recommendations GROUP BY model ORDER BY 1")
-    assert [row[0] for row in keys] == ["baseline_popular", "mf_als"] and all(row[2] and row[3] for row in keys)
+    assert [row[0] for row in keys] == ["baseline_popular", "default", "mf_als"]
+    assert all(row[2] and row[3] for row in keys)
     assert all(row[1] > 1000 for row in keys), keys
     # the expired article is in no list, though popularity ranks by clicks and it had the most
     assert _rows(settings, "SELECT count(*) FROM live_recommendations WHERE item_key = :key", key=expired) == [(0,)]

@@ -252,7 +252,8 @@ def test_full_artifact_directory_fails_with_that_reason_and_a_retry_after_cleanu
         assert run_night(target, INTERVAL).skipped is None
     assert query(s, "SELECT model_version FROM live_models") == [(f"mf_als@{RUN_DATE}",)]
     assert query(s, "SELECT status FROM model_runs WHERE model_version = :v", v=f"mf_als@{RUN_DATE}") == [("published",)]
-    assert query(s, "SELECT count(*), count(DISTINCT (user_id, rank)) FROM live_recommendations")[0][0] == 60 * s.k
+    assert query(s, "SELECT count(*), count(DISTINCT (user_id, rank)) FROM live_recommendations"
+                    " WHERE model = 'mf_als'")[0][0] == 60 * s.k
 
 
 def test_model_artifact_whose_checksum_does_not_match_is_refused(live_night):
@@ -313,7 +314,7 @@ def test_two_manual_triggers_racing_for_one_date_leave_one_result_live(settings,
     assert query(s, "SELECT model_version, status FROM model_runs") == [(version, "published")]
     assert query(s, "SELECT model_version FROM live_models") == [(version,)]
     assert partitions(s) == ["recommendations_mf_als_20260310"]
-    rows = query(s, "SELECT user_id, rank, item_id FROM live_recommendations ORDER BY 1, 2")
+    rows = query(s, "SELECT user_id, rank, item_id FROM live_recommendations WHERE model = 'mf_als' ORDER BY 1, 2")
     assert len(rows) == len({(u, r) for u, r, _ in rows}) == 150 * s.k
     lists: dict[int, list[tuple[int, int]]] = {}
     for user, rank, item in rows:

@@ -22,6 +22,7 @@ from recsys.db import engine as db
 from recsys.errors import DataValidationError
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
+from recsys.stages.retention import reset_retention
 
 INTERVAL = DataInterval.for_date(RUN_DATE)
 WINDOW_S = 3 * 86_400
@@ -89,6 +90,7 @@ def _run_one(settings, tmp_path, events: list[tuple]) -> str:  # noqa: ANN001 - 
         return "refused"
     finally:
         execute(s, sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+        reset_retention(s)  # each example is a log of its own: its retention tables start empty
     if report.skipped is not None:  # nothing in the interval, or nothing positive to train on
         in_interval = any(r[0] >= INTERVAL.start for r in rows)
         has_positive = any(r[3] in POSITIVE for r in rows)

@@ -158,9 +158,10 @@ def test_a_night_on_the_sample_publishes_mind_keys_and_recommend_prints_titles(s
     from recsys.ui import page
     panel = page.render_panel("lists", s, {"user": user})
     assert f"mf_als for {user}" in panel and escape(title) in panel
-    users, distinct = query(s, "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM live_recommendations")[0]
+    users, distinct = query(s, "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM live_recommendations"
+                             " WHERE model = 'mf_als'")[0]
     assert f"{users:,} users have a list; the lists hold {distinct:,} distinct items" in panel
-    top_key, top_lists = query(s, "SELECT item_key, count(*) FROM live_recommendations GROUP BY item_key"
+    top_key, top_lists = query(s, "SELECT item_key, count(*) FROM live_recommendations WHERE model = 'mf_als' GROUP BY item_key"
                                   " ORDER BY 2 DESC, min(item_id) LIMIT 1")[0]
     assert re.search(rf"<td class=\"num\">1</td><td><code>{top_key}</code></td>.*?{top_lists:,} \(", panel)
     refused = page.render_panel("lists", s, {"user": "7"})  # an internal id, not one of MIND's keys

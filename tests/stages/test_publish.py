@@ -147,7 +147,7 @@ def test_failed_publish_leaves_the_old_version_live(settings, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("injected failure after COPY")
 
-    monkeypatch.setattr(publish, "_define_live_view", broken)
+    monkeypatch.setattr(publish, "define_live_view", broken)
     with pytest.raises(RuntimeError, match="injected"):
         _publish(settings, date(2026, 3, 2), seed=2)
     assert _rows(settings, "SELECT user_id, rank, item_id FROM live_recommendations ORDER BY 1, 2") == live_before

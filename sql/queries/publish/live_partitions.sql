@@ -2,5 +2,5 @@
 -- which the live partitions' names follow (recommendations_<model>_<yyyymmdd>).
 -- Grain: one row per model in live_models, by model.
 -- Parameters: none.
--- Read by: recsys.stages.publish._define_live_view, to redefine live_recommendations.
+-- Read by: recsys.stages.publish.define_live_view, to redefine live_recommendations.
 SELECT model, run_date FROM live_models ORDER BY model

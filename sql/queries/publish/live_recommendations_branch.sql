@@ -9,7 +9,7 @@
 -- Parameters: {table}, the partition's name, quoted as an identifier by the caller;
 --   {model}, its model as a literal: a constant column, so a query on one model
 --   prunes the other models' branches when it is planned.
--- Read by: recsys.stages.publish._define_live_view.
+-- Read by: recsys.stages.publish.define_live_view.
 SELECT {model}::text AS model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score,
        coalesce(l.user_key, l.user_id::text) AS user_key, coalesce(r.item_key, r.item_id::text) AS item_key
 FROM {table} AS l

@@ -4,7 +4,7 @@
 -- over no row.
 -- Grain: no rows (columns model, model_version, run_date, user_id, rank, item_id, score, user_key, item_key).
 -- Parameters: none.
--- Read by: recsys.stages.publish._define_live_view.
+-- Read by: recsys.stages.publish.define_live_view.
 SELECT l.model, l.model_version, l.run_date, l.user_id, r.rank::smallint AS rank, r.item_id, r.score,
        coalesce(l.user_key, l.user_id::text) AS user_key, coalesce(r.item_key, r.item_id::text) AS item_key
 FROM recommendation_lists AS l

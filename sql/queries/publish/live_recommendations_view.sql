@@ -4,6 +4,6 @@
 -- Parameters: {branches}, the view's query: the branches of
 --   publish/live_recommendations_branch.sql joined with UNION ALL (or
 --   publish/live_recommendations_empty.sql), composed by the caller.
--- Run by: recsys.stages.publish._define_live_view, in the publish transaction.
+-- Run by: recsys.stages.publish.define_live_view, in the publish transaction.
 CREATE OR REPLACE VIEW live_recommendations AS
 {branches}

@@ -12,12 +12,14 @@
 WITH listed AS MATERIALIZED (
     SELECT r.model, r.item_id, r.item_key, count(*) AS lists
     FROM live_recommendations AS r
+    WHERE r.model IN (SELECT m.model FROM live_models AS m)  -- not the serving aliases: their models' lists
     GROUP BY r.model, r.item_id, r.item_key
 ),
 users AS (
     -- not the rank-1 rows: an item expired since the publish leaves a gap in its list
     SELECT r.model, count(DISTINCT r.user_id) AS users
     FROM live_recommendations AS r
+    WHERE r.model IN (SELECT m.model FROM live_models AS m)
     GROUP BY r.model
 ),
 ranked AS (
