@@ -195,6 +195,13 @@ def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     # like ps: cut to the terminal (or COLUMNS), but a pipe or a file gets whole lines
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
     print(format_table(entries, width))
+    from recsys.db.engine import load_sql, raw_connection
+
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("cli/serving_aliases"))
+        aliases = cur.fetchall()
+    for alias, served, run_date, reason in aliases:
+        print(f"serving alias {alias!r} serves {served} (chosen by the night of {run_date}): {reason}")
     return 0
 
 

@@ -49,7 +49,9 @@ airflow pools set recsys_training 2 "training and evaluation tasks" > /dev/null
 for back in $(seq $((NIGHTS - 1)) -1 0); do
   DAY="$(python -c "import datetime as d; print(d.date.fromisoformat('$LAST_DAY') - d.timedelta(days=$back))")"
   echo "==> airflow dags test recsys_nightly $DAY (log: $STATE/night-$DAY.log)"
-  airflow dags test recsys_nightly "$DAY" > "$STATE/night-$DAY.log" 2>&1 || { tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
+  # the candidates: MF, popularity and item-kNN; the serving alias `default` goes to the best of them
+  airflow dags test recsys_nightly "$DAY" -c '{"models": ["mf_als", "baseline_popular", "itemknn"]}' \
+    > "$STATE/night-$DAY.log" 2>&1 || { tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
   grep -q "state=success" "$STATE/night-$DAY.log" || { echo "run for $DAY did not succeed:"; tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
 done
 
@@ -57,7 +59,7 @@ echo "==> model registry"
 recsys models list --limit 6
 QUERY="SELECT user_id, rank, item_id, round(score::numeric, 4) AS score, model_version
 FROM recsys.live_recommendations
-WHERE model = 'mf_als' AND user_id = (SELECT min(user_id) FROM recsys.live_recommendations)
+WHERE model = 'default' AND user_id = (SELECT min(user_id) FROM recsys.live_recommendations)
 ORDER BY rank;"
 echo "==> the published lists, as the serving side reads them:"
 echo "$QUERY"
@@ -74,3 +76,8 @@ if [ "$DEMO_DATABASE" = embedded ]; then
   echo "The embedded PostgreSQL is still running (data in $PGDATA_DIR). To stop it, and the UI if started:"
   echo "  ./scripts/serve.sh stop"
 fi
+# the last line: what serving reads now (model 'default'), against popularity
+CHOICE="$(recsys sql "SELECT reason FROM recsys.alias_choices WHERE alias = 'default' ORDER BY run_date DESC LIMIT 1" \
+  --limit 1 | sed -n '3p' | sed 's/^ *//; s/ *$//')"
+echo
+echo "Serving (live_recommendations WHERE model = 'default'): $CHOICE"

@@ -66,10 +66,16 @@ def test_the_alias_serves_the_nights_best_lists_with_one_index_probe(movielens_s
     assert f"Index Scan using {partition}_user" in plan and plan.count("Index Scan") == 1, plan
 
 
-def test_a_rerun_replaces_its_record_and_a_backfill_never_moves_the_alias(movielens_settings):
+def test_a_rerun_replaces_its_record_and_a_backfill_never_moves_the_alias(movielens_settings, monkeypatch, capsys):
+    from recsys import cli
+
     s = movielens_settings
     run_night(s, DataInterval.for_date(NIGHT), models=["mf_als", "baseline_popular"])
     first = _rows(s, "SELECT model FROM serving_aliases")
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    assert cli.main(["models", "list"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"serving alias 'default' serves {first[0][0]} (chosen by the night of {NIGHT}): ")
     again = choose_alias(s, NIGHT, ["mf_als", "baseline_popular"])
     assert again.moved and _rows(s, "SELECT count(*) FROM alias_choices") == [(1,)]
     assert _rows(s, "SELECT model FROM serving_aliases") == first
