@@ -71,9 +71,12 @@ class LiveModel:
     metrics: dict[str, Any]
 
 
-def model_runs(settings: Settings, limit: int = 50) -> list[ModelRunRow]:
-    """The newest `limit` rows of the registry."""
-    rows = _fetch(settings, load_sql("ui/model_runs"), {"limit": limit}, required=("model_runs",))
+def model_runs(settings: Settings, limit: int = 50, model: str | None = None, date_from: date | None = None,
+               date_to: date | None = None) -> list[ModelRunRow]:
+    """The newest `limit` rows of the registry, of one model and a range of as-of dates when given."""
+    rows = _fetch(settings, load_sql("ui/model_runs"),
+                  {"limit": limit, "model": model, "date_from": date_from, "date_to": date_to},
+                  required=("model_runs",))
     return [ModelRunRow(*row) for row in rows]
 
 

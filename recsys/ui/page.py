@@ -8,7 +8,6 @@ CSS and SVG, no script, nothing fetched from anywhere.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from html import escape
 from typing import Any, Callable, Mapping, Sequence
@@ -53,7 +52,7 @@ def _live_cell(live: LiveModel | None) -> str:
     return f"<code>{escape(live.model_version)}</code>" if live else "not published yet"
 
 
-def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = ()) -> str:
+def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = (), k: int = 10) -> str:
     """Which model each serving alias serves and why, then the live version of each model
     and when it was published."""
     if not live:
@@ -64,9 +63,11 @@ def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = ())
     rows = "".join(
         f"<tr><td>{escape(m.model)}</td><td><code>{escape(m.model_version)}</code></td>"
         f"<td>{m.run_date.isoformat()}</td><td>{_ts(m.published_at)}</td><td>{escape(m.model_kind or '')}</td>"
-        f"<td>{_metrics(m.metrics)}</td></tr>" for m in live)
+        f"{_headline(m.metrics, 'ndcg', k)}{_headline(m.metrics, 'recall', k)}<td>{_all_metrics(m.metrics)}</td>"
+        "</tr>" for m in live)
     return (f"{said}<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
-            f"<th>kind</th><th>hold-out metrics</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>kind</th><th>NDCG@{k} (vs pop, vs live)</th><th>recall@{k} (vs pop, vs live)</th><th>all metrics</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def render_lists(overviews: Sequence[ListOverview], user: str | None = None,
@@ -118,19 +119,72 @@ def _lists_panel(settings: Settings, query: Mapping[str, str]) -> str:
     return render_lists(data.list_overview(settings), user, lists, refusal)
 
 
-def render_runs(runs: Sequence[ModelRunRow]) -> str:
-    """Table of registry rows with their status and headline metrics."""
+def render_runs(runs: Sequence[ModelRunRow], k: int = 10, model: str | None = None,
+                date_from: date | None = None, date_to: date | None = None) -> str:
+    """A filter (model, as-of dates) and the registry rows: status, the headline hold-out figures
+    against popularity and against the live version, the gate's reason; every metric behind a click."""
+    options = "".join(f'<option value="{escape(name)}"{" selected" if name == model else ""}>{escape(name)}</option>'
+                      for name in catalogue.names())
+    form = ('<form method="get"><label>Model <select name="model"><option value="">every model</option>'
+            f'{options}</select></label> <label>as-of from <input name="from" type="date" '
+            f'value="{date_from.isoformat() if date_from else ""}"></label> <label>to <input name="to" type="date" '
+            f'value="{date_to.isoformat() if date_to else ""}"></label> <button type="submit">Filter</button></form>')
     if not runs:
-        return _note("No model run recorded yet.")
+        return form + _note("No model run recorded yet." if not (model or date_from or date_to)
+                            else "No model run matches the filter.")
     rows = "".join(
         f'<tr><td>{r.run_date.isoformat()}</td><td>{escape(r.model)}</td><td><code>{escape(r.model_version)}</code>'
         f'</td><td><span class="status status-{escape(r.status)}">{escape(r.status)}</span></td>'
-        f'<td class="num">{_int(r.n_interactions)}</td><td class="num">{_int(r.n_users)}</td>'
-        f'<td class="num">{_int(r.n_items)}</td><td>{_metrics(r.metrics)}</td>'
-        f'<td>{escape(r.triggered_by or "")}</td><td>{_ts(r.published_at)}</td></tr>' for r in runs)
-    return ("<table><thead><tr><th>as-of date</th><th>model</th><th>version</th><th>status</th>"
-            "<th>interactions</th><th>users</th><th>items</th><th>metrics</th><th>trigger</th>"
-            f"<th>published at</th></tr></thead><tbody>{rows}</tbody></table>")
+        f"{_headline(r.metrics, 'ndcg', k)}{_headline(r.metrics, 'recall', k)}"
+        f'<td class="num">{_int(r.metrics.get("holdout_users"))}</td>'
+        f"<td>{escape(_gate_reason(r.metrics))}</td>"
+        f'<td class="num">{_int(r.n_interactions)}</td><td>{escape(r.triggered_by or "")}</td>'
+        f"<td>{_ts(r.published_at)}</td><td>{_all_metrics(r.metrics)}</td></tr>" for r in runs)
+    return (form + f"<table><thead><tr><th>as-of date</th><th>model</th><th>version</th><th>status</th>"
+            f"<th>NDCG@{k} (vs pop, vs live)</th><th>recall@{k} (vs pop, vs live)</th><th>hold-out users</th>"
+            "<th>gate</th><th>interactions</th><th>trigger</th><th>published at</th><th>all metrics</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _headline(metrics: dict[str, Any], metric: str, k: int) -> str:
+    """One figure with its differences to popularity and to the live version on the same users."""
+    value = metrics.get(f"{metric}@{k}")
+    if not isinstance(value, (int, float)):
+        return "<td></td>"
+    diffs = [f"{value - other:+.4f}" if isinstance(other := metrics.get(f"{subject}_{metric}@{k}"), (int, float))
+             else "-" for subject in ("popularity", "champion")]
+    return f'<td class="num">{value:.4f} ({diffs[0]}, {diffs[1]})</td>'
+
+
+def _gate_reason(metrics: dict[str, Any]) -> str:
+    gate = metrics.get("gate")
+    if not isinstance(gate, dict):
+        return ""
+    return f"{'accepted' if gate.get('accepted') else 'rejected'}: {gate.get('reason', '')}"
+
+
+def _all_metrics(metrics: dict[str, Any]) -> str:
+    """Every numeric metric, folded: a click opens it (HTML details, no script)."""
+    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if not shown:
+        return ""
+    items = "".join(f"<li><code>{escape(k)}</code> {v:.4g}</li>" if isinstance(v, float)
+                    else f"<li><code>{escape(k)}</code> {v}</li>" for k, v in shown.items())
+    return f"<details><summary>{len(shown)} metrics</summary><ul>{items}</ul></details>"
+
+
+def _runs_panel(settings: Settings, query: Mapping[str, str]) -> str:
+    model = (query.get("model") or "").strip() or None
+    date_from, date_to = _date(query.get("from")), _date(query.get("to"))
+    return render_runs(data.model_runs(settings, model=model, date_from=date_from, date_to=date_to),
+                       settings.k, model, date_from, date_to)
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text and text.strip() else None
+    except ValueError:
+        return None  # a hand-typed date that does not parse filters nothing
 
 
 def render_eval(by_model: dict[str, dict[str, list[Series]]], k: int) -> str:
@@ -182,11 +236,12 @@ PANELS: dict[str, tuple[str, str, Callable[[Settings, Mapping[str, str]], str]]]
                lambda s, q: render_catalogue(data.live_models(s))),
     "live": ("Live models", "The version serving reads for each model (live_models), and the model each "
              "serving alias serves (serving_aliases).",
-             lambda s, q: render_live(data.live_models(s), data.serving_aliases(s))),
+             lambda s, q: render_live(data.live_models(s), data.serving_aliases(s), s.k)),
     "lists": ("Live lists", "What serving returns now (live_recommendations), with the catalogue's titles: "
               "one user's lists, and the items each model lists most often.", _lists_panel),
-    "runs": ("Model runs", "The newest 50 rows of the registry (model_runs).",
-             lambda s, q: render_runs(data.model_runs(s))),
+    "runs": ("Model runs", "The newest 50 rows of the registry (model_runs), headline hold-out figures against "
+             "popularity and the live version; filter by model and as-of dates.",
+             _runs_panel),
     "eval": ("Hold-out NDCG@10 and recall@10", "Per model over as-of dates: the model against the popularity "
              "baseline on the window's last day (eval_metrics).",
              lambda s, q: render_eval(data.eval_series(s, k=10), 10)),
@@ -236,11 +291,3 @@ def _ts(value: datetime | date | None) -> str:
 
 def _int(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
-
-
-def _metrics(metrics: dict[str, Any]) -> str:
-    shown = {k: v for k, v in sorted(metrics.items()) if isinstance(v, (int, float))}
-    if not shown:
-        return ""
-    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-    return f'<span title="{escape(json.dumps(metrics))}">{escape(text)}</span>'

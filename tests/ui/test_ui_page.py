@@ -90,3 +90,25 @@ def test_the_models_panel_lists_the_catalogue_with_each_live_version():
     assert html.count("<tr><td>") == len(catalogue.MODELS)
     assert "<code>mf_bpr@2026-01-29</code>" in html and html.count("not published yet") == len(catalogue.MODELS) - 1
     assert "off-policy estimate, then gate (no ranking gate)" in html  # the RL models
+
+
+def test_runs_panel_shows_headline_figures_against_popularity_and_live_and_filters(ui_settings):
+    """One line per version: NDCG@10 and recall@10 with their differences to popularity and to the
+    live version on the same users, the gate's reason, every metric folded behind a click."""
+    version = "mf_als@2026-03-08"
+    _execute(ui_settings, "UPDATE model_runs SET metrics = '{\"ndcg@10\": 0.2, \"popularity_ndcg@10\": 0.15,"
+                          " \"champion_ndcg@10\": 0.25, \"recall@10\": 0.3, \"holdout_users\": 812,"
+                          " \"coverage@10\": 0.4, \"gate\": {\"accepted\": false, \"reason\": \"ndcg@10 0.2000 is"
+                          f" worse than live\"}}}}' WHERE model_version = '{version}'")
+    runs = page.render_panel("runs", ui_settings)
+    row = re.search(rf"<tr><td>2026-03-08</td><td>mf_als</td>.*?</tr>", runs, re.S).group(0)
+    assert '<td class="num">0.2000 (+0.0500, -0.0500)</td>' in row  # vs popularity, vs live
+    assert '<td class="num">0.3000 (-, -)</td>' in row  # no popularity or live recall recorded
+    assert "<td>rejected: ndcg@10 0.2000 is worse than live</td>" in row and '<td class="num">812</td>' in row
+    assert "<details><summary>6 metrics</summary>" in row and "<code>coverage@10</code> 0.4" in row
+    # the filter: one model, a date range
+    only_bpr = page.render_panel("runs", ui_settings, {"model": "mf_bpr"})
+    assert "mf_bpr@2026-03-08" in only_bpr and "mf_als@" not in only_bpr.split("</form>", 1)[1]
+    ranged = page.render_panel("runs", ui_settings, {"model": "mf_als", "from": "2026-03-06", "to": "2026-03-07"})
+    assert sorted(re.findall(r"<code>(mf_als@[0-9-]+)</code>", ranged)) == ["mf_als@2026-03-06", "mf_als@2026-03-07"]
+    assert "No model run matches the filter." in page.render_panel("runs", ui_settings, {"from": "2030-01-01"})
