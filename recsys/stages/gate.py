@@ -277,11 +277,12 @@ def _figures(metric: str, challenger: float | None, champion: float | None) -> s
 
 
 def _check_mean(artifact_path: str, subject: str, values: np.ndarray | None, stored: float | None) -> None:
-    """A re-run's evaluate writes the file before eval_metrics: a mismatch means the two are of different runs."""
-    if (values is None) != (stored is None) or (values is not None and abs(float(values.mean()) - stored) > 1e-9):
+    """A re-run's evaluate writes the file before eval_metrics: a mismatch means the two are of different runs.
+    (A metric kept only as a mean, such as coverage, has no per-user values to check.)"""
+    if values is not None and (stored is None or abs(float(values.mean()) - stored) > 1e-9):
         raise DataValidationError(str(holdout_users.path_for(artifact_path)), subject,
-                                  f"per-user figures (mean {None if values is None else float(values.mean())}) "
-                                  f"are not eval_metrics' ({stored}): re-run the version's evaluate step")
+                                  f"per-user figures (mean {float(values.mean())}) are not eval_metrics' "
+                                  f"({stored}): re-run the version's evaluate step")
 
 
 def _decide_dr(settings: Settings, version: str, run_date: date, decision: GateDecision) -> GateDecision:

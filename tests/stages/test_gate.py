@@ -170,6 +170,19 @@ def test_without_per_user_figures_the_means_are_compared_and_the_reason_says_so(
     assert decision.accepted and "diff -0.0030 on 500 users (means only: no per-user figures)" in decision.reason
 
 
+def test_a_metric_kept_only_as_a_mean_is_compared_on_its_means(settings):
+    _go_live(settings)
+    version = _register(settings, DAY)
+    _evaluated(settings, version, model=_hits(100, 0.3, 1), champion=_hits(100, 0.3, 2))  # per-user ndcg only
+    with db.raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        for subject, value in (("model", 0.50), ("champion", 0.40)):
+            cur.execute("INSERT INTO eval_metrics (model_version, subject, metric, k, value, n_users)"
+                        " VALUES (%s, %s, 'coverage', %s, %s, 100)", (version, subject, settings.k, value))
+    decision = decide(dataclasses.replace(settings, gate_metric="coverage"), version)
+    assert decision.accepted and decision.n_users == 100
+    assert "coverage@10 0.5000 vs live 0.4000: diff +0.1000 on 100 users (means only" in decision.reason
+
+
 def test_per_user_figures_of_another_evaluation_are_refused(settings):
     from recsys.errors import DataValidationError
 
