@@ -9,10 +9,13 @@ COPY; then every model of the catalogue (`recsys/catalogue.py`) has its own task
 named after the model, and runs in it only when the run's `models` param lists it
 (default: `RECSYS_NIGHTLY_MODELS`, else the catalogue's default models):
 
-* hold-out models (matrix factorisation): **train** -> **evaluate** (the new model, the
-  live model and popularity on the window's last day) -> **gate** (keeps the live model
-  when the new one is worse beyond the tolerance) -> **score** (top-K lists, mapped over
-  user shards) -> **publish** (every shard's lists made live in one transaction);
+* hold-out models (matrix factorisation, baselines): **train** -> **evaluate** (the new
+  model, the live model and the popularity baselines on the window's last day, per user)
+  -> **gate** (keeps the live model when the hold-out has too few users, or the new one is
+  credibly worse beyond the relative tolerance; holds a learned model to the best
+  baseline, so it waits for the baseline models' evaluate tasks) -> **score** (top-K
+  lists, mapped over user shards) -> **publish** (every shard's lists made live in one
+  transaction);
 * off-policy models (RL): **train** (after the factor model whose item factors start its
   embeddings) -> **score** -> **ope** (the off-policy estimate of its click and D1 return
   rates on day D-2, in `ope_estimates`) -> **gate** -> **publish**.
@@ -113,7 +116,7 @@ def recsys_nightly():
             tasks[step.id] = run.partial(step_id=step.id, **given).expand(plan=shards)
         else:
             tasks[step.id] = run(step_id=step.id, **given)
-        for waited in step.after:
+        for waited in step.after + step.after_unless_failed:
             tasks[waited] >> tasks[step.id]
 
 

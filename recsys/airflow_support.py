@@ -88,8 +88,9 @@ def run_night_task(step_id: str, given: dict[str, Any]) -> Any:
     inputs = {key: given[key] for key in keys} | ({"plan": given["plan"]} if step.mapped else {})
     if step.model is not None and step.model not in context["params"]["models"]:
         raise AirflowSkipException(f"{step.model} is not in this run's models")
-    if step.after and any(inputs.get(key) is None for key in inputs):
-        # all_done: it runs after the models it waits for whatever their state, but needs its inputs
+    if (step.after or step.after_unless_failed) and any(inputs.get(key) is None for key in inputs):
+        # all_done / none_failed: it runs after the models it waits for whatever their state (but
+        # a failure, for none_failed), and needs its own inputs
         raise AirflowSkipException(f"{step.id}: an input step did not succeed this night")
     try:
         with no_retry_on_bad_input():

@@ -279,7 +279,23 @@ class Settings:
             Or `dr_return_diff_lcb` (DR_DIFF_GATE_METRIC): the lower bound of the paired DR
             estimate of challenger - live on the same sessions and resamples, accepted when
             >= -gate_tolerance (recsys.stages.gate).
-        gate_tolerance: how much worse than the live model (absolute) a new model may be and still go live.
+        gate_tolerance: the DR gates' tolerance (`RECSYS_GATE_TOLERANCE`): how much lower (absolute, in
+            return rate) than the live model a new model's lower bound may be and still go live. The
+            ranking gate no longer reads it (it did before issue #18, the safe gate): it reads
+            `gate_relative_tolerance`.
+        gate_relative_tolerance: the ranking gate's tolerance, relative to the live model's hold-out
+            metric (`RECSYS_GATE_RELATIVE_TOLERANCE`, 0.05 = 5%): the challenger goes live when the
+            lower bound of the paired bootstrap interval of (challenger - champion) over the hold-out
+            users is >= -gate_relative_tolerance * champion.
+        gate_min_users: hold-out users below which the ranking metric decides nothing
+            (`RECSYS_GATE_MIN_USERS`): the live model stays, or the first model goes live, with that
+            reason recorded. 0 = any number decides.
+        gate_bootstrap_samples: replicates of the ranking gate's paired bootstrap
+            (`RECSYS_GATE_BOOTSTRAP_SAMPLES`), seeded with `gate_seed` so a re-run decides the same.
+        gate_baseline_floor: no learned model goes live while its hold-out metric is below the best
+            baseline's on the same users (`RECSYS_GATE_BASELINE_FLOOR`): the baselines scored beside it
+            and the night's models of kind `baseline`. `force_publish` overrides it, and says so.
+        gate_seed: seed of the gate's bootstrap (`RECSYS_SEED`).
         als: ALS hyper-parameters.
         bpr: BPR hyper-parameters (the second MF model).
         search: the nightly ALS hyper-parameter search on a validation split.
@@ -314,7 +330,12 @@ class Settings:
     keep_versions: int = 7
     serving_alias: str = "default"
     gate_metric: str = "ndcg"
-    gate_tolerance: float = 0.005
+    gate_tolerance: float = 0.005  # DR gates only (absolute)
+    gate_relative_tolerance: float = 0.05  # the ranking gate: a share of the live model's metric
+    gate_min_users: int = 50
+    gate_bootstrap_samples: int = 1000
+    gate_baseline_floor: bool = True
+    gate_seed: int = 42
     score_batch_users: int = 4096
     als: ALSConfig = field(default_factory=ALSConfig)
     bpr: BPRConfig = field(default_factory=BPRConfig)
@@ -353,6 +374,14 @@ class Settings:
         if self.mf_confidence not in CONFIDENCE_MODES:
             raise ConfigurationError(f"RECSYS_MF_CONFIDENCE must be one of {', '.join(CONFIDENCE_MODES)}, "
                                      f"got {self.mf_confidence!r}")
+        if not 0.0 <= self.gate_relative_tolerance < float("inf"):  # NaN fails the comparison too
+            raise ConfigurationError("RECSYS_GATE_RELATIVE_TOLERANCE must be finite and >= 0 (0.05 = 5% of the "
+                                     f"live model's metric), got {self.gate_relative_tolerance!r}")
+        if self.gate_min_users < 0:
+            raise ConfigurationError(f"RECSYS_GATE_MIN_USERS must be >= 0, got {self.gate_min_users!r}")
+        if self.gate_bootstrap_samples < 1:
+            raise ConfigurationError("RECSYS_GATE_BOOTSTRAP_SAMPLES must be >= 1, "
+                                     f"got {self.gate_bootstrap_samples!r}")
 
     @property
     def event_type_names(self) -> tuple[str, ...]:
@@ -420,7 +449,13 @@ class Settings:
         sections = {section: dataclasses.replace(getattr(base, section), **fields)
                     for section, fields in values.items()}
         settings = dataclasses.replace(base, **top, **sections)
-        return dataclasses.replace(settings, **overrides) if overrides else settings
+        settings = dataclasses.replace(settings, **overrides) if overrides else settings
+        if "RECSYS_GATE_TOLERANCE" in env and settings.gate_metric not in DR_GATE_METRICS:
+            # its meaning for the ranking gate changed: say so rather than ignore it unseen
+            logger.warning("RECSYS_GATE_TOLERANCE=%s is read by the DR gates only; the ranking gate (%s) reads "
+                           "RECSYS_GATE_RELATIVE_TOLERANCE (a share of the live model's metric, now %s)",
+                           env["RECSYS_GATE_TOLERANCE"], settings.gate_metric, settings.gate_relative_tolerance)
+        return settings
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view without the database URL (it may hold a password)."""

@@ -18,7 +18,12 @@ depend on training, so they run on a night whose training is skipped or fails;
 those models' publishes have ended; `cleanup_artifacts` runs last, once every model's
 publish has ended, whatever its outcome. A model
 with `after` waits for those models' train steps whatever their outcome
-(`trigger_rule="all_done"`), since it only reads their output when it is there.
+(`trigger_rule="all_done"`), since it only reads their output when it is there. The gate
+of a learned hold-out model waits for the evaluate steps of the night's models of kind
+"baseline" (`trigger_rule="none_failed"`): its baseline floor reads their figures
+(`recsys.stages.gate`), so it must see all of them, on the first run and on a re-run. A
+baseline not in the run (skipped) holds nothing back; one whose evaluation failed makes
+the learned models' gates upstream_failed, since their floor is unknown.
 
 Standard library only: the DAG file imports this module when it is parsed.
 """
@@ -32,6 +37,7 @@ from recsys.catalogue import ModelSpec
 
 ALL_SUCCESS = "all_success"
 ALL_DONE = "all_done"
+NONE_FAILED = "none_failed"
 
 # One line per stage: the task's doc in the Airflow UI and the CLI's progress.
 STAGE_DOCS = {
@@ -42,8 +48,9 @@ STAGE_DOCS = {
                 "(eval_metrics); under a DR gate also store the off-policy estimate the gate reads.",
     "ope": "Off-policy (IPS, SNIPS, DR) estimate of the candidate's click and D1 return rates on the "
            "logged day D-2 (ope_estimates, eval_metrics), before its gate.",
-    "gate": "Keep the live model when the new one is worse beyond the tolerance (the task is then "
-            "skipped); else plan the score shards.",
+    "gate": "Keep the live model when the hold-out has too few users to judge, when the new model is "
+            "credibly worse beyond the relative tolerance (paired bootstrap over users) or below the best "
+            "baseline (the task is then skipped, with the reason); else plan the score shards.",
     "score": "Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.",
     "publish": "Write every shard's lists into a new partition and make them live in one transaction.",
     "choose": "Point the serving alias (RECSYS_SERVING_ALIAS, `default`) at the model whose live lists did best "
@@ -71,6 +78,9 @@ class Step:
         model: the model whose version the step builds; None for shared steps.
         inputs: ids of the steps whose manifests it reads (it waits for them to succeed).
         after: ids of steps it waits for without needing their success (`trigger_rule` all_done).
+        after_unless_failed: ids of steps it waits for that may be skipped (a model not in the
+            run) but not fail (`trigger_rule` none_failed): the gate's baseline floor reads
+            their figures, and without them it cannot tell the floor. Not with `after`.
         mapped: mapped over the shard plans its gate returns (the DAG; `run_night` loops).
     """
 
@@ -80,14 +90,21 @@ class Step:
     inputs: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     mapped: bool = False
+    after_unless_failed: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.after and self.after_unless_failed:
+            raise ValueError(f"step {self.id}: one trigger rule per task, so `after` or `after_unless_failed`")
 
     @property
     def trigger_rule(self) -> str:
-        return ALL_DONE if self.after else ALL_SUCCESS
+        if self.after:
+            return ALL_DONE
+        return NONE_FAILED if self.after_unless_failed else ALL_SUCCESS
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        return self.inputs + self.after
+        return self.inputs + self.after + self.after_unless_failed
 
     @property
     def name(self) -> str:
@@ -103,15 +120,19 @@ class Step:
         return self.stage in HEAVY_STAGES
 
 
-def model_steps(spec: ModelSpec, selected: Iterable[str]) -> list[Step]:
-    """The steps of one model; `after` keeps only models that are in `selected`."""
+def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[str] = ()) -> list[Step]:
+    """The steps of one model; `after` keeps only models that are in `selected`. `baselines`:
+    the selected models of kind "baseline" with a hold-out evaluation, whose figures a learned
+    model's gate holds it to (the baseline floor), so it waits for their evaluate steps."""
     m = spec.name
     after = tuple(f"{other}.train" for other in spec.after if other in set(selected))
     train = Step(f"{m}.train", "train", m, ("extract",), after)
     if spec.readout == "holdout":
+        floor = tuple(f"{b}.evaluate" for b in baselines if b != m) if spec.kind != "baseline" and spec.ranking_gate \
+            else ()
         return [train,
                 Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train")),
-                Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate")),
+                Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate"), after_unless_failed=floor),
                 Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
                 Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score"))]
     return [train,
@@ -126,9 +147,11 @@ def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:
     """Every step of a night that trains `models`, in an order that respects every edge."""
     models = list(models)
     selected = [spec.name for spec in models]
+    baselines = [spec.name for spec in models
+                 if spec.kind == "baseline" and spec.readout == "holdout" and spec.evaluate is not None]
     steps = [Step("extract", "extract")]
     for spec in models:
-        steps.extend(model_steps(spec, selected))
+        steps.extend(model_steps(spec, selected, baselines))
     # the alias compares what each hold-out model serves once their publishes are done
     holdout = tuple(f"{spec.name}.publish" for spec in models if spec.readout == "holdout")
     if holdout:

@@ -251,14 +251,16 @@ def _blocked(step: Step, states: Mapping[str, str]) -> str | None:
 
     all_success: an upstream failure makes it upstream_failed, an upstream skip skips it.
     all_done (steps with `after`): it runs whatever those ended as, but is skipped when an
-    input it reads is missing."""
+    input it reads is missing. none_failed (steps with `after_unless_failed`): a failure of
+    any of them makes it upstream_failed, a skip of one of them does not skip it (a skipped
+    input still does: the task would skip itself)."""
     inputs = [states[i] for i in step.inputs]
     if step.after:
         return None if all(s == SUCCESS for s in inputs) else SKIPPED
-    upstream = inputs + [states[i] for i in step.after]
+    upstream = inputs + [states[i] for i in step.after_unless_failed]
     if any(s in (FAILED, UPSTREAM_FAILED) for s in upstream):
         return UPSTREAM_FAILED
-    return SKIPPED if any(s == SKIPPED for s in upstream) else None
+    return SKIPPED if any(s == SKIPPED for s in inputs) else None
 
 
 def _run_mapped(step: Step, night: Night, outputs: Mapping[str, Any]) -> list[Any]:

@@ -188,16 +188,31 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_SERVING_ALIAS", STR, "the model name whose live lists are those of the candidate that did "
            "best on the night's hold-out (`live_recommendations WHERE model = 'default'`); empty: no alias",
            "night", fields=("serving_alias",)),
-    EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits and the OPE bootstrap", "night",
-           fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed")),
+    EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits, the OPE bootstrap and the "
+           "gate's", "night", fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed", "gate_seed")),
     EnvVar("RECSYS_NUM_THREADS", INT, "CPU threads of the MF fits; 0 = the CPUs given to the task "
            "(`sched_getaffinity`)", "night", fields=("als.num_threads", "bpr.num_threads")),
     # gate
     EnvVar("RECSYS_GATE_METRIC", STR, "what the champion/challenger gate compares: a hold-out ranking metric at K "
            "(`ndcg`, `recall`, ...) or the off-policy return rate (`dr_return_lcb`, `dr_return_diff_lcb`)", "gate",
            fields=("gate_metric",)),
-    EnvVar("RECSYS_GATE_TOLERANCE", FLOAT, "how much worse than the live model (absolute) a new model may be and "
-           "still go live", "gate", fields=("gate_tolerance",)),
+    EnvVar("RECSYS_GATE_TOLERANCE", FLOAT, "the DR gates' tolerance (`dr_return_lcb`, `dr_return_diff_lcb`): how "
+           "much lower (absolute, in return rate) than the live model a new model may be and still go live. The "
+           "ranking gate no longer reads it (it reads `RECSYS_GATE_RELATIVE_TOLERANCE`; a warning says so when it "
+           "is set under a ranking metric)", "gate", fields=("gate_tolerance",)),
+    EnvVar("RECSYS_GATE_RELATIVE_TOLERANCE", FLOAT, "the ranking gate's tolerance as a share of the live model's "
+           "hold-out metric (0.05 = 5%): the new model goes live when the lower bound of the 95% paired bootstrap "
+           "interval of (new - live) over the hold-out users is >= -tolerance x live", "gate",
+           fields=("gate_relative_tolerance",)),
+    EnvVar("RECSYS_GATE_MIN_USERS", INT, "hold-out users below which the ranking metric decides nothing: the live "
+           "model stays, or the first model goes live, with that reason recorded; 0 = any number decides", "gate",
+           fields=("gate_min_users",)),
+    EnvVar("RECSYS_GATE_BOOTSTRAP_SAMPLES", INT, "replicates of the ranking gate's paired bootstrap over users "
+           "(seeded by `RECSYS_SEED`: a re-run decides the same)", "gate", fields=("gate_bootstrap_samples",)),
+    EnvVar("RECSYS_GATE_BASELINE_FLOOR", BOOL, "no learned model goes live while its hold-out metric is below the "
+           "best baseline's on the same users (popularity and trending, scored beside it, and the night's models "
+           "of kind `baseline`); `force_publish` overrides it and says so", "gate",
+           fields=("gate_baseline_floor",)),
     # retention
     EnvVar("RECSYS_RETENTION_DAYS", INTS, "the N of the N-day retention cells computed each night", "retention",
            fields=("retention_days",)),

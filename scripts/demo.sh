@@ -46,18 +46,22 @@ airflow pools set recsys_training 2 "training and evaluation tasks" > /dev/null
   done
 } > "$DEMO_ENV_FILE"
 
+# The candidates: ALS, item-kNN and the popularity baseline beside them. A learned model goes
+# live only above popularity on the hold-out (the gate's baseline floor), and the serving alias
+# `default` serves whichever live lists did best (on the simulated log, popularity's).
+# RECSYS_NIGHTLY_MODELS, when set, chooses instead.
+CONF='{"models": ["mf_als", "baseline_popular", "itemknn"]}'
+[ -n "${RECSYS_NIGHTLY_MODELS:-}" ] && CONF='{}'
 for back in $(seq $((NIGHTS - 1)) -1 0); do
   DAY="$(python -c "import datetime as d; print(d.date.fromisoformat('$LAST_DAY') - d.timedelta(days=$back))")"
   echo "==> airflow dags test recsys_nightly $DAY (log: $STATE/night-$DAY.log)"
-  # the candidates: MF, popularity and item-kNN; the serving alias `default` goes to the best of them
-  airflow dags test recsys_nightly "$DAY" -c '{"models": ["mf_als", "baseline_popular", "itemknn"]}' \
-    > "$STATE/night-$DAY.log" 2>&1 || { tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
+  airflow dags test recsys_nightly "$DAY" -c "$CONF" > "$STATE/night-$DAY.log" 2>&1 || { tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
   grep -q "state=success" "$STATE/night-$DAY.log" || { echo "run for $DAY did not succeed:"; tail -n 40 "$STATE/night-$DAY.log"; exit 1; }
 done
 
 echo "==> model registry"
 recsys models list --limit 6
-QUERY="SELECT user_id, rank, item_id, round(score::numeric, 4) AS score, model_version
+QUERY="SELECT model, user_id, rank, item_id, round(score::numeric, 4) AS score, model_version
 FROM recsys.live_recommendations
 WHERE model = 'default' AND user_id = (SELECT min(user_id) FROM recsys.live_recommendations)
 ORDER BY rank;"

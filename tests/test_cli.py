@@ -1,5 +1,6 @@
 """The command line against a real database: run, recommend, models, sql."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -123,14 +124,15 @@ def registry(settings, monkeypatch):
     version and a challenger with a DR estimate, a popularity version not gated yet, and
     one that failed in training."""
     monkeypatch.setenv("RECSYS_DATABASE_URL", settings.database_url)
+    gate = dataclasses.replace(settings, gate_min_users=5)  # the 7 hold-out users decide
     old = _register(settings, "mf_als", LIST_DAY - timedelta(days=1))
     _holdout(settings, old, model=0.10, popularity=0.06)
-    decide(settings, old)
+    decide(gate, old)
     _publish(settings, old, LIST_DAY - timedelta(days=1))
     new = _register(settings, "mf_als", LIST_DAY)
     _holdout(settings, new, model=0.08, champion=0.10, popularity=0.05)
     with pytest.raises(PublishRejected):
-        decide(settings, new)
+        decide(gate, new)
     live_rl = _register(settings, "rl_reinforce", LIST_DAY - timedelta(days=1), kind="rl")
     _dr_return(settings, live_rl, 0.36)
     _publish(settings, live_rl, LIST_DAY - timedelta(days=1))
@@ -159,7 +161,7 @@ def test_models_list_is_a_table_of_headline_figures_and_gate_reasons(registry, m
     assert rows["mf_als@2026-01-28"].split()[1:7] == ["published", "ndcg@10", "0.1000", "-", "+0.0400", "accepted:"]
     assert rows["mf_als@2026-01-29"].split()[1:7] == ["rejected", "ndcg@10", "0.0800", "-0.0200", "+0.0300",
                                                       "rejected:"]
-    assert "is worse than live mf_als@2026-01-28's 0.1000 by more than 0.005" in rows["mf_als@2026-01-29"]
+    assert "rejected: ndcg@10 0.0800 vs live 0.1000: diff -0.0200 on 7 users" in rows["mf_als@2026-01-29"]
     # an off-policy model is read out by its DR estimate on its logged day, against the live
     # version's on the same day and the same night's popularity version's
     assert rows["rl_reinforce@2026-01-29"].split()[1:6] == ["trained", "dr_return@10", "0.4100", "+0.0300",
@@ -188,7 +190,11 @@ def test_models_list_json_is_one_document_with_fixed_keys(registry, capsys):
     live = by_version["mf_als@2026-01-28"]
     assert live["is_live"] is True and live["status"] == "published" and live["run_date"] == "2026-01-28"
     assert (live["metric"], live["value"], live["popularity_value"]) == ("ndcg@10", 0.10, 0.06)
-    assert live["gate_accepted"] is True and live["gate_reason"] == "no live model yet"
+    assert live["gate_accepted"] is True and live["gate_reason"] == (
+        "no live model yet; ndcg@10 0.1000 on 7 users; >= the best baseline, popularity's 0.0600: accepted")
+    assert by_version["mf_als@2026-01-29"]["gate_reason"] == (
+        "ndcg@10 0.0800 vs live 0.1000: diff -0.0200 on 7 users (means only: no per-user figures) < -5% of live"
+        " (-0.0050); >= the best baseline, popularity's 0.0500: rejected, live mf_als@2026-01-28 stays")
     assert live["metrics"] == {"ndcg@10": 0.10, "holdout_users": 7}
     rejected = by_version["mf_als@2026-01-29"]
     assert (rejected["live_version"], rejected["live_value"], rejected["gate_accepted"]) == \
@@ -213,4 +219,4 @@ def test_models_list_cuts_lines_to_columns_and_leaves_a_pipe_whole(registry):
     assert len(out) == 9 and all(len(line) <= 60 for line in out)
     assert out[2].startswith("baseline_popular@2026-01-29") and out[3].endswith("...")
     whole = run()  # a pipe without COLUMNS: nothing to wrap, so nothing is cut (grep sees the reasons)
-    assert len(whole) == 9 and whole[3].endswith("by more than 0.005")
+    assert len(whole) == 9 and whole[3].endswith("rejected, live mf_als@2026-01-28 stays")

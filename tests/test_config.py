@@ -47,10 +47,14 @@ FIELD_CASES = {
     "RECSYS_SERVING_ALIAS": ("winner", {"serving_alias": "winner"}),
     "RECSYS_DATASET_KEEP_DAYS": ("0", {"dataset_keep_days": 0}),
     "RECSYS_TRENDING_HALF_LIFE_DAYS": ("1.5", {"trending_half_life_days": 1.5}),
-    "RECSYS_SEED": ("7", {"als.seed": 7, "bpr.seed": 7, "rl.seed": 7, "ope.seed": 7}),
+    "RECSYS_SEED": ("7", {"als.seed": 7, "bpr.seed": 7, "rl.seed": 7, "ope.seed": 7, "gate_seed": 7}),
     "RECSYS_NUM_THREADS": ("2", {"als.num_threads": 2, "bpr.num_threads": 2}),
     "RECSYS_GATE_METRIC": ("dr_return_lcb", {"gate_metric": "dr_return_lcb"}),
     "RECSYS_GATE_TOLERANCE": ("0.02", {"gate_tolerance": 0.02}),
+    "RECSYS_GATE_RELATIVE_TOLERANCE": ("0.1", {"gate_relative_tolerance": 0.1}),
+    "RECSYS_GATE_MIN_USERS": ("200", {"gate_min_users": 200}),
+    "RECSYS_GATE_BOOTSTRAP_SAMPLES": ("500", {"gate_bootstrap_samples": 500}),
+    "RECSYS_GATE_BASELINE_FLOOR": ("off", {"gate_baseline_floor": False}),
     "RECSYS_RETENTION_DAYS": ("1, 3,28", {"retention_days": (1, 3, 28)}),
     "RECSYS_RETENTION_TIMEZONE": ("Europe/Paris", {"retention_timezone": "Europe/Paris"}),
     "RECSYS_RETENTION_START_DATE": ("2017-11-24", {"retention_start_date": date(2017, 11, 24)}),
@@ -147,7 +151,8 @@ def test_every_variable_at_once_and_the_others_change_nothing():
 
 def test_recsys_seed_seeds_every_stochastic_step_including_ope():
     settings = Settings.from_env({"RECSYS_SEED": "123"})
-    assert (settings.als.seed, settings.bpr.seed, settings.rl.seed, settings.ope.seed) == (123, 123, 123, 123)
+    assert (settings.als.seed, settings.bpr.seed, settings.rl.seed, settings.ope.seed,
+            settings.gate_seed) == (123, 123, 123, 123, 123)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("0", False), ("false", False), ("No", False), ("OFF", False),

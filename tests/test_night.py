@@ -72,6 +72,33 @@ def test_a_failing_branch_stops_only_what_reads_it(monkeypatch, settings):
         pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models)
 
 
+def test_a_learned_models_gate_waits_for_the_baseline_evaluations_its_floor_reads(monkeypatch, settings):
+    models = ("mf_als", "baseline_popular", "baseline_trending", "rl_reinforce")
+    steps = {step.id: step for step in night_steps(catalogue.select(models))}
+    gate = steps["mf_als.gate"]
+    assert gate.after_unless_failed == ("baseline_popular.evaluate", "baseline_trending.evaluate")
+    assert gate.trigger_rule == "none_failed"
+    # baselines are not held to a floor, RL has no hold-out; without baselines nothing to wait for
+    assert steps["baseline_popular.gate"].trigger_rule == steps["rl_reinforce.gate"].trigger_rule == "all_success"
+    alone = {step.id: step for step in night_steps(catalogue.select(["mf_als"]))}
+    assert alone["mf_als.gate"].trigger_rule == "all_success"
+
+    ran = _fake_steps(monkeypatch, skip={"baseline_trending.evaluate"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models)
+    assert ran.index("baseline_popular.evaluate") < ran.index("mf_als.gate")
+    assert report.states["mf_als.gate"] == report.states["mf_als.publish"] == "success"  # a skip holds nothing back
+
+    _fake_steps(monkeypatch, fail={"baseline_popular.evaluate"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models, raise_on_failure=False)
+    # the floor is unknown: the learned model waits for another night, the other branches go on
+    assert report.states["mf_als.gate"] == report.states["mf_als.publish"] == "upstream_failed"
+    assert report.states["baseline_trending.publish"] == report.states["rl_reinforce.publish"] == "success"
+
+    _fake_steps(monkeypatch, skip={"mf_als.evaluate"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models)
+    assert report.states["mf_als.gate"] == "skipped"  # its own input skipped: it does not run
+
+
 def test_an_empty_extract_skips_every_model_and_runs_retention(monkeypatch, settings):
     _fake_steps(monkeypatch, skip={"extract"})
     report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=catalogue.names())

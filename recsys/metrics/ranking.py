@@ -138,35 +138,60 @@ def hits_matrix(top: TopK, relevant: sp.csr_matrix, n_rows: int, k: int) -> np.n
     return hits
 
 
-def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
-    """Mean over users of hits in the top K / number of relevant items."""
-    return float(np.mean(hits.sum(axis=1) / n_relevant))
+def recall_per_user(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """(n_users,) hits in the top K / number of relevant items."""
+    return hits.sum(axis=1) / n_relevant
 
 
-def precision_at_k(hits: np.ndarray) -> float:
-    """Mean over users of hits in the top K / K."""
-    return float(np.mean(hits.sum(axis=1) / hits.shape[1]))
+def precision_per_user(hits: np.ndarray) -> np.ndarray:
+    """(n_users,) hits in the top K / K."""
+    return hits.sum(axis=1) / hits.shape[1]
 
 
-def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
-    """Mean over users of DCG@K / ideal DCG@K with binary gains."""
+def ndcg_per_user(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """(n_users,) DCG@K / ideal DCG@K with binary gains."""
     k = hits.shape[1]
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = hits @ discounts
     ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
-    return float(np.mean(dcg / ideal))
+    return dcg / ideal
+
+
+def map_per_user(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """(n_users,) sum_r precision@r * hit_r / min(K, relevant)."""
+    k = hits.shape[1]
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    return (precision_at * hits).sum(axis=1) / np.minimum(n_relevant, k)
+
+
+def hit_per_user(hits: np.ndarray) -> np.ndarray:
+    """(n_users,) 1.0 where the top K holds at least one relevant item, else 0.0."""
+    return (hits.sum(axis=1) > 0).astype(np.float64)
+
+
+def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
+    """Mean over users of hits in the top K / number of relevant items."""
+    return float(np.mean(recall_per_user(hits, n_relevant)))
+
+
+def precision_at_k(hits: np.ndarray) -> float:
+    """Mean over users of hits in the top K / K."""
+    return float(np.mean(precision_per_user(hits)))
+
+
+def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
+    """Mean over users of DCG@K / ideal DCG@K with binary gains."""
+    return float(np.mean(ndcg_per_user(hits, n_relevant)))
 
 
 def map_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> float:
     """Mean over users of sum_r precision@r * hit_r / min(K, relevant)."""
-    k = hits.shape[1]
-    precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
-    return float(np.mean((precision_at * hits).sum(axis=1) / np.minimum(n_relevant, k)))
+    return float(np.mean(map_per_user(hits, n_relevant)))
 
 
 def hit_rate_at_k(hits: np.ndarray) -> float:
     """Share of users with at least one relevant item in the top K."""
-    return float(np.mean(hits.sum(axis=1) > 0))
+    return float(np.mean(hit_per_user(hits)))
 
 
 def gini(counts: np.ndarray) -> float:
@@ -198,6 +223,33 @@ def intra_list_diversity(top: TopK, item_factors: np.ndarray) -> float:
     return float(np.concatenate(values).mean()) if values else 0.0
 
 
+def accuracy_per_user(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Each accuracy metric (ACCURACY_METRICS) per user of `users`, in that order: (len(users),) arrays
+    whose means are `ranking_metrics`' figures. The gate's paired comparison reads these."""
+    hits, n_relevant, _ = _hits_of(top, relevant, users, k)
+    return _accuracy(hits, n_relevant)
+
+
+ACCURACY_METRICS = ("recall", "precision", "ndcg", "map", "hit_rate")
+
+
+def _accuracy(hits: np.ndarray, n_relevant: np.ndarray) -> dict[str, np.ndarray]:
+    return {"recall": recall_per_user(hits, n_relevant), "precision": precision_per_user(hits),
+            "ndcg": ndcg_per_user(hits, n_relevant), "map": map_per_user(hits, n_relevant),
+            "hit_rate": hit_per_user(hits)}
+
+
+def _hits_of(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, TopK]:
+    """The (len(users), k) hits of `top` restricted to `users`, their relevant counts, and `top`
+    re-indexed to positions in `users`."""
+    position = np.full(relevant.shape[0], -1, dtype=np.int64)
+    position[users] = np.arange(len(users))
+    keep = position[top.user_index] >= 0
+    local = TopK(position[top.user_index[keep]], top.item_index[keep], top.rank[keep], top.score[keep])
+    sub = relevant[users]
+    return hits_matrix(local, sub, len(users), k), np.diff(sub.indptr), local
+
+
 def ranking_metrics(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int,
                     train: sp.csr_matrix | None = None, item_factors: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy metrics of `top` restricted to `users` (rows of `relevant`), and, given the
@@ -205,16 +257,8 @@ def ranking_metrics(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: in
 
     `top.user_index` must index rows of `relevant`; only rows in `users` count.
     """
-    position = np.full(relevant.shape[0], -1, dtype=np.int64)
-    position[users] = np.arange(len(users))
-    keep = position[top.user_index] >= 0
-    local = TopK(position[top.user_index[keep]], top.item_index[keep], top.rank[keep], top.score[keep])
-    sub = relevant[users]
-    hits = hits_matrix(local, sub, len(users), k)
-    n_relevant = np.diff(sub.indptr)
-    figures = {"recall": recall_at_k(hits, n_relevant), "precision": precision_at_k(hits),
-               "ndcg": ndcg_at_k(hits, n_relevant), "map": map_at_k(hits, n_relevant),
-               "hit_rate": hit_rate_at_k(hits)}
+    hits, n_relevant, local = _hits_of(top, relevant, users, k)
+    figures = {name: float(np.mean(values)) for name, values in _accuracy(hits, n_relevant).items()}
     n_items = relevant.shape[1]
     exposure = np.bincount(local.item_index, minlength=n_items)
     figures["coverage"] = float((exposure > 0).sum() / n_items)

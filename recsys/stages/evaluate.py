@@ -13,7 +13,9 @@ users under subject `champion`, for the gate (`recsys.stages.gate`). Item-item m
 chose and scored as they are served (`recsys.stages.train_item_item.item_item_top`); they
 have no item factors, so their lists' diversity is not measured. Every metric of
 `recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
-ones to `model_runs.metrics`.
+ones to `model_runs.metrics`; each hold-out user's accuracy metrics, for every subject,
+to `holdout_users.npz` beside the model file (`recsys.holdout_users`), for the gate's
+paired comparison and baseline floor.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import numpy as np
 
 import scipy.sparse as sp
 
+from recsys import holdout_users
 from recsys.config import ALSConfig, BPRConfig, Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run, write_metrics
 from recsys.interval import DataInterval
-from recsys.metrics.ranking import Split, ranking_metrics, temporal_split
+from recsys.metrics.ranking import Split, accuracy_per_user, ranking_metrics, temporal_split
 from recsys.models.baselines import as_factors
 from recsys.models.item_item.model import ItemItemModel
 from recsys.models.mf.als import fit_als
@@ -61,10 +64,12 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
     dataset = WindowDataset.load(Path(dataset_path))
     split = temporal_split(dataset, settings.positive_types, interval.end, settings.holdout_last_n,
                            holdout=settings.holdout)
+    run = get_run(settings, version)
+    holdout_path = holdout_users.path_for(run.artifact_path)
     if len(split.users) == 0:
+        holdout_path.unlink(missing_ok=True)  # an earlier run's figures would not be this night's
         logger.info("no user with history has a new positive item in the hold-out: no metrics for %s", version)
         return {}
-    run = get_run(settings, version)
     meta_path = Path(run.artifact_path).with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     k = settings.k
@@ -78,14 +83,19 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
         model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
                                   batch_users=settings.score_batch_users)
     figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors)}
-    for baseline in ("popularity", "trending"):  # what a team gets for free, beside every model
+    per_user = {"model": accuracy_per_user(model_top, split.relevant, split.users, k)}
+    for baseline in holdout_users.BASELINE_SUBJECTS:  # what a team gets for free, beside every model
         scores = item_scores(baseline, dataset, split.train_mask, settings.trending_half_life_days)
         top = top_k_popular(scores, split.train, k, split.users)
         figures[baseline] = ranking_metrics(top, split.relevant, split.users, k, split.train, item_factors)
+        per_user[baseline] = accuracy_per_user(top, split.relevant, split.users, k)
     if settings.holdout_last_n <= 0 and settings.holdout == "last_day":  # the live model never saw that day
         champion = _champion_top(settings, run.model, version, dataset, split.train, split.users, k)
         if champion is not None:
             figures["champion"] = ranking_metrics(champion[0], split.relevant, split.users, k, split.train, champion[1])
+            per_user["champion"] = accuracy_per_user(champion[0], split.relevant, split.users, k)
+    # before eval_metrics: the gate reads both, and a re-run replaces both
+    holdout_users.save(holdout_path, holdout_users.HoldoutUsers(version, k, dataset.user_ids[split.users], per_user))
     rows = [{"subject": subject, "metric": metric, "k": k, "value": value, "n_users": len(split.users)}
             for subject, metrics in figures.items() for metric, value in metrics.items()]
     summary = {f"{metric}@{k}" if subject == "model" else f"{subject}_{metric}@{k}": value
