@@ -290,6 +290,9 @@ class Settings:
         gate_min_users: hold-out users below which the ranking metric decides nothing
             (`RECSYS_GATE_MIN_USERS`): the live model stays, or the first model goes live, with that
             reason recorded. 0 = any number decides.
+        gate_min_distinct_items: an RL model's lists that hold fewer distinct items than this,
+            all users together, are a collapse (a few items for everyone) and are not published
+            (`RECSYS_GATE_MIN_DISTINCT_ITEMS`; 0 = no such rule).
         gate_bootstrap_samples: replicates of the ranking gate's paired bootstrap
             (`RECSYS_GATE_BOOTSTRAP_SAMPLES`), seeded with `gate_seed` so a re-run decides the same.
         gate_baseline_floor: no learned model goes live while its hold-out metric is below the best
@@ -333,6 +336,7 @@ class Settings:
     gate_tolerance: float = 0.005  # DR gates only (absolute)
     gate_relative_tolerance: float = 0.05  # the ranking gate: a share of the live model's metric
     gate_min_users: int = 50
+    gate_min_distinct_items: int = 20
     gate_bootstrap_samples: int = 1000
     gate_baseline_floor: bool = True
     gate_seed: int = 42

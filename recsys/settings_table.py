@@ -207,6 +207,9 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_GATE_MIN_USERS", INT, "hold-out users below which the ranking metric decides nothing: the live "
            "model stays, or the first model goes live, with that reason recorded; 0 = any number decides", "gate",
            fields=("gate_min_users",)),
+    EnvVar("RECSYS_GATE_MIN_DISTINCT_ITEMS", INT, "an RL model whose lists hold fewer distinct items than this "
+           "(all users together) has collapsed onto a few items for everyone and is not published; 0 = no "
+           "such rule", "gate", fields=("gate_min_distinct_items",)),
     EnvVar("RECSYS_GATE_BOOTSTRAP_SAMPLES", INT, "replicates of the ranking gate's paired bootstrap over users "
            "(seeded by `RECSYS_SEED`: a re-run decides the same)", "gate", fields=("gate_bootstrap_samples",)),
     EnvVar("RECSYS_GATE_BASELINE_FLOOR", BOOL, "no learned model goes live while its hold-out metric is below the "

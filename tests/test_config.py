@@ -44,6 +44,7 @@ FIELD_CASES = {
     "RECSYS_WARM_START": ("no", {"warm_start": False}),
     "RECSYS_MAX_EVENTS_PER_USER": ("0", {"max_events_per_user": 0}),
     "RECSYS_KEEP_VERSIONS": ("3", {"keep_versions": 3}),
+    "RECSYS_GATE_MIN_DISTINCT_ITEMS": ("5", {"gate_min_distinct_items": 5}),
     "RECSYS_SERVING_ALIAS": ("winner", {"serving_alias": "winner"}),
     "RECSYS_DATASET_KEEP_DAYS": ("0", {"dataset_keep_days": 0}),
     "RECSYS_TRENDING_HALF_LIFE_DAYS": ("1.5", {"trending_half_life_days": 1.5}),

@@ -67,7 +67,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -152,7 +152,7 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     if force and (dr_gate or not ranking_gate):
         decision = _with(decision, FORCED)
     elif not ranking_gate and not dr_gate:
-        decision = _with(decision, RL_RANKING_REASON)
+        decision = _decide_evidence(settings, version, run_date, decision, force)
     elif live_version is not None and live_version == version:
         decision = _with(decision, "re-run of the live version")
     elif live_version is not None and live_date > run_date:
@@ -171,6 +171,33 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     if not decision.accepted:
         raise PublishRejected(f"{version} not published: {decision.reason}; the live tables stay")
     return decision
+
+
+def _decide_evidence(settings: Settings, version: str, run_date: date, decision: GateDecision,
+                     force: bool) -> GateDecision:
+    """A model without a ranking gate (the RL policies) goes live only with evidence: an off-policy
+    estimate of its return rate (it has no ranking hold-out), and lists that are not collapsed onto
+    a few items for everyone (fewer than `gate_min_distinct_items` distinct items)."""
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(load_sql("gate/rl_evidence"), {"model_version": version, "k": settings.k})
+        distinct, gini, top_share, users, dr_return = cur.fetchone()
+    parts = [RL_RANKING_REASON]
+    held_back: list[str] = []
+    if dr_return is None:
+        parts.append(f"no off-policy estimate (no logged impressions with propensities on "
+                     f"{run_date - timedelta(days=2)}) and no ranking hold-out: no evidence")
+        held_back.append("no evidence")
+    else:
+        parts.append(f"DR D1 return {dr_return:.4f}")
+    if distinct is not None:
+        spread = (f"its lists hold {int(distinct)} distinct items over {int(users or 0)} users (Gini of exposure "
+                  f"{gini:.2f}, the most listed item in {100 * (top_share or 0):.0f}% of lists)")
+        if settings.gate_min_distinct_items and distinct < settings.gate_min_distinct_items:
+            parts.append(f"collapsed: {spread} < {settings.gate_min_distinct_items} (RECSYS_GATE_MIN_DISTINCT_ITEMS)")
+            held_back.append("collapse")
+        else:
+            parts.append(spread)
+    return _conclude(decision, "; ".join(parts), tuple(held_back), decision.champion_version, force)
 
 
 def _decide_ranking(settings: Settings, version: str, run_date: date, kind: str, evaluated: bool,

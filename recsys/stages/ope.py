@@ -37,6 +37,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from recsys.metrics import off_policy as ope
+from recsys.metrics.exposure import Exposure, exposure
 from recsys.config import DR_DIFF_GATE_METRIC, DR_GATE_METRICS, Settings
 from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
 from recsys.source import inspect_source
@@ -107,9 +108,12 @@ def estimate_candidate(settings: Settings, interval: DataInterval, dataset_path:
     """Estimate `version`'s click and D1 return rates on the logged day D-2 and store them."""
     run = get_run(settings, version)
     day_start = _day_start(logged_day(interval.run_date))
+    if score_path is not None:  # the candidate's own lists: how they spread exposure, for its gate
+        record_exposure(settings, version, score_path)
     logged = read_logged_day(settings, day_start)
     if logged.empty:
-        logger.warning("OPE of %s: no logged impressions with propensities on %s", version, day_start.date())
+        logger.warning("OPE of %s: no logged impressions with propensities on %s: no off-policy estimate",
+                       version, day_start.date())
         return OPEManifest(version, day_start.date().isoformat(), 0, 0, None, None, None, None)
     path = score_path or score_shard(settings, dataset_path, version).path
     with np.load(path) as scores:
@@ -134,6 +138,31 @@ def estimate_candidate(settings: Settings, interval: DataInterval, dataset_path:
     logger.info("OPE of %s on %s: click DR %.4f, D1 return DR %.4f [%.4f, %.4f] (ESS %.0f of %d sessions)",
                 version, manifest.logged_day, est["click"]["dr"].value, dr.value, dr.ci_low, dr.ci_high, dr.ess, dr.n)
     return manifest
+
+
+def record_exposure(settings: Settings, version: str, score_path: str) -> Exposure:
+    """Distinct items, coverage, Gini of exposure and top-item share of `version`'s scored lists over
+    the items of its window (model_runs.n_items), into eval_metrics (subject 'model')."""
+    with np.load(score_path) as scores:
+        users, items = scores["user_id"], scores["item_id"]
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        require_tables(cur, settings.schema, "eval_metrics", "model_runs")
+        cur.execute(load_sql("ope/version_catalogue_size"), {"model_version": version})
+        row = cur.fetchone()
+        spread = exposure(users, items, (row[0] if row else None) or 0)
+        for field_name, metric in EXPOSURE_METRICS.items():
+            cur.execute(load_sql("ope/eval_metrics_write"), {
+                "model_version": version, "subject": "model", "metric": metric, "k": settings.k,
+                "value": float(getattr(spread, field_name)), "n_users": spread.users})
+    logger.info("lists of %s: %d distinct items over %d users (coverage %.3f, Gini of exposure %.3f, the most "
+                "listed item in %.0f%% of lists)", version, spread.distinct_items, spread.users, spread.coverage,
+                spread.gini, 100 * spread.top_item_share)
+    return spread
+
+
+# What record_exposure writes to eval_metrics: Exposure field -> metric name.
+EXPOSURE_METRICS = {"distinct_items": "distinct_items", "coverage": "coverage", "gini": "exposure_gini",
+                    "top_item_share": "top_item_share"}
 
 
 def estimate_for_gate(settings: Settings, interval: DataInterval, dataset_path: str, version: str,

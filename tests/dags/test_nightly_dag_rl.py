@@ -46,7 +46,8 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     # the off-policy estimate on the logged day 01-01, whose next day is in the log
     assert estimates == [("rl_reinforce", "rl_reinforce@2026-01-03")]
     # the default ranking gate lets RL through, as before gate_rl existed
-    assert rl_gate == RL_RANKING_REASON
+    # evidence: a DR estimate and lists that are not one list for everyone
+    assert rl_gate.startswith(f"{RL_RANKING_REASON}; DR D1 return ") and " distinct items over " in rl_gate, rl_gate
 
 
 def test_dr_gate_compares_both_models_with_their_live_versions(airflow_db, settings, monkeypatch):

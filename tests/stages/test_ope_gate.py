@@ -141,8 +141,11 @@ def test_challenger_below_the_champion_beyond_tolerance_is_rejected(dr, tmp_path
     champion = _champion(dr, model, GOOD)
     challenger = _challenger(dr, model, BAD, tmp_path)
     ranking = dataclasses.replace(dr, gate_metric="ndcg")
-    if model == "rl_reinforce":  # the default ranking gate lets RL through, as before the DR gate
-        assert decide(ranking, challenger).reason == RL_RANKING_REASON
+    if model == "rl_reinforce":  # no ranking gate for RL, but its four items for everyone are a collapse
+        with pytest.raises(PublishRejected, match=f"{RL_RANKING_REASON}; DR D1 return 0.[0-9]+; collapsed: its lists "
+                                                  f"hold 4 distinct items over {USERS} users .* < 20 "
+                                                  r"\(RECSYS_GATE_MIN_DISTINCT_ITEMS\): rejected"):
+            decide(ranking, challenger)
     else:  # MF without hold-out figures: no hold-out user, too few for the ranking gate to decide
         with pytest.raises(PublishRejected, match=f"0 hold-out users < 50 .*: rejected, live {champion} stays"):
             decide(ranking, challenger)
@@ -203,6 +206,21 @@ def test_without_logged_impressions_the_fresher_model_is_published(dr, tmp_path)
                                " publishing the fresher model")
     assert decision.challenger is None and decision.champion is None
     assert _run(dr, challenger)[1]["reason"] == decision.reason
+
+
+def test_rl_without_an_estimate_or_a_hold_out_is_not_published_unless_forced(dr, tmp_path):
+    """No propensities on the logged day: no off-policy estimate, and RL has no ranking hold-out."""
+    _log(dr, impressions=False)
+    champion = _champion(dr, "rl_reinforce", GOOD)
+    challenger = _challenger(dr, "rl_reinforce", BAD, tmp_path)
+    ranking = dataclasses.replace(dr, gate_metric="ndcg", gate_min_distinct_items=0)  # this test: evidence only
+    with pytest.raises(PublishRejected, match=r"no off-policy estimate \(no logged impressions with propensities on "
+                                              rf"2026-01-08\) and no ranking hold-out: no evidence; its lists hold 4 distinct items "
+                                              f"over {USERS} users .*: rejected, live {champion} stays"):
+        decide(ranking, challenger)
+    assert _run(dr, challenger)[0] == "rejected"
+    forced = decide(ranking, challenger, force=True)
+    assert forced.accepted and forced.reason.startswith("forced by the run's force_publish parameter")
 
 
 def test_impressions_without_the_challengers_estimate_is_an_error(dr):

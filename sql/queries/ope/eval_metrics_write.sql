@@ -5,7 +5,7 @@
 --   of the version's own night, 'ope@YYYY-MM-DD' for another logged day (the live
 --   version evaluated for a later night's DR gate); %(metric)s text; %(k)s integer;
 --   %(value)s double; %(n_users)s integer, units behind the figure.
--- Run by: recsys.stages.ope._write_figures; read by analysts, `recsys models show`
+-- Run by: recsys.stages.ope._write_figures and recsys.stages.ope.record_exposure; read by analysts, `recsys models show`
 --   and the DR gate (ope/return_estimate_read.sql).
 INSERT INTO eval_metrics (model_version, subject, metric, k, value, n_users)
 VALUES (%(model_version)s, %(subject)s, %(metric)s, %(k)s, %(value)s, %(n_users)s)
