@@ -8,8 +8,10 @@ on it means those lists changed and are live now:
 * a model's publish emits one when its lists went live; a history-only publish (a
   backfill of a date older than the live one) emits none, and a model the gate
   rejects has no publish, hence no event;
-* the choose step emits one for the serving alias when the alias now serves
-  tonight's winner; a backfill, which never moves the alias, emits none.
+* the choose step emits one for the serving alias when the alias now serves another
+  version than it did by the previous choice (`AliasChoice.changed`); a backfill, which
+  never moves the alias, and a night that leaves it on the same version (the winner's
+  gate rejected tonight's version, or a re-run of the same night) emit none.
 
 A task may only emit events for assets known when its DAG was parsed, unless it
 declares an asset alias and adds the asset to it at run time, emitting nothing when
@@ -70,7 +72,8 @@ def went_live_extra(stage: str, model: str | None, run_date: date, result: Mappi
     Publish (`recsys.stages.publish.PublishManifest` as a dict): {"model", "model_version",
     "run_date", "live", "rows", "users"}; None when `live` is false (history only).
     Choose (`recsys.stages.choose.AliasChoice` as a dict): {"alias", "model", "model_version",
-    "run_date", "live", "reason"}; None when the alias did not move (a backfill, no candidate).
+    "served_before", "run_date", "live", "reason"}; None when the alias did not move (a backfill,
+    no candidate) or still serves the version it served before.
     `live` is always true in an emitted event: it is there so that a consumer can say so.
     """
     if stage == "publish":
@@ -79,8 +82,9 @@ def went_live_extra(stage: str, model: str | None, run_date: date, result: Mappi
         return {"model": model, "model_version": result["model_version"], "run_date": run_date.isoformat(),
                 "live": True, "rows": int(result["rows"]), "users": int(result["users"])}
     if stage == "choose":
-        if not result.get("moved"):
+        if not result.get("moved") or result["model_version"] == result.get("served_before"):
             return None
         return {"alias": result["alias"], "model": result["model"], "model_version": result["model_version"],
-                "run_date": run_date.isoformat(), "live": True, "reason": result["reason"]}
+                "served_before": result.get("served_before"), "run_date": run_date.isoformat(), "live": True,
+                "reason": result["reason"]}
     return None

@@ -49,12 +49,15 @@ def test_a_publish_that_went_live_emits_its_figures_and_a_history_only_one_nothi
     assert assets.went_live_extra("publish", "mf_als", NIGHT, {**manifest, "live": False}) is None
 
 
-def test_choose_emits_only_when_the_alias_moved():
+def test_choose_emits_only_when_the_alias_moved_to_another_version():
     choice = {"alias": "default", "run_date": NIGHT, "model": "mf_als", "model_version": "mf_als@2026-01-20",
-              "moved": True, "reason": "mf_als ...", "figures": {}}
+              "moved": True, "reason": "mf_als ...", "figures": {}, "served_before": "mf_als@2026-01-19"}
     assert assets.went_live_extra("choose", None, NIGHT, choice) == {
-        "alias": "default", "model": "mf_als", "model_version": "mf_als@2026-01-20", "run_date": "2026-01-20",
-        "live": True, "reason": "mf_als ..."}
-    assert assets.went_live_extra("choose", None, NIGHT, {**choice, "moved": False}) is None
+        "alias": "default", "model": "mf_als", "model_version": "mf_als@2026-01-20",
+        "served_before": "mf_als@2026-01-19", "run_date": "2026-01-20", "live": True, "reason": "mf_als ..."}
+    assert assets.went_live_extra("choose", None, NIGHT, {**choice, "served_before": None})["served_before"] is None
+    assert assets.went_live_extra("choose", None, NIGHT, {**choice, "moved": False}) is None  # a backfill
+    # the gate kept yesterday's version: the alias points at it for tonight, but serves the same lists
+    assert assets.went_live_extra("choose", None, NIGHT, {**choice, "served_before": "mf_als@2026-01-20"}) is None
     # RECSYS_SERVING_ALIAS empty: the step returns no choice
     assert assets.went_live_extra("choose", None, NIGHT, {"alias": None, "reason": "off"}) is None
