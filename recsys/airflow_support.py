@@ -156,3 +156,29 @@ def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Conte
     for model in models_built_by(step, context["params"]["models"]):
         record_failure(night.settings, model, night.interval, step.id, context.get("exception") or "task failed",
                        night.triggered_by)
+
+
+def refresh_live_lists(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context
+    """The body of recsys_live_lists_refresh: log the "went live" events that triggered the run,
+    refresh live_lists_snapshot and check it against them (`recsys.stages.live_snapshot`).
+
+    A run triggered by hand has no triggering events: it only refreshes.
+    """
+    from dataclasses import asdict
+
+    from airflow.sdk import Asset
+
+    from recsys.stages.live_snapshot import refresh_live_snapshot
+
+    triggering = context.get("triggering_asset_events") or {}
+    extras = []
+    for asset in triggering:
+        if not isinstance(asset, Asset):  # the events an alias carried are listed under their asset too
+            continue
+        for event in triggering[asset]:
+            logger.info("triggered by %s (%s, run %s, task %s): %s", asset.uri, event.source_dag_id,
+                        event.source_run_id, event.source_task_id, event.extra)
+            extras.append(dict(event.extra))
+    with no_retry_on_bad_input():
+        snapshot = refresh_live_snapshot(settings_for_task(), extras)
+    return {**asdict(snapshot), "events": extras}

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.slow
 MF_ALS, DEFAULT = "recsys://recsys/live/mf_als", "recsys://recsys/live/default"
 
 
-def _dag():
+def _dag(dag_id: str = "recsys_nightly"):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.dags["recsys_nightly"]
+    return bag.dags[dag_id]
 
 
 def _states(dag_run) -> dict[str, str]:
@@ -75,6 +75,11 @@ def test_went_live_events_carry_the_version_and_history_only_or_rejected_nights_
         "alias": "default", "model": "mf_als", "model_version": "mf_als@2026-01-20", "served_before": None,
         "run_date": "2026-01-20", "live": True}
     assert alias["reason"].startswith("mf_als (mf_als@2026-01-20) ndcg@5")
+    # the example consumer, run by hand (no triggering events; the scheduler's runs: tests/e2e)
+    refreshed = _dag("recsys_live_lists_refresh").test()
+    assert str(getattr(refreshed.state, "value", refreshed.state)) == "success", _states(refreshed)
+    lists = "SELECT model, model_version, user_id, rank, item_id FROM {} ORDER BY 1, 3, 4"
+    assert _rows(settings, lists.format("live_lists_snapshot")) == _rows(settings, lists.format("live_recommendations"))
 
     # an older date, run after: its lists are published as history only, and nothing moves
     older = night(18)

@@ -113,3 +113,21 @@ def test_closed_loop_dag_alternates_days_and_nights_with_the_cli_defaults(airflo
             assert "valid" in str(exc).lower() or key in str(exc), exc
         else:
             raise AssertionError(f"{key}={value!r} was accepted")
+
+
+def test_the_live_lists_refresh_dag_is_scheduled_on_every_live_lists_asset(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AssetAny
+
+    from recsys import catalogue
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    assert sorted(bag.dags) == ["recsys_closed_loop", "recsys_live_lists_refresh", "recsys_nightly"]
+    dag = bag.dags["recsys_live_lists_refresh"]
+    # any one of them: each model's lists, and the serving alias's
+    assert isinstance(dag.schedule, AssetAny)
+    assert sorted(a.uri for a in dag.schedule.objects) == sorted(
+        f"recsys://recsys/live/{name}" for name in ["default", *catalogue.names()])
+    assert dag.task_ids == ["refresh"] and dag.max_active_runs == 1 and dag.doc_md and not dag.catchup
+    assert all(t.retries >= 2 and t.doc_md for t in dag.tasks)
