@@ -60,8 +60,9 @@ def _refreshes_settled(stack, settings, timeout: float = 120) -> list[dict]:
     deadline = time.time() + timeout
     while time.time() < deadline:
         runs = stack.dag_runs(REFRESH)
-        if runs and all(r["state"] in ("success", "failed") for r in runs) and \
-                _rows(settings, LISTS.format("live_lists_snapshot")) == _rows(settings, LISTS.format("live_recommendations")):
+        finished = runs and all(r["state"] in ("success", "failed") for r in runs)
+        if finished and _rows(settings, LISTS.format("live_lists_snapshot")) == \
+                _rows(settings, LISTS.format("live_recommendations")):
             return runs
         time.sleep(2)
     raise TimeoutError(f"{REFRESH} did not refresh the snapshot: {stack.dag_runs(REFRESH)}\n{stack.logs()}")

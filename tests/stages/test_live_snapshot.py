@@ -14,7 +14,8 @@ from recsys.stages.live_snapshot import refresh_live_snapshot
 
 MODEL, USERS, K = "mf_als", 30, 4
 NIGHT = date(2026, 1, 20)
-SNAPSHOT = "SELECT model, model_version, run_date, user_id, rank, item_id, score, user_key, item_key FROM {} ORDER BY 1, 4, 5"
+SNAPSHOT = ("SELECT model, model_version, run_date, user_id, rank, item_id, score, user_key, item_key"
+            " FROM {} ORDER BY 1, 4, 5")
 
 
 def _publish(settings, run_date: date, seed: int) -> str:
