@@ -33,6 +33,12 @@ published and the live lists stay.
 
 Output tables (schema `recsys`): `model_runs`, `eval_metrics`, `ope_estimates`,
 `live_recommendations`, `retention`.
+
+Assets: a publish whose lists went live emits an event on `recsys://<schema>/live/<model>`,
+and **choose**, when it moves the serving alias, one on `recsys://<schema>/live/default`,
+each with an `extra` saying which version of which date went live (`recsys/assets.py`). A
+history-only publish (a backfill), a rejected model or an alias left where it was emits
+none. `recsys_live_lists_refresh` is an example DAG scheduled on them.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, TaskGroup, dag, task
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, TaskGroup, dag, task
 
-# Standard library only: the model catalogue and the one description of the night.
+# Standard library only: the model catalogue, the one description of the night, the assets' names.
+from recsys import assets
 from recsys.catalogue import MODELS, default_names, names
 from recsys.night import input_key, night_steps
 
@@ -54,6 +61,13 @@ DEFAULT_MODELS = [m.strip() for m in os.environ.get("RECSYS_NIGHTLY_MODELS", "")
 # Training and evaluation each use every core they are given: the pool keeps a
 # worker from running more of them at once than it has cores for.
 TRAINING_POOL = os.environ.get("RECSYS_TRAINING_POOL", "recsys_training")
+# Publish and choose emit "went live" events on recsys://<schema>/live/<model or alias> through these.
+SCHEMA, SERVING_ALIAS = assets.deployment_schema(), assets.deployment_serving_alias()
+
+
+def _outlets(step) -> list:  # noqa: ANN001 - recsys.night.Step
+    moved = assets.lists_moved_by(step.stage, step.model, SERVING_ALIAS)
+    return [AssetAlias(assets.went_live_alias(SCHEMA, moved))] if moved else []
 
 
 def _run_step(step_id: str, extract=None, train=None, evaluate=None, gate=None, score=None, ope=None,  # noqa: ANN001
@@ -109,6 +123,7 @@ def recsys_nightly():
             groups[step.model] = TaskGroup(step.model, tooltip=spec.summary)
         run = task(_run_step, task_id=step.name, task_group=groups.get(step.model), doc_md=step.doc,
                    trigger_rule=step.trigger_rule, pool=TRAINING_POOL if step.heavy else None,
+                   outlets=_outlets(step),
                    map_index_template="shard {{ task.op_kwargs['plan']['shard'] }}" if step.mapped else None)
         given = {input_key(i): tasks[i] for i in step.inputs}
         if step.mapped:  # one task per shard plan the gate returns

@@ -1,5 +1,6 @@
 """What the DAG files need at task run time: settings from the Airflow connection, the
-one wrapper every nightly task runs through, and the failure callback.
+one wrapper every nightly task runs through (which emits the "went live" asset events),
+the failure callback, and the body of the live-lists refresh.
 
 Imported inside task bodies only (never when a DAG file is parsed), and Airflow
 itself is imported inside the functions, so the rest of the package stays free
@@ -8,14 +9,17 @@ of Airflow: the CLI and the tests call the same stages without it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from recsys import catalogue
+from recsys import assets, catalogue
 from recsys.config import Settings
-from recsys.errors import PERMANENT_ERRORS, SKIP_ERRORS
+from recsys.errors import PERMANENT_ERRORS, SKIP_ERRORS, ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 CONNECTION_ID = "recsys_db"
 
@@ -74,7 +78,9 @@ def run_night_task(step_id: str, given: dict[str, Any]) -> Any:
     shard); the step takes the ones it reads. Steps of a model not in the run's `models`
     param are skipped; skip errors (an empty interval, a rejected model) become Airflow's
     skip, permanent errors fail at once without retries, and the step's manifest is
-    returned as plain data for XCom.
+    returned as plain data for XCom. A publish whose lists went live, and a choose that
+    moved the serving alias, add a "went live" event to the task's asset alias outlet
+    (`recsys.assets`); any other outcome emits none.
     """
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
@@ -94,9 +100,50 @@ def run_night_task(step_id: str, given: dict[str, Any]) -> Any:
         raise AirflowSkipException(f"{step.id}: an input step did not succeed this night")
     try:
         with no_retry_on_bad_input():
-            return run_step(step, night_for_task(context), inputs)
+            night = night_for_task(context)
+            outlet = _went_live_outlet(context, step, night.settings)
+            result = run_step(step, night, inputs)
     except SKIP_ERRORS as exc:
         raise AirflowSkipException(str(exc)) from exc
+    if outlet is not None:
+        emit_went_live(context, outlet, step, night, result)
+    return result
+
+
+def _went_live_outlet(context: Any, step: Any, settings: Settings) -> tuple[str, str] | None:  # noqa: ANN401
+    """(alias name, asset URI) of the step's "went live" events, or None for a step that moves no lists.
+
+    Checked before the step runs: the DAG file declared its alias from RECSYS_SCHEMA and
+    RECSYS_SERVING_ALIAS when it was parsed, and Airflow drops, without a word, an event added
+    to an alias the task did not declare.
+
+    Raises:
+        ConfigurationError: the task's declared alias is another one (the DAG processor and
+            the worker see different RECSYS_SCHEMA or RECSYS_SERVING_ALIAS).
+    """
+    from airflow.sdk import AssetAlias
+
+    moved = assets.lists_moved_by(step.stage, step.model, settings.serving_alias)
+    declared = sorted(o.name for o in context["task"].outlets if isinstance(o, AssetAlias))
+    expected = assets.went_live_alias(settings.schema, moved) if moved else None
+    if declared != ([expected] if expected else []):
+        raise ConfigurationError(f"task {step.id} declares the asset aliases {declared} but its settings call for "
+                                 f"{expected!r}: the DAG processor and the worker disagree on RECSYS_SCHEMA "
+                                 f"({settings.schema!r} here) or RECSYS_SERVING_ALIAS ({settings.serving_alias!r})")
+    return (expected, assets.live_uri(settings.schema, moved)) if moved else None
+
+
+def emit_went_live(context: Any, outlet: tuple[str, str], step: Any, night: Any, result: Any) -> None:  # noqa: ANN401
+    """Add the step's "went live" event to its alias outlet, when its manifest calls for one."""
+    from airflow.sdk import Asset, AssetAlias
+
+    extra = assets.went_live_extra(step.stage, step.model, night.interval.run_date, result)
+    alias, uri = outlet
+    if extra is None:
+        logger.info("%s: no event on %s (its lists did not go live)", step.id, uri)
+        return
+    context["outlet_events"][AssetAlias(alias)].add(Asset(uri=uri), extra=extra)
+    logger.info("%s: event on %s with %s", step.id, uri, extra)
 
 
 def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Context
@@ -110,3 +157,29 @@ def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Conte
     for model in models_built_by(step, context["params"]["models"]):
         record_failure(night.settings, model, night.interval, step.id, context.get("exception") or "task failed",
                        night.triggered_by)
+
+
+def refresh_live_lists(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context
+    """The body of recsys_live_lists_refresh: log the "went live" events that triggered the run,
+    refresh live_lists_snapshot and check it against them (`recsys.stages.live_snapshot`).
+
+    A run triggered by hand has no triggering events: it only refreshes.
+    """
+    from dataclasses import asdict
+
+    from airflow.sdk import Asset
+
+    from recsys.stages.live_snapshot import refresh_live_snapshot
+
+    triggering = context.get("triggering_asset_events") or {}
+    extras = []
+    for asset in triggering:
+        if not isinstance(asset, Asset):  # the events an alias carried are listed under their asset too
+            continue
+        for event in triggering[asset]:
+            logger.info("triggered by %s (%s, run %s, task %s): %s", asset.uri, event.source_dag_id,
+                        event.source_run_id, event.source_task_id, event.extra)
+            extras.append(dict(event.extra))
+    with no_retry_on_bad_input():
+        snapshot = refresh_live_snapshot(settings_for_task(), extras)
+    return {**asdict(snapshot), "events": extras}

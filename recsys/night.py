@@ -52,10 +52,12 @@ STAGE_DOCS = {
             "credibly worse beyond the relative tolerance (paired bootstrap over users) or below the best "
             "baseline (the task is then skipped, with the reason); else plan the score shards.",
     "score": "Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.",
-    "publish": "Write every shard's lists into a new partition and make them live in one transaction.",
+    "publish": "Write every shard's lists into a new partition and make them live in one transaction; when "
+               "they went live (not history only), emit an event on the asset recsys://<schema>/live/<model>.",
     "choose": "Point the serving alias (RECSYS_SERVING_ALIAS, `default`) at the model whose live lists did best "
               "on tonight's hold-out, baselines included; after every hold-out model's publish, whatever its "
-              "outcome (alias_choices).",
+              "outcome (alias_choices); when the alias serves a new version, emit an event on "
+              "recsys://<schema>/live/<alias>.",
     "retention": "Refresh the cohort, engagement and per-model retention cells that the interval's day "
                  "completes; independent of training.",
     "cleanup_artifacts": "Delete the artifacts of versions no longer kept (RECSYS_KEEP_VERSIONS) and datasets "

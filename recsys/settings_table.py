@@ -147,7 +147,7 @@ TABLE: tuple[EnvVar, ...] = (
            read_by=("recsys/airflow_support.py (when unset, the `recsys_db` Airflow connection gives the URL)",
                     "plugins/recsys_ui.py (likewise)", "scripts/demo.sh (when unset, an embedded server)")),
     EnvVar("RECSYS_SCHEMA", STR, "PostgreSQL schema of every recsys table (quoted as an identifier)", "paths",
-           fields=("schema",)),
+           fields=("schema",), read_by=(f"recsys/assets.py {PARSED} (the DAG files' asset URIs)",)),
     EnvVar("RECSYS_SOURCE_TABLE", STR, "table or view the extract reads interactions from (`name` in the schema "
            "or `schema.name`)", "paths", fields=("source_table",)),
     EnvVar("RECSYS_ARTIFACT_DIR", PATH, "datasets and model files, one folder per as-of date; every worker must "
@@ -187,7 +187,8 @@ TABLE: tuple[EnvVar, ...] = (
            fields=("keep_versions",)),
     EnvVar("RECSYS_SERVING_ALIAS", STR, "the model name whose live lists are those of the candidate that did "
            "best on the night's hold-out (`live_recommendations WHERE model = 'default'`); empty: no alias",
-           "night", fields=("serving_alias",)),
+           "night", fields=("serving_alias",),
+           read_by=(f"recsys/assets.py {PARSED} (the asset the choose step emits)",)),
     EnvVar("RECSYS_SEED", INT, "seed of every stochastic step: the MF and RL fits, the OPE bootstrap and the "
            "gate's", "night", fields=("als.seed", "bpr.seed", "rl.seed", "ope.seed", "gate_seed")),
     EnvVar("RECSYS_NUM_THREADS", INT, "CPU threads of the MF fits; 0 = the CPUs given to the task "

@@ -57,6 +57,8 @@ class AliasChoice:
         moved: the alias now serves `model` (False for a backfill of an older date, or no winner).
         reason: one line naming the figures.
         figures: per candidate: its live version, figure and hold-out users.
+        served_before: the version the alias served by the choice that held it before this one
+            (None before its first choice); `changed` compares it with `model_version`.
     """
 
     alias: str
@@ -66,6 +68,12 @@ class AliasChoice:
     moved: bool
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
+    served_before: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """The alias moved and serves another version than before: what serving reads changed."""
+        return self.moved and self.model_version != self.served_before
 
 
 def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -120,6 +128,8 @@ def choose_alias(settings: Settings, run_date: date, models: Sequence[str]) -> A
         figures = {c.model: {"live_version": c.live_version, "figure": c.figure, "n_users": c.n_users}
                    for c in candidates}
         winner = ranked[0] if ranked else None
+        cur.execute(load_sql("choose/served_before"), {"alias": alias})
+        served_before = next(iter(cur.fetchone() or ()), None)
         moved = False
         if winner is not None:
             cur.execute(load_sql("choose/point"), {"alias": alias, "model": winner.model, "run_date": run_date})
@@ -134,7 +144,7 @@ def choose_alias(settings: Settings, run_date: date, models: Sequence[str]) -> A
             "figures": Json(figures)})
     logger.info("%s -> %s: %s", alias, winner.model if moved and winner else "(unchanged)", reason)
     return AliasChoice(alias, run_date, winner.model if winner else None, winner.live_version if winner else None,
-                       moved, reason, json.loads(json.dumps(figures)))
+                       moved, reason, json.loads(json.dumps(figures)), served_before)
 
 
 # The hold-out metrics evaluate writes (recsys.metrics.ranking); the DR gate metrics are not among them.

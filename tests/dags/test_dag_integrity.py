@@ -1,5 +1,6 @@
 """DAG files parse fast, without side effects: no heavy imports, no database access."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
         "assert all(t.retries >= 2 for t in dag.tasks)\n"
         "assert all(t.doc_md for t in dag.tasks), [t.task_id for t in dag.tasks if not t.doc_md]\n"
         "print('POOLS', sorted({t.task_id: t.pool for t in dag.tasks}.items()))\n"
+        "print('OUTLETS', sorted((t.task_id, [o.name for o in t.outlets]) for t in dag.tasks if t.outlets))\n"
     )
     # a fresh interpreter, so modules imported by other tests do not hide a heavy import
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -31,12 +33,19 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     assert heavy_line == "HEAVY []", heavy_line
     # of the package, only the standard-library declarations of the catalogue and the night
     recsys_line = next(l for l in out.stdout.splitlines() if l.startswith("RECSYS"))
-    assert recsys_line == "RECSYS ['recsys', 'recsys.catalogue', 'recsys.errors', 'recsys.night']", recsys_line
+    assert recsys_line == "RECSYS ['recsys', 'recsys.assets', 'recsys.catalogue', 'recsys.errors', 'recsys.night']", \
+        recsys_line
     for model in ("mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"):
         for stage in ("train", "gate", "score", "publish"):
             assert f"'{model}.{stage}'" in out.stdout
     for shared in ("extract", "retention", "ope_realised"):
         assert f"'{shared}'" in out.stdout
+    # every publish, and choose, declares the alias its "went live" events go through; no other task
+    outlets = next(l for l in out.stdout.splitlines() if l.startswith("OUTLETS"))
+    declared = dict(ast.literal_eval(outlets.removeprefix("OUTLETS ")))
+    assert declared == {"choose": ["recsys.went_live.recsys.default"]} | {
+        t: [f"recsys.went_live.recsys.{t.split('.')[0]}"] for t in declared if t.endswith(".publish")}, declared
+    assert {t.split(".")[0] for t in declared} >= {"mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"}
     for training in ("mf_als.train", "mf_als.evaluate", "mf_bpr.train", "itemknn.train", "itemknn.evaluate",
                      "ease.train", "ease.evaluate", "rl_reinforce.train", "rl_cql.train"):
         assert f"('{training}', 'recsys_training')" in out.stdout
@@ -104,3 +113,21 @@ def test_closed_loop_dag_alternates_days_and_nights_with_the_cli_defaults(airflo
             assert "valid" in str(exc).lower() or key in str(exc), exc
         else:
             raise AssertionError(f"{key}={value!r} was accepted")
+
+
+def test_the_live_lists_refresh_dag_is_scheduled_on_every_live_lists_asset(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AssetAny
+
+    from recsys import catalogue
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    assert sorted(bag.dags) == ["recsys_closed_loop", "recsys_live_lists_refresh", "recsys_nightly"]
+    dag = bag.dags["recsys_live_lists_refresh"]
+    # any one of them: each model's lists, and the serving alias's
+    assert isinstance(dag.schedule, AssetAny)
+    assert sorted(a.uri for a in dag.schedule.objects) == sorted(
+        f"recsys://recsys/live/{name}" for name in ["default", *catalogue.names()])
+    assert dag.task_ids == ["refresh"] and dag.max_active_runs == 1 and dag.doc_md and not dag.catchup
+    assert all(t.retries >= 2 and t.doc_md for t in dag.tasks)

@@ -77,11 +77,14 @@ def test_0005_converts_published_rows_to_lists_and_keeps_history_and_the_live_vi
                                                            "0006_external_keys_and_availability.sql",
                                                            "0007_mind_impressions.sql",
                                                            "0008_retention_start_date.sql",
-                                                           "0009_serving_aliases.sql"]
+                                                           "0009_serving_aliases.sql",
+                                                           "0010_live_lists_snapshot.sql"]
     columns = "model, model_version, run_date, user_id, rank, item_id, score"
     with engine.begin() as conn:
         assert conn.execute(text(f"SELECT {columns} FROM recommendations ORDER BY 2, 4, 5")).fetchall() == before_all
         assert conn.execute(text(f"SELECT {columns} FROM live_recommendations ORDER BY 4, 5")).fetchall() == before_live
+        # 0010's snapshot starts with the live rows there are
+        assert conn.execute(text(f"SELECT {columns} FROM live_lists_snapshot ORDER BY 4, 5")).fetchall() == before_live
         assert conn.execute(text("SELECT bool_and(user_key = user_id::text AND item_key = item_id::text)"
                                  " FROM live_recommendations")).scalar()
         assert conn.execute(text("SELECT item_ids FROM recommendations_mf_als_20260102 WHERE user_id = 2"

@@ -54,6 +54,7 @@ def test_the_alias_serves_the_nights_best_lists_with_one_index_probe(movielens_s
     winner = max((m for m in figures if figures[m] is not None), key=figures.get)
     choice = report.results["choose"]
     assert (choice["alias"], choice["model"], choice["moved"]) == ("default", winner, True)
+    assert choice["served_before"] is None  # the alias's first choice: what it serves changed
     assert _rows(s, "SELECT model, run_date FROM serving_aliases WHERE alias = 'default'") == [(winner, NIGHT)]
     recorded = _rows(s, "SELECT model, model_version, reason, figures FROM alias_choices")
     assert len(recorded) == 1 and recorded[0][:2] == (winner, f"{winner}@{NIGHT}")
@@ -82,6 +83,7 @@ def test_a_rerun_replaces_its_record_and_a_backfill_never_moves_the_alias(moviel
     assert last.startswith(f"serving alias 'default' serves {first[0][0]} (chosen by the night of {NIGHT}): ")
     again = choose_alias(s, NIGHT, ["mf_als", "baseline_popular"])
     assert again.moved and _rows(s, "SELECT count(*) FROM alias_choices") == [(1,)]
+    assert again.served_before == again.model_version and not again.changed  # the same lists as before
     assert _rows(s, "SELECT model FROM serving_aliases") == first
 
     # an older date's night, run after: its choice is recorded, the alias stays with the newer date
@@ -104,6 +106,10 @@ def test_a_model_whose_new_version_the_gate_kept_out_competes_with_its_live_list
     figures = report.results["choose"]["figures"]
     assert figures["mf_als"]["live_version"] == "mf_als@1998-04-22"
     assert figures["mf_als"]["figure"] == pytest.approx(_figure(s, f"mf_als@{NIGHT}", "champion")[0])
+    # the alias now holds tonight's date, but serves yesterday's version still: nothing changed for serving
+    choice = report.results["choose"]
+    assert choice["moved"] and choice["model_version"] == choice["served_before"]
+    assert choice["model_version"].endswith("@1998-04-22")
 
 
 def test_an_empty_alias_setting_turns_the_step_into_a_no_op(movielens_settings):
