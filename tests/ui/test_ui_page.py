@@ -77,7 +77,7 @@ def test_data_health_panel_shows_the_newest_nights_checks_with_their_status(sett
     assert 'class="status status-held"' in panel and 'class="status status-skipped"' in panel
     assert "Publishes on hold for 2026-01-15" in panel and "below the threshold 200" in panel
     _execute(settings, "DROP TABLE data_health")
-    assert "not in this database's schema" in page.render_panel("health", settings)
+    assert "(migration 0011) is not in this database" in page.render_panel("health", settings)
 
 
 def test_unknown_panel_is_a_key_error(settings):
