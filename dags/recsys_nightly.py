@@ -20,6 +20,12 @@ named after the model, and runs in it only when the run's `models` param lists i
   embeddings) -> **score** -> **ope** (the off-policy estimate of its click and D1 return
   rates on day D-2, in `ope_estimates`) -> **gate** -> **publish**.
 
+**health** checks the interval's day of the log (volume against the trailing 7-day median,
+click-through, new users and items, impressions with a propensity and a model version,
+serving compliance) into `data_health`; every gate waits for it, and a check out of
+bounds puts the night's publishes on hold (the gate task is *skipped* with the reason)
+unless `force_publish` is set.
+
 **retention** refreshes the cohort retention cells that day D-1 completes (it runs even
 when training fails) and **ope_realised** then fills in the realised rate of earlier
 estimates whose outcome has matured.
@@ -71,12 +77,13 @@ def _outlets(step) -> list:  # noqa: ANN001 - recsys.night.Step
 
 
 def _run_step(step_id: str, extract=None, train=None, evaluate=None, gate=None, score=None, ope=None,  # noqa: ANN001
-              retention=None, plan=None):  # noqa: ANN001, ANN202 - upstream manifests (XCom dicts)
+              retention=None, health=None, plan=None):  # noqa: ANN001, ANN202 - upstream manifests (XCom dicts)
     """One step of the night (its doc is the task's doc)."""
     from recsys.airflow_support import run_night_task
 
     return run_night_task(step_id, {"extract": extract, "train": train, "evaluate": evaluate, "gate": gate,
-                                    "score": score, "ope": ope, "retention": retention, "plan": plan})
+                                    "score": score, "ope": ope, "retention": retention, "health": health,
+                                    "plan": plan})
 
 
 def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context

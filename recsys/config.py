@@ -237,6 +237,35 @@ class OPEConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """Thresholds of the nightly data-health checks (recsys.stages.health).
+
+    A check outside its bounds puts the night's publishes on hold (status `held`), or
+    only warns (`warned`) with `warn_only`. A bound of 0 (a minimum) or `inf` (a
+    maximum) turns that side of a check off.
+    """
+
+    history_days: int = 7  # the trailing days whose median is each check's baseline
+    new_lookback_days: int = 28  # a user or item is new on a day without events in this many days before it
+    min_volume_ratio: float = 0.2  # events of the day / trailing median below this: held
+    max_volume_ratio: float = 5.0  # ... or above this
+    max_ctr_change: float = 0.5  # click-through below median x (1 - this) or above median / (1 - this): held
+    max_new_share_rise: float = 0.5  # share of events from new users (items) above the median + this: held
+    max_tag_drop: float = 0.5  # share of impressions with a propensity (model version) below median x (1 - this)
+    min_compliance: float = 0.5  # share of tagged impressions whose item is in the version's list for the user
+    warn_only: bool = False  # failed checks warn; the night publishes
+
+    def __post_init__(self) -> None:
+        if self.history_days < 1 or self.new_lookback_days < 1:
+            raise ValueError("HealthConfig: RECSYS_HEALTH_HISTORY_DAYS and RECSYS_HEALTH_NEW_LOOKBACK_DAYS must be "
+                             f">= 1, got {self.history_days} and {self.new_lookback_days}")
+        for name, variable in (("max_ctr_change", "RECSYS_HEALTH_MAX_CTR_CHANGE"),
+                               ("max_tag_drop", "RECSYS_HEALTH_MAX_TAG_DROP")):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"HealthConfig.{name} ({variable}) must be in [0, 1), got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration of one pipeline run.
 
@@ -315,6 +344,7 @@ class Settings:
         trending_half_life_days: the trending baseline's half-life (recsys.models.baselines).
         dataset_keep_days: days a night's dataset artifact is kept (recsys.stages.cleanup_artifacts);
             a model's files are kept while its version is among its `keep_versions` newest, or live.
+        health: the data-health checks' thresholds and whether a failed check holds the publishes.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -354,6 +384,7 @@ class Settings:
     max_events_per_user: int = 100_000  # a user beyond it (a bot) keeps only the latest ones; 0: no cap
     trending_half_life_days: float = 7.0
     dataset_keep_days: int = 14
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def __post_init__(self) -> None:
         # fail when the settings are read, not at the night's extract or training

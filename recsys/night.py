@@ -12,7 +12,8 @@ For each model of the catalogue (`recsys.catalogue`), by its readout:
 * "off_policy": train -> score -> ope -> gate -> publish (the off-policy estimate reads
   the candidate's lists, and the DR gate reads the estimate).
 
-Shared: `extract` feeds every model; `retention` (and `ope_realised` after it) do not
+Shared: `extract` feeds every model; `health` checks the interval's input and every
+gate waits for it (a held check puts the night's publishes on hold, `recsys.stages.health`); `retention` (and `ope_realised` after it) do not
 depend on training, so they run on a night whose training is skipped or fails;
 `choose` points the serving alias at the hold-out model whose live lists did best, once
 those models' publishes have ended; `cleanup_artifacts` runs last, once every model's
@@ -43,6 +44,9 @@ NONE_FAILED = "none_failed"
 STAGE_DOCS = {
     "extract": "Read the training window from the source table with COPY into a dataset artifact; "
                "skipped when the data interval holds no events.",
+    "health": "Data health of the interval's day (volume against the trailing median, click-through, new users "
+              "and items, impressions with a propensity and a model version, serving compliance) into data_health; "
+              "a check out of bounds puts every model's publish on hold at its gate (unless force_publish).",
     "train": "Fit the model on the window and register its version in model_runs.",
     "evaluate": "Score the new model, the live model and popularity on the window's temporal hold-out "
                 "(eval_metrics); under a DR gate also store the off-policy estimate the gate reads.",
@@ -134,14 +138,14 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
             else ()
         return [train,
                 Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train")),
-                Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate"), after_unless_failed=floor),
+                Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate", "health"), after_unless_failed=floor),
                 Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
                 Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score"))]
     return [train,
             Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
             # the DR gate reads the candidate's estimate, so the estimate comes before the gate
             Step(f"{m}.ope", "ope", m, ("extract", f"{m}.train", f"{m}.score")),
-            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope")),
+            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", "health")),
             Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate"))]
 
 
@@ -151,7 +155,8 @@ def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:
     selected = [spec.name for spec in models]
     baselines = [spec.name for spec in models
                  if spec.kind == "baseline" and spec.readout == "holdout" and spec.evaluate is not None]
-    steps = [Step("extract", "extract")]
+    # data health reads the log itself; every gate waits for it, so a failed check run publishes nothing
+    steps = [Step("extract", "extract"), Step("health", "health")]
     for spec in models:
         steps.extend(model_steps(spec, selected, baselines))
     # the alias compares what each hold-out model serves once their publishes are done

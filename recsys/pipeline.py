@@ -127,13 +127,24 @@ def _ope(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
                               inputs["train"]["model_version"], inputs["score"]["path"])
 
 
+def _health(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.health import check_health
+
+    return check_health(night.settings, night.interval)
+
+
 def _gate(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
     from recsys.stages.gate import decide
+    from recsys.stages.health import health_hold
 
+    # a night whose input data health held publishes nothing, unless forced (PublishRejected: skipped)
+    overridden = health_hold(night.settings, inputs["train"]["model_version"], night.interval.run_date,
+                             force=night.force_publish)
     decision = decide(night.settings, inputs["train"]["model_version"], force=night.force_publish)
+    reason = f"{decision.reason}; {overridden}" if overridden else decision.reason
     # an off-policy model's lists were scored (one shard) before its gate: nothing to plan
     shards = night.score_shards if spec.readout == "holdout" else 1
-    return [{"shard": i, "n_shards": shards, "reason": decision.reason} for i in range(shards)]
+    return [{"shard": i, "n_shards": shards, "reason": reason} for i in range(shards)]
 
 
 def _score(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
@@ -182,7 +193,7 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 
 
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
-    "extract": _extract, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
+    "extract": _extract, "health": _health, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
     "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
     "cleanup_artifacts": _cleanup_artifacts,
 }

@@ -126,6 +126,7 @@ GROUPS = {
     "paths": "Database and paths",
     "night": "The night",
     "gate": "Gate",
+    "health": "Data health",
     "retention": "Retention",
     "als": "ALS",
     "bpr": "BPR",
@@ -217,6 +218,29 @@ TABLE: tuple[EnvVar, ...] = (
            "best baseline's on the same users (popularity and trending, scored beside it, and the night's models "
            "of kind `baseline`); `force_publish` overrides it and says so", "gate",
            fields=("gate_baseline_floor",)),
+    # data health
+    EnvVar("RECSYS_HEALTH_HISTORY_DAYS", INT, "trailing days whose median is each data-health check's baseline",
+           "health", fields=("health.history_days",)),
+    EnvVar("RECSYS_HEALTH_NEW_LOOKBACK_DAYS", INT, "a user or item is new on a day when it has no event in this "
+           "many days before it", "health", fields=("health.new_lookback_days",)),
+    EnvVar("RECSYS_HEALTH_MIN_VOLUME_RATIO", FLOAT, "the day's events below this times the trailing median put the "
+           "night's publishes on hold; 0 = no lower bound", "health", fields=("health.min_volume_ratio",)),
+    EnvVar("RECSYS_HEALTH_MAX_VOLUME_RATIO", FLOAT, "the day's events above this times the trailing median put "
+           "the publishes on hold; `inf` = no upper bound", "health", fields=("health.max_volume_ratio",)),
+    EnvVar("RECSYS_HEALTH_MAX_CTR_CHANGE", FLOAT, "click-through (positives / impressions) below median x (1 - "
+           "this) or above median / (1 - this) holds the publishes (0 <= x < 1)", "health",
+           fields=("health.max_ctr_change",)),
+    EnvVar("RECSYS_HEALTH_MAX_NEW_SHARE_RISE", FLOAT, "the share of the day's events from new users (or of new "
+           "items) above the trailing median plus this holds the publishes", "health",
+           fields=("health.max_new_share_rise",)),
+    EnvVar("RECSYS_HEALTH_MAX_TAG_DROP", FLOAT, "the share of impressions with a propensity (or a model_version) "
+           "below the trailing median x (1 - this) holds the publishes (0 <= x < 1)", "health",
+           fields=("health.max_tag_drop",)),
+    EnvVar("RECSYS_HEALTH_MIN_COMPLIANCE", FLOAT, "serving compliance (share of impressions tagged with a version "
+           "whose item is in that version's published list for the user) below this holds the publishes; 0 = off",
+           "health", fields=("health.min_compliance",)),
+    EnvVar("RECSYS_HEALTH_WARN_ONLY", BOOL, "a failed data-health check only warns (status `warned`): the night "
+           "publishes", "health", fields=("health.warn_only",)),
     # retention
     EnvVar("RECSYS_RETENTION_DAYS", INTS, "the N of the N-day retention cells computed each night", "retention",
            fields=("retention_days",)),

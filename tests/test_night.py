@@ -99,6 +99,17 @@ def test_a_learned_models_gate_waits_for_the_baseline_evaluations_its_floor_read
     assert report.states["mf_als.gate"] == "skipped"  # its own input skipped: it does not run
 
 
+def test_a_failed_health_check_run_publishes_nothing_and_retention_still_runs(monkeypatch, settings):
+    models = ("mf_als", "rl_reinforce")
+    _fake_steps(monkeypatch, fail={"health"})
+    report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=models, raise_on_failure=False)
+    states = report.states
+    assert states["mf_als.train"] == states["rl_reinforce.train"] == "success"  # training does not wait for it
+    assert states["mf_als.gate"] == states["rl_reinforce.gate"] == "upstream_failed"
+    assert states["mf_als.publish"] == states["rl_reinforce.publish"] == "upstream_failed"
+    assert states["retention"] == "success" and list(report.failures) == ["health"]
+
+
 def test_an_empty_extract_skips_every_model_and_runs_retention(monkeypatch, settings):
     _fake_steps(monkeypatch, skip={"extract"})
     report = pipeline.run_night(settings, DataInterval.for_date(LAST_ML_DAY), models=catalogue.names())

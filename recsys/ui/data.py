@@ -215,6 +215,29 @@ def user_lists(settings: Settings, user: str, k: int) -> dict[str, list[ListedIt
     return {model: listed for model, listed in lists.items() if listed}
 
 
+@dataclass(frozen=True)
+class HealthCheckRow:
+    """One data-health check of one night (recsys.stages.health)."""
+
+    run_date: date
+    check_name: str
+    value: float | None
+    baseline: float | None
+    threshold_low: float | None
+    threshold_high: float | None
+    status: str
+    reason: str
+
+
+def data_health(settings: Settings, nights: int = 7) -> list[HealthCheckRow] | None:
+    """The checks of the newest `nights` as-of dates; None when `data_health` (migration 0011) is missing."""
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        if not _has_columns(cur, "data_health", ("run_date", "check_name", "status", "reason")):
+            return None
+        cur.execute(load_sql("ui/data_health"), {"nights": nights})
+        return [HealthCheckRow(*row) for row in cur.fetchall()]
+
+
 def _fetch(settings: Settings, query: str, params: dict[str, Any], required: Sequence[str]) -> list[tuple]:
     """Rows of `query` (SQL text) once the tables it reads are known to exist."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:

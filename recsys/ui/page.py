@@ -16,7 +16,7 @@ from recsys import catalogue
 from recsys.config import Settings
 from recsys.ui import data, svg
 from recsys.lookup import ListedItem, UnknownUserError
-from recsys.ui.data import HeatCell, ListOverview, LiveModel, ModelRunRow, Series, ServingAlias
+from recsys.ui.data import HealthCheckRow, HeatCell, ListOverview, LiveModel, ModelRunRow, Series, ServingAlias
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;color:#212529;background:#fff}
@@ -31,6 +31,8 @@ th{background:#f1f3f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 .status{padding:1px 6px;border-radius:8px;font-size:11px;color:#fff}
 .status-published{background:#2f9e44}.status-trained{background:#1f6fb4}.status-superseded{background:#868e96}
 .status-rejected{background:#e67700}.status-failed{background:#c92a2a}
+.status-ok{background:#2f9e44}.status-held{background:#c92a2a}.status-warned{background:#e67700}
+.status-skipped{background:#868e96}
 .empty-note{color:#495057;background:#f8f9fa;border:1px dashed #ced4da;padding:16px;border-radius:4px}
 """
 
@@ -230,6 +232,30 @@ def render_ope(series: list[Series]) -> str:
                    "Solid: OPE estimate with its interval; dashed: realised rate of the arm that served the policy")
 
 
+def render_health(rows: Sequence[HealthCheckRow] | None) -> str:
+    """The newest nights' data-health checks: figure, baseline, bounds, status and why."""
+    if rows is None:
+        return _note("No data yet: data_health (migration 0011) is not in this database's schema.")
+    if not rows:
+        return _note("No data-health check recorded yet: the nightly health task has not run.")
+
+    def num(x: float | None) -> str:
+        return "" if x is None else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.4g}"
+
+    held = sorted({r.run_date for r in rows if r.status == "held"}, reverse=True)
+    summary = (_note("Publishes on hold for " + ", ".join(d.isoformat() for d in held) + ": see the held checks.")
+               if held else "")
+    body = "".join(
+        f'<tr data-check="{escape(r.check_name)}"><td>{r.run_date.isoformat()}</td><td>{escape(r.check_name)}</td>'
+        f'<td class="num">{num(r.value)}</td><td class="num">{num(r.baseline)}</td>'
+        f'<td class="num">{num(r.threshold_low)}</td><td class="num">{num(r.threshold_high)}</td>'
+        f'<td><span class="status status-{escape(r.status)}">{escape(r.status)}</span></td>'
+        f'<td>{escape(r.reason)}</td></tr>' for r in rows)
+    return (f"{summary}<table><thead><tr><th>as-of date</th><th>check</th><th>value</th><th>median before</th>"
+            "<th>low bound</th><th>high bound</th><th>status</th><th>reason</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 #: name -> (title, subtitle, html of the panel for some settings and the query string's parameters)
 PANELS: dict[str, tuple[str, str, Callable[[Settings, Mapping[str, str]], str]]] = {
     "models": ("Models", "The model catalogue (recsys/catalogue.py): each model the night can train.",
@@ -242,6 +268,8 @@ PANELS: dict[str, tuple[str, str, Callable[[Settings, Mapping[str, str]], str]]]
     "runs": ("Model runs", "The newest 50 rows of the registry (model_runs), headline hold-out figures against "
              "popularity and the live version; filter by model and as-of dates.",
              _runs_panel),
+    "health": ("Data health", "The newest 7 nights' checks of the input (data_health): a held check puts the "
+               "night's publishes on hold.", lambda s, q: render_health(data.data_health(s))),
     "eval": ("Hold-out NDCG@10 and recall@10", "Per model over as-of dates: the model against the popularity "
              "baseline on the window's last day (eval_metrics).",
              lambda s, q: render_eval(data.eval_series(s, k=10), 10)),

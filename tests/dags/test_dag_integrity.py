@@ -38,7 +38,7 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     for model in ("mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"):
         for stage in ("train", "gate", "score", "publish"):
             assert f"'{model}.{stage}'" in out.stdout
-    for shared in ("extract", "retention", "ope_realised"):
+    for shared in ("extract", "health", "retention", "ope_realised"):
         assert f"'{shared}'" in out.stdout
     # every publish, and choose, declares the alias its "went live" events go through; no other task
     outlets = next(l for l in out.stdout.splitlines() if l.startswith("OUTLETS"))

@@ -33,6 +33,9 @@ def test_the_dag_is_the_night_description_for_every_selection_of_models(airflow_
         assert str(getattr(task.trigger_rule, "value", task.trigger_rule)) == step.trigger_rule, step.id
         assert (task.pool == "recsys_training") == step.heavy, step.id
         assert task.doc_md == step.doc, step.id
+    # every gate waits for the night's data health, so a held or failed check publishes nothing
+    gates = [t for t in dag.tasks if t.task_id.endswith(".gate")]
+    assert gates and all("health" in t.upstream_task_ids for t in gates)
     # the mapped score is the only task Airflow expands; the plan comes from its gate
     mapped = {t.task_id for t in dag.tasks if t.task_id.endswith(".score") and hasattr(t, "expand_input")}
     assert mapped == {s.id for s in full if s.mapped}

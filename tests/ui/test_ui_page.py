@@ -64,6 +64,22 @@ def test_empty_database_renders_notes_not_errors(settings):
     assert "No model is live yet" in html and "No retention cells yet" in html
 
 
+def test_data_health_panel_shows_the_newest_nights_checks_with_their_status(settings):
+    assert "nightly health task has not run" in page.render_panel("health", settings)
+    _execute(settings, "INSERT INTO data_health (run_date, check_name, value, baseline, threshold_low, threshold_high,"
+                       " status, reason) VALUES"
+                       " ('2026-01-14', 'volume', 950, 1000, 200, 5000, 'ok', 'events 950 within [200, 5000]'),"
+                       " ('2026-01-15', 'volume', 180, 1000, 200, 5000, 'held', 'events 180 is below the threshold 200'),"
+                       " ('2026-01-15', 'propensity_share', NULL, NULL, NULL, NULL, 'skipped', 'no propensity column')")
+    panel = page.render_panel("health", settings)
+    assert panel.count("<tr data-check=") == 3
+    assert panel.index("2026-01-15") < panel.index("2026-01-14")  # newest night first
+    assert 'class="status status-held"' in panel and 'class="status status-skipped"' in panel
+    assert "Publishes on hold for 2026-01-15" in panel and "below the threshold 200" in panel
+    _execute(settings, "DROP TABLE data_health")
+    assert "(migration 0011) is not in this database" in page.render_panel("health", settings)
+
+
 def test_unknown_panel_is_a_key_error(settings):
     with pytest.raises(KeyError):
         page.render_panel("nope", settings)
