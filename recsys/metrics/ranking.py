@@ -198,6 +198,32 @@ def intra_list_diversity(top: TopK, item_factors: np.ndarray) -> float:
     return float(np.concatenate(values).mean()) if values else 0.0
 
 
+def per_user_ranking(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Each evaluated user's recall@K and NDCG@K, for intervals over users (a bootstrap).
+
+    Same conventions as `ranking_metrics`, whose `recall` and `ndcg` are the means of these.
+
+    Args:
+        top: ranked lists; `top.user_index` indexes rows of `relevant`, rows outside `users` are ignored.
+        relevant: (n_users, n_items) 0/1 hold-out items.
+        users: (n,) the evaluated rows, each with at least one relevant item.
+        k: the cut-off.
+
+    Returns:
+        {"recall": (n,), "ndcg": (n,)}, in the order of `users`.
+    """
+    position = np.full(relevant.shape[0], -1, dtype=np.int64)
+    position[users] = np.arange(len(users))
+    keep = position[top.user_index] >= 0
+    local = TopK(position[top.user_index[keep]], top.item_index[keep], top.rank[keep], top.score[keep])
+    sub = relevant[users]
+    hits = hits_matrix(local, sub, len(users), k)
+    n_relevant = np.diff(sub.indptr)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
+    return {"recall": hits.sum(axis=1) / n_relevant, "ndcg": (hits @ discounts) / ideal}
+
+
 def ranking_metrics(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int,
                     train: sp.csr_matrix | None = None, item_factors: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy metrics of `top` restricted to `users` (rows of `relevant`), and, given the
