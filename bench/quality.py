@@ -594,15 +594,43 @@ def main() -> int:
     print(text)
     target = args.markdown or (None if args.quick or args.datasets else REPO / "docs" / "quality.md")
     if target is not None:
-        target.write_text(text + "\n")
+        page = target.read_text() if target.exists() else ""
+        target.write_text(with_generated(page, f"{text}\n\n`{summary_line(report.summary)}`"))
         print(f"(written to {target})")
     print(summary_line(report.summary))
     return 0
 
 
+def _commit() -> str:
+    """The checkout's short commit, '+' when it has changes; '?' outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+" if dirty else "")
+
+
+BEGIN, END = "<!-- bench/quality.py: generated from here -->", "<!-- bench/quality.py: generated up to here -->"
+
+
+def with_generated(page: str, text: str) -> str:
+    """`page` with the part between the BEGIN and END markers replaced by `text` (the hand-written
+    rest of the page stays); a page without markers becomes the generated part alone."""
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in page and END in page.split(BEGIN, 1)[1]:
+        head, rest = page.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1]
+    return block + "\n"
+
+
 def render(report: Report, results: Sequence[DataSetResult], seconds: float, command: str, tolerance: float) -> str:
     """The whole report: the table, per data set what served and how the nights went, and the checks."""
-    out = [f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s "
+    out = [f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (commit {_commit()}), {seconds:.0f} s "
            f"(candidates {', '.join(CANDIDATES)}; K = {K}; {N_BOOTSTRAP} bootstrap resamples; "
            f"gate tolerance {tolerance})", "", table_markdown(report), ""]
     for result in results:

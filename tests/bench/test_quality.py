@@ -73,3 +73,11 @@ def test_bootstrap_interval_covers_the_mean_and_is_seeded(quality):
     assert low < values.mean() < high and high - low == pytest.approx(2 * 1.96 / 20, rel=0.15)
     assert quality.bootstrap_interval(values) == (low, high)
     assert all(np.isnan(quality.bootstrap_interval(np.empty(0))))
+
+
+def test_a_run_replaces_only_the_generated_part_of_the_page(quality):
+    page = f"# Quality\n\nwritten by hand\n\n{quality.BEGIN}\nold table\n{quality.END}\n\nmore by hand\n"
+    new = quality.with_generated(page, "new table")
+    assert new == f"# Quality\n\nwritten by hand\n\n{quality.BEGIN}\nnew table\n{quality.END}\n\nmore by hand\n"
+    assert quality.with_generated(new, "new table") == new
+    assert quality.with_generated("", "t") == f"{quality.BEGIN}\nt\n{quality.END}\n"
