@@ -41,7 +41,6 @@ nights each (about a minute); the full run takes about ten.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import logging
@@ -99,7 +98,7 @@ class DataSet:
     files: tuple[str, ...]               # under shared/datasets, checked before anything runs
     load: Callable[[Any], str]            # (settings) -> what was loaded, one line
     nights: tuple[date, ...]
-    overrides: dict[str, Any]             # Settings fields
+    overrides: dict[str, Any]             # Settings fields (event_types as RECSYS_EVENT_TYPES text)
     format_check: bool = False            # shown, not counted in the SUMMARY
     why_dates: str = ""
 
@@ -154,12 +153,6 @@ def _load_simulated(settings: Any) -> str:
     return f"recsys simulate --days 28 --users 3000 --items 1500 --seed 7: {done.events} events"
 
 
-def _taobao_types() -> Any:
-    from recsys.settings_table import BY_NAME
-
-    return BY_NAME["RECSYS_EVENT_TYPES"].parse(TAOBAO_TYPES)
-
-
 def _days(last: date, n: int) -> tuple[date, ...]:
     return tuple(last - timedelta(days=back) for back in range(n - 1, -1, -1))
 
@@ -192,7 +185,7 @@ def datasets(quick: bool) -> list[DataSet]:
         DataSet("taobao-userbehavior-head", "Taobao head (format check)", ("taobao-userbehavior-head/UserBehavior.csv",),
                 _load_taobao, _days(date(2017, 12, 4), nights),
                 {"source_table": "shop.recsys_events", "train_window_days": 120, "mf_confidence": "weight",
-                 "event_types": "taobao"},
+                 "event_types": TAOBAO_TYPES},
                 format_check=True, why_dates="the nights after the log's last days; 43 users: a format check"),
     ]
     return [d for d in every if d.name in ("movielens-100k", "simulated")] if quick else every
@@ -380,14 +373,13 @@ def table_markdown(report: Report) -> str:
 def _settings(spec: DataSet, url: str, artifact_dir: Path) -> Any:
     from recsys.config import Settings
 
+    from recsys.settings_table import BY_NAME
+
     overrides = dict(spec.overrides)
-    nested = {name: overrides.pop(name) for name in ("ease", "itemknn", "search") if name in overrides}
-    if overrides.pop("event_types", None) == "taobao":
-        overrides["event_types"] = _taobao_types()
-    settings = Settings.from_env(database_url=url, artifact_dir=artifact_dir, **overrides)
-    for name, values in nested.items():
-        settings = dataclasses.replace(settings, **{name: dataclasses.replace(getattr(settings, name), **values)})
-    return settings
+    if isinstance(overrides.get("event_types"), str):  # declared as RECSYS_EVENT_TYPES text, parsed as it is
+        overrides["event_types"] = BY_NAME["RECSYS_EVENT_TYPES"].parse(overrides["event_types"])
+    # K is fixed: the table's columns are @10 whatever RECSYS_K says
+    return Settings.from_env(database_url=url, artifact_dir=artifact_dir, k=K, **overrides)
 
 
 def _night_records(settings: Any, run_date: date) -> tuple[list[NightRecord], dict[str, dict[str, Any]]]:
