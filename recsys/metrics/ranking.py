@@ -273,3 +273,10 @@ def ranking_metrics(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: in
     if item_factors is not None:
         figures["diversity"] = intra_list_diversity(local, item_factors)
     return figures
+
+
+def per_user_ranking(top: TopK, relevant: sp.csr_matrix, users: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Each evaluated user's recall@K and NDCG@K (`accuracy_per_user`'s), for intervals over users:
+    {"recall": (n,), "ndcg": (n,)} in the order of `users`; their means are `ranking_metrics`'."""
+    figures = accuracy_per_user(top, relevant, users, k)
+    return {"recall": figures["recall"], "ndcg": figures["ndcg"]}

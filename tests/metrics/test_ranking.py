@@ -177,3 +177,19 @@ def test_two_stage_top_k_of_a_large_catalogue_equals_a_full_sort(n_items):
             expected = [i for i in np.argsort(-scores[u], kind="stable")[:k] if np.isfinite(scores[u, i])]
             assert list(top.item_index[top.user_index == u]) == expected
     assert not (top.user_index == 7).any()
+
+
+def test_per_user_ranking_is_what_ranking_metrics_averages():
+    from recsys.metrics.ranking import per_user_ranking
+
+    # user 0: list [1, 0, 2], relevant {0, 2}; user 1: no list; user 2: list [3, 4], relevant {4}
+    top = _top([[1, 0, 2], [], [3, 4]])
+    rel = _relevant([{0, 2}, {1}, {4}], 6)
+    users = np.array([2, 0, 1])
+    per_user = per_user_ranking(top, rel, users, 3)
+    d = 1 / np.log2([2, 3, 4])
+    assert per_user["recall"] == pytest.approx([1.0, 1.0, 0.0])
+    assert per_user["ndcg"] == pytest.approx([d[1] / d[0], (d[1] + d[2]) / (d[0] + d[1]), 0.0])
+    means = ranking_metrics(top, rel, users, 3)
+    assert means["recall"] == pytest.approx(per_user["recall"].mean())
+    assert means["ndcg"] == pytest.approx(per_user["ndcg"].mean())
