@@ -207,7 +207,8 @@ def _judge(cfg: HealthConfig, log: Source, f: dict[str, Any],
                                       ("model_version_share", "model_version", f["version_share"],
                                        f["version_median"])):
         if not log.has(column):
-            checks.append(skipped(name, f"{log.label} has no {column} column"))
+            # the extract already says once what the absent column turns off; the row says why it is skipped
+            checks.append(skipped(name, f"no {column} column in the log"))
         elif not f["impressions"]:
             checks.append(skipped(name, "no impressions on the day"))
         elif base is None or not f["history_impression_days"]:
@@ -223,7 +224,7 @@ def _compliance(cfg: HealthConfig, log: Source, f: dict[str, Any], versions: lis
                 verdict: str) -> Check:
     name = "serving_compliance"
     if not log.has("model_version"):
-        return Check(name, None, None, None, None, SKIPPED, f"{log.label} has no model_version column")
+        return Check(name, None, None, None, None, SKIPPED, "no model_version column in the log")
     counts: dict[str, int] = {}
     for _, state, n, _ in versions:
         counts[state] = counts.get(state, 0) + n
