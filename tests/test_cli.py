@@ -55,7 +55,7 @@ def test_errors_are_one_clear_line(monkeypatch, capsys, caplog):
     monkeypatch.setenv("RECSYS_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/none")
     # every step that needs the database fails with the reason; the command says which and exits 1
     assert cli.main(["run", "--date", "2026-01-02"]) == 1
-    assert "host=127.0.0.1 port=1" in caplog.text and "failed step(s) extract, choose, retention" in caplog.text
+    assert "host=127.0.0.1 port=1" in caplog.text and "failed step(s) extract, health, choose, retention" in caplog.text
     assert cli.main(["models", "list"]) == 2  # the other commands: one clear line, exit 2
     assert caplog.text.count("DatabaseUnreachableError") >= 2
 

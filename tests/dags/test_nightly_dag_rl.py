@@ -29,7 +29,7 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     monkeypatch.setenv("RECSYS_GATE_BASELINE_FLOOR", "0")
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["recsys_nightly"]
     # the estimate comes before the gate (the DR gate reads it); realised rates after retention
-    assert dag.get_task("rl_reinforce.gate").upstream_task_ids == {"rl_reinforce.ope", "rl_reinforce.train"}
+    assert dag.get_task("rl_reinforce.gate").upstream_task_ids == {"rl_reinforce.ope", "rl_reinforce.train", "health"}
     assert "rl_reinforce.gate" in dag.get_task("rl_reinforce.publish").upstream_task_ids
     assert dag.get_task("ope_realised").upstream_task_ids == {"retention"}
     run = dag.test(logical_date=datetime(2026, 1, 3, tzinfo=timezone.utc),
