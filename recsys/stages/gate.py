@@ -157,6 +157,11 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
         decision = _with(decision, "re-run of the live version")
     elif live_version is not None and live_date > run_date:
         decision = _with(decision, f"history only: {live_version} (a newer date) stays live")
+    elif dr_gate and not ranking_gate and _no_estimate_possible(settings, version, run_date):
+        # an RL model has no ranking hold-out: without an estimate nothing speaks for it
+        day = run_date - timedelta(days=2)
+        decision = _conclude(decision, f"no off-policy estimate on {day} (no logged impressions with propensities) "
+                                       "and no ranking hold-out: no evidence", ("no evidence",), live_version, force)
     elif dr_gate:
         decision = _with(decision, "no live model yet") if live_version is None else \
             _decide_dr(settings, version, run_date, decision)
@@ -171,6 +176,15 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     if not decision.accepted:
         raise PublishRejected(f"{version} not published: {decision.reason}; the live tables stay")
     return decision
+
+
+def _no_estimate_possible(settings: Settings, version: str, run_date: date) -> bool:
+    """No DR estimate of `version` is stored and its logged day has no impressions to make one
+    (impressions without an estimate are an ordering error, which `_decide_dr` raises)."""
+    from recsys.stages.ope import has_logged_impressions, logged_day, stored_return_estimate
+
+    day = logged_day(run_date)
+    return stored_return_estimate(settings, version, day) is None and not has_logged_impressions(settings, day)
 
 
 def _decide_evidence(settings: Settings, version: str, run_date: date, decision: GateDecision,

@@ -194,10 +194,17 @@ def test_tolerance_and_a_stored_champion_estimate(dr, tmp_path):
         decide(dr, challenger)
 
 
-def test_without_logged_impressions_the_fresher_model_is_published(dr, tmp_path):
+def test_without_logged_impressions_the_fresher_mf_model_is_published_but_rl_is_not(dr, tmp_path):
     _log(dr, impressions=False)
-    champion = _champion(dr, "rl_reinforce", GOOD)
-    challenger = _challenger(dr, "rl_reinforce", BAD, tmp_path)  # estimates nothing: no impressions
+    champion = _champion(dr, "mf_als", GOOD)
+    challenger = _challenger(dr, "mf_als", BAD, tmp_path)  # estimates nothing: no impressions
+    rl_live = _champion(dr, "rl_reinforce", GOOD)
+    rl = _challenger(dr, "rl_reinforce", BAD, tmp_path)
+    # RL has no ranking hold-out either: no evidence at all, so the live RL version stays
+    with pytest.raises(PublishRejected, match=r"no off-policy estimate on 2026-01-08 \(no logged impressions with "
+                                              rf"propensities\) and no ranking hold-out: no evidence: rejected, "
+                                              rf"live {rl_live} stays"):
+        decide(dr, rl)
 
     decision = decide(dr, challenger)
 
@@ -233,7 +240,9 @@ def test_impressions_without_the_challengers_estimate_is_an_error(dr):
 
 def test_existing_rules_hold_under_the_dr_gate(dr):
     first = _register(dr, "rl_reinforce", RUN_DATE - timedelta(days=3))
-    assert decide(dr, first).reason == "no live model yet"
+    # no impressions logged at all: a first RL model has no estimate and no hold-out, so no evidence
+    with pytest.raises(PublishRejected, match="no ranking hold-out: no evidence: rejected, nothing goes live"):
+        decide(dr, first)
     live = _champion(dr, "rl_reinforce", GOOD)
     assert decide(dr, live).reason == "re-run of the live version"
     older = _register(dr, "rl_reinforce", RUN_DATE - timedelta(days=2))
