@@ -148,7 +148,7 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.db.engine import raw_connection
-    from recsys.lookup import UnknownUserError, resolve_model, user_list
+    from recsys.lookup import UnknownUserError, resolve_model, user_history, user_list
 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         model = resolve_model(cur, args.model, settings.serving_alias, catalogue.default_names()[0])
@@ -157,15 +157,23 @@ def _cmd_recommend(settings: Settings, args: argparse.Namespace) -> int:
         except UnknownUserError as exc:
             print(exc)
             return 1
+        history = user_history(cur, settings, args.user, args.history) if args.history else []
     if not listed:
         print(f"no published {model} recommendations for user {args.user}")
-        return 1
-    print(f"user {args.user}, {listed[0].model_version}:")
-    width = max(len(item.item_key) for item in listed)
-    for item in listed:
-        print(f"{item.rank:>4}  item {item.item_key:<{width}}  score {item.score:.4f}"
-              + (f"  {item.title}" if item.title else ""))
-    return 0
+    else:
+        print(f"user {args.user}, {listed[0].model_version}:")
+        width = max(len(item.item_key) for item in listed)
+        for item in listed:
+            print(f"{item.rank:>4}  item {item.item_key:<{width}}  score {item.score:.4f}"
+                  + (f"  {item.title}" if item.title else ""))
+    if args.history:
+        print(f"recent history of {args.user} ({len(history)} newest events of types "
+              f"{', '.join(settings.active_types)}):" if history else f"no events of user {args.user} in the log")
+        width = max((len(event.item_key) for event in history), default=0)
+        for event in history:
+            print(f"  {event.event_time:%Y-%m-%d %H:%M}  {event.event_type:<8}  item {event.item_key:<{width}}"
+                  + (f"  {event.title}" if event.title else ""))
+    return 0 if listed else 1
 
 
 def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -325,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "the serving alias (RECSYS_SERVING_ALIAS, `default`: the night's winner); default: "
                           f"the serving alias once a night has set it, else {catalogue.default_names()[0]}")
     rec.add_argument("-k", type=int, default=10)
+    rec.add_argument("--history", type=int, default=0, metavar="N",
+                     help="also print the user's N newest events of the log (clicks, consumes, declared positive "
+                          "types), with titles")
     rec.set_defaults(func=_cmd_recommend)
 
     query = sub.add_parser("sql", help="run a read-only query and print the rows (no psql needed)")

@@ -16,7 +16,8 @@ import psycopg2.extensions
 
 from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
-from recsys.lookup import ListedItem, user_list
+from recsys.errors import DataValidationError, SchemaMissingError
+from recsys.lookup import HistoryEvent, ListedItem, user_history, user_list
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +214,16 @@ def user_lists(settings: Settings, user: str, k: int) -> dict[str, list[ListedIt
         models = [model for (model,) in cur.fetchall()]
         lists = {model: user_list(cur, model, user, k) for model in models}
     return {model: listed for model, listed in lists.items() if listed}
+
+
+def recent_history(settings: Settings, user: str, limit: int = 20) -> list[HistoryEvent] | str:
+    """`user`'s newest events in the log, with titles; or why they cannot be read (the log is
+    missing or unreadable), for the page to say instead of failing."""
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        try:
+            return user_history(cur, settings, user, limit)
+        except (SchemaMissingError, DataValidationError) as exc:
+            return f"The log cannot be read: {exc}"
 
 
 @dataclass(frozen=True)

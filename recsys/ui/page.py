@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from recsys import catalogue
 from recsys.config import Settings
 from recsys.ui import data, svg
-from recsys.lookup import ListedItem, UnknownUserError
+from recsys.lookup import HistoryEvent, ListedItem, UnknownUserError
 from recsys.ui.data import HealthCheckRow, HeatCell, ListOverview, LiveModel, ModelRunRow, Series, ServingAlias
 
 CSS = """
@@ -73,9 +73,11 @@ def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = (),
 
 
 def render_lists(overviews: Sequence[ListOverview], user: str | None = None,
-                 lists: dict[str, list[ListedItem]] | None = None, refusal: str | None = None) -> str:
-    """A user look-up form (and that user's live lists, with titles), then per live model the
-    items its lists hold most often: a handful of items in every list is a list for everyone."""
+                 lists: dict[str, list[ListedItem]] | None = None, refusal: str | None = None,
+                 history: Sequence[HistoryEvent] | str | None = None) -> str:
+    """A user look-up form (and that user's live lists and recent history, with titles), then per
+    live model the items its lists hold most often: a handful of items in every list is a list for
+    everyone."""
     form = ('<form method="get"><label>User (the log\'s id or key) '
             f'<input name="user" value="{escape(user or "")}" size="24"></label> '
             '<button type="submit">Show their lists</button></form>')
@@ -93,6 +95,10 @@ def render_lists(overviews: Sequence[ListOverview], user: str | None = None,
             parts.append(f"<h3>{escape(model)} for {escape(user)} <code>{escape(listed[0].model_version)}</code></h3>"
                          "<table><thead><tr><th>rank</th><th>item</th><th>title</th><th>topic</th><th>score</th>"
                          f"</tr></thead><tbody>{rows}</tbody></table>")
+        if isinstance(history, str):
+            parts.append(_note(history))
+        elif history is not None and not refusal:
+            parts.append(_render_history(user, history))
     if not overviews:
         parts.append(_note("No model is live yet: nothing has been published."))
     for overview in overviews:
@@ -110,15 +116,30 @@ def render_lists(overviews: Sequence[ListOverview], user: str | None = None,
     return "".join(parts)
 
 
+def _render_history(user: str, history: Sequence[HistoryEvent]) -> str:
+    if not history:
+        return _note(f"No event of user {user} in the log.")
+    rows = "".join(
+        f"<tr><td>{event.event_time:%Y-%m-%d %H:%M}</td><td>{escape(event.event_type)}</td>"
+        f"<td><code>{escape(event.item_key)}</code></td><td>{escape(event.title or '')}</td>"
+        f"<td>{escape(event.topic or '')}</td></tr>" for event in history)
+    return (f"<h3>What {escape(user)} did lately</h3>"
+            f'<p class="sub">Their {len(history)} newest clicks and consumptions in the log, newest first.</p>'
+            "<table><thead><tr><th>when (UTC)</th><th>event</th><th>item</th><th>title</th><th>topic</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
 def _lists_panel(settings: Settings, query: Mapping[str, str]) -> str:
     user = (query.get("user") or "").strip() or None
-    lists, refusal = None, None
+    lists, refusal, history = None, None, None
     if user:
         try:
             lists = data.user_lists(settings, user, settings.k)
         except UnknownUserError as exc:
             refusal = str(exc)
-    return render_lists(data.list_overview(settings), user, lists, refusal)
+        else:
+            history = data.recent_history(settings, user)
+    return render_lists(data.list_overview(settings), user, lists, refusal, history)
 
 
 def render_runs(runs: Sequence[ModelRunRow], k: int = 10, model: str | None = None,

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from psycopg2 import sql
 from sqlalchemy import text
 
 from recsys import cli
@@ -16,6 +17,8 @@ from recsys.config import RLConfig
 from recsys.interval import DataInterval
 from recsys.pipeline import run_night
 from recsys.sim.closed_loop import run_closed_loop
+from recsys.db.engine import load_sql
+from recsys.lookup import user_history
 from recsys.source import assign_listed_keys
 from recsys.stages import publish
 from recsys.db.registry import model_version, register_trained
@@ -83,6 +86,21 @@ def test_text_keyed_log_publishes_and_serves_the_logs_own_keys(settings, moviele
     assert out[0] == "user U196, mf_als@1998-04-23:" and len(out) == 4
     assert all(" item M" in line and "  Film M" in line for line in out[1:]), out
     assert cli.main(["recommend", "196"]) == 1  # the internal id is not a key of this log
+    capsys.readouterr()
+
+    # the user's recent history, read from the team's own log by key, with the catalogue's titles
+    assert cli.main(["recommend", "U196", "-k", "1", "--history", "4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    newest = frame[frame["user_id"] == 196].sort_values("event_time", ascending=False)
+    assert out[2] == "recent history of U196 (4 newest events of types click, consume):", out
+    shown = [(line.split()[0] + " " + line.split()[1], line.split()[4]) for line in out[3:]]
+    assert len(shown) == 4 and all(f"  Film {item}" in line for (_, item), line in zip(shown, out[3:])), out
+    cutoff = newest["event_time"].iloc[3]  # ties in MovieLens' seconds: any 4 of the newest are right
+    expected = {("M" + str(i), t.strftime("%Y-%m-%d %H:%M")) for i, t in
+                newest[newest["event_time"] >= cutoff][["item_id", "event_time"]].itertuples(index=False)}
+    assert {(item, when) for when, item in shown} <= expected, (shown, expected)
+    assert cli.main(["recommend", "U999999", "--history", "3"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "no events of user U999999 in the log"
 
 
 def test_integer_log_carries_no_keys_and_no_key_index(movielens_settings):
@@ -94,6 +112,20 @@ def test_integer_log_carries_no_keys_and_no_key_index(movielens_settings):
     assert indexes == {"recommendations_mf_als_19980423_user"}
     # the view still shows keys: the integer ids as text
     assert _sql(s, "SELECT bool_and(user_key = user_id::text AND item_key = item_id::text) FROM live_recommendations")[0][0]
+
+    # a user's recent history comes from the log's (user_id, event_time) index, newest first
+    frame = _sql(s, "SELECT event_time, item_id FROM interactions WHERE user_id = 196 ORDER BY event_time DESC")
+    with db.raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        history = user_history(cur, s, "196", 5)
+        assert user_history(cur, s, "U196", 5) == []  # not a name an integer log can have
+        cur.execute(sql.SQL("EXPLAIN " + load_sql("lookup/user_history")).format(
+            log=sql.Identifier(s.schema, "interactions"), user_match=sql.SQL("log.user_id = 196"),
+            value=sql.SQL("log.value"), item_join=sql.SQL(""), item_id=sql.SQL("recent.item_key::bigint")),
+            {"types": ["consume"], "limit": 5})
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "interactions_user_time" in plan and "Seq Scan on interactions" not in plan, plan
+    assert [e.event_time for e in history] == [t for t, _ in frame[:5]]
+    assert all(e.event_type == "consume" and e.item_id == int(e.item_key) for e in history)
 
 
 def test_concurrent_key_assignment_gives_one_id_per_key(settings):

@@ -128,3 +128,17 @@ def test_runs_panel_shows_headline_figures_against_popularity_and_live_and_filte
     ranged = page.render_panel("runs", ui_settings, {"model": "mf_als", "from": "2026-03-06", "to": "2026-03-07"})
     assert sorted(re.findall(r"<code>(mf_als@[0-9-]+)</code>", ranged)) == ["mf_als@2026-03-06", "mf_als@2026-03-07"]
     assert "No model run matches the filter." in page.render_panel("runs", ui_settings, {"from": "2030-01-01"})
+
+
+def test_user_lookup_shows_the_users_recent_clicks_with_titles_and_never_impressions(ui_settings):
+    _execute(ui_settings, "INSERT INTO items (item_id, title, topic) VALUES (7, 'Storm & floods', 'weather');"
+                          "INSERT INTO interactions (event_time, user_id, item_id, event_type) VALUES"
+                          " ('2026-01-30 08:15+00', 42, 7, 'click'), ('2026-01-30 08:14+00', 42, 8, 'impression'),"
+                          " ('2026-01-29 21:00+00', 42, 9, 'consume'), ('2026-01-31 00:00+00', 43, 7, 'click')")
+    lists = page.render_panel("lists", ui_settings, {"user": "42"})
+    history = lists[lists.index("What 42 did lately"):]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td><code>(.*?)</code></td><td>(.*?)</td>", history)
+    assert rows == [("2026-01-30 08:15", "click", "7", "Storm &amp; floods"), ("2026-01-29 21:00", "consume", "9", "")]
+    assert "No event of user 4242 in the log." in page.render_panel("lists", ui_settings, {"user": "4242"})
+    _execute(ui_settings, "ALTER TABLE interactions RENAME COLUMN event_type TO kind")
+    assert "The log cannot be read: " in page.render_panel("lists", ui_settings, {"user": "42"})
