@@ -20,7 +20,18 @@ the MF gate is overridden so both model arms serve their newest model). Printed 
 `SUMMARY rl_d7=<..> mf_d7=<..> p_value=<..> ope_rel_error=<..>`; p_value is the
 two-proportion z-test (two-sided) of the RL arm's D7 retention against MF's.
 `--stress` uses a second world: stronger clickbait and satisfaction-driven churn
-(`--world stress`). `--world flat_consume` is a boundary check: there a clicked item is
+(`--world stress`).
+
+Reproducible across machines of one kind: each seed runs in a process of its own with every
+numerical library pinned before it loads (one thread for torch, OpenMP, MKL and OpenBLAS;
+MKL's conditional numerical reproducibility `MKL_CBWR`, torch's and oneDNN's kernels and
+OpenBLAS's core type fixed at AVX2; torch's deterministic algorithms), so a seed gives the
+same table whatever the machine's core count, CPU affinity or `OMP_NUM_THREADS`
+(`--no-pin` turns it off, to see the difference). `--jobs N` runs N seeds at once instead.
+A closed loop amplifies the last digits of float sums, which is why one seed on one CPU is
+not a result: `--sweep` runs 10 seeds at the quick size and the claim is the mean RL - MF
+D7 difference over seeds with its 95% t-interval (`SUMMARY ... seeds=<n> d7_diff=<mean>
+d7_diff_low=<..> d7_diff_high=<..>`). `--world flat_consume` is a boundary check: there a clicked item is
 consumed with the same probability whatever its quality, so the log's consumption and
 abandonment say nothing about quality and only the retention term of the RL reward can.
 """
@@ -29,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
+import os
 import sys
 import tempfile
 import time
@@ -49,6 +62,12 @@ STRESS = dict(appeal_quality_corr=-0.85, churn_satisfaction=0.12, boredom=0.08)
 # the default world's mean consumption probability (0.2 + 0.7 x mean quality 0.5), whatever the quality
 FLAT_CONSUME = dict(consume_base=0.55, consume_quality=0.0)
 WORLDS = {"default": {}, "stress": STRESS, "flat_consume": FLAT_CONSUME}
+# Set before torch / numpy load in each seed's process. Thread counts change the order of
+# float sums; the ISA pins stop MKL, oneDNN, ATen and OpenBLAS from picking other kernels on
+# another CPU model (AVX2: what every x86 server of the last decade runs).
+PINNED_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+              "OPENBLAS_CORETYPE": "Haswell", "MKL_DYNAMIC": "FALSE"}
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -97,7 +116,52 @@ def d7_p(result: dict, clustered: bool = False) -> float:
     return two_proportion_p(rl["d7"][3], rl["d7"][4], mf["d7"][3], mf["d7"][4])
 
 
-def run_seed(seed: int, days: int, users: int, items: int, explore: float, world_name: str, rl_epochs: int) -> dict:
+def across_seeds(diffs: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of per-seed differences with its 95% t-interval over seeds
+    (each seed a whole independent world, so seeds are the independent units)."""
+    from scipy import stats
+
+    values = np.asarray(diffs, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def _pinned_seed(args: tuple) -> dict:  # noqa: ANN001 - run_seed's arguments
+    """run_seed in a process whose numerical libraries were pinned before they loaded."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return run_seed(*args)
+
+
+def run_seeds(seed_args: list[tuple], jobs: int, pin: bool) -> list[dict]:
+    """run_seed for each argument tuple: in pinned worker processes (`jobs` at a time) unless
+    `pin` is off and `jobs` is 1, which runs them here as the machine is set."""
+    if not pin and jobs == 1:
+        return [run_seed(*a) for a in seed_args]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    saved = dict(os.environ)
+    os.environ.update(PINNED_ENV if pin else {})  # a spawned process inherits them before it imports anything
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_pinned_seed if pin else _run_seed_tuple, seed_args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_seed_tuple(args: tuple) -> dict:  # noqa: ANN001
+    return run_seed(*args)
+
+
+def run_seed(seed: int, days: int, users: int, items: int, explore: float, world_name: str, rl_epochs: int,
+             threads: int = 0) -> dict:
     from recsys.config import Settings
     from recsys.interval import DataInterval
     from recsys.metrics.off_policy import SESSION_WEIGHTS, evaluate_list_policy
@@ -109,7 +173,11 @@ def run_seed(seed: int, days: int, users: int, items: int, explore: float, world
     with tempfile.TemporaryDirectory() as tmp, bench_database("recsys_bench_cl", Path(tmp)) as url:
         base = Settings.from_env()
         settings = dataclasses.replace(base, database_url=url, artifact_dir=Path(tmp) / "artifacts",
-                                       train_window_days=days, rl=dataclasses.replace(base.rl, epochs=rl_epochs),
+                                       train_window_days=days,
+                                       rl=dataclasses.replace(base.rl, epochs=rl_epochs, num_threads=threads),
+                                       # 0: the CPUs the process may use, which differ between machines
+                                       als=dataclasses.replace(base.als, num_threads=threads),
+                                       bpr=dataclasses.replace(base.bpr, num_threads=threads),
                                        ope=dataclasses.replace(base.ope, explore=explore))
         world = World(users, items, days, seed, params)
         active_by_day: list[np.ndarray] = []
@@ -271,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rl-epochs", type=int, default=4)
     parser.add_argument("--world-only", action="store_true",
                         help="fixed policies on the world alone: the retention headroom (no database)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="10 seeds at the quick size (14 days, 1,500 users): the claim across seeds")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, each in a process of its own")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="run with the machine's thread counts and kernels (not reproducible across machines)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every seed's result here")
     args = parser.parse_args(argv)
     if args.world is not None and args.stress and args.world != "stress":
         parser.error("--stress and --world name different worlds")
@@ -281,12 +355,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"seed {seed} {policy:<8} D1 {rates[1]:.3f} D7 {rates[7]:.3f}")
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.quick:
-        args.seeds, args.days, args.users, args.rl_epochs = args.seeds[:1], 14, 1500, 3
-    results = []
-    for seed in args.seeds:
-        results.append(run_seed(seed, args.days, args.users, args.items, args.explore, world_name, args.rl_epochs))
-        print_result(results[-1])
+    if args.quick or args.sweep:
+        args.days, args.users, args.rl_epochs = 14, 1500, 3
+        args.seeds = list(range(1, 11)) if args.sweep else args.seeds[:1]
+    pin = not args.no_pin
+    threads = 1 if pin else 0
+    started = time.perf_counter()
+    results = run_seeds([(seed, args.days, args.users, args.items, args.explore, world_name, args.rl_epochs, threads)
+                         for seed in args.seeds], max(1, args.jobs), pin)
+    for result in results:
+        print_result(result)
+    if args.json:
+        args.json.write_text(json.dumps({"world": world_name, "pinned": pin, "results": results}, indent=1, default=float))
     last = results[-1]
     rl, mf = last["arms"]["rl_reinforce"]["d7"], last["arms"]["mf_als"]["d7"]
     p_value = two_proportion_p(rl[3], rl[4], mf[3], mf[4])
@@ -299,7 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         robust = sum(rl_minus_mf(r) > 0 and d7_p(r, clustered=True) < 0.05 for r in results)
         print(f"RL D7 above MF and significant at 95% on {wins} of {len(results)} seeds "
               f"({robust} of {len(results)} with users as clusters)")
-    print(f"SUMMARY rl_d7={rl[0]:.4f} mf_d7={mf[0]:.4f} p_value={p_value:.4g} ope_rel_error={ope_err:.4f}")
+    diff, low, high = across_seeds([rl_minus_mf(r) for r in results])
+    print(f"world {world_name}: RL - MF D7 over {len(results)} seed(s): mean {diff:+.4f}, 95% t-interval over seeds "
+          f"[{low:+.4f}, {high:+.4f}] ({'pinned numerics' if pin else 'unpinned'}, "
+          f"{time.perf_counter() - started:.0f} s with {max(1, args.jobs)} job(s))")
+    print(f"SUMMARY rl_d7={rl[0]:.4f} mf_d7={mf[0]:.4f} p_value={p_value:.4g} ope_rel_error={ope_err:.4f} "
+          f"seeds={len(results)} d7_diff={diff:.4f} d7_diff_low={low:.4f} d7_diff_high={high:.4f}")
     return 0
 
 
