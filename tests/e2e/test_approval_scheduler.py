@@ -60,6 +60,11 @@ def _required_action(stack, run_id: str, timeout: float = 240) -> dict:
 
 
 def _answer(stack, run_id: str, option: str) -> dict:
+    # Airflow 3.3.2: an answer within about a second of the task parking races the scheduler's
+    # handling of the parking process's exit ("finished with state success, but the task
+    # instance's state attribute is queued"), which marks the resumed task up_for_retry and asks
+    # again. A person takes longer than that; the test waits a few scheduler loops (heartbeat 2 s).
+    time.sleep(6)
     return stack.request("PATCH", f"{_path(run_id)}/taskInstances/{TASK}/-1/hitlDetails", {"chosen_options": [option]})
 
 

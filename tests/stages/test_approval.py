@@ -137,3 +137,14 @@ def test_recsys_run_publishes_a_version_that_needs_approval_only_with_approve(se
 def test_approval_off_reads_nothing_and_asks_nothing(settings):
     # the default: no request even for a version the registry does not hold (no database read)
     assert approval_request(settings, "nothing@2026-01-01", "", True) is None
+
+
+def test_models_list_shows_the_approval_after_the_gate(settings):
+    from recsys.registry_table import decision, read_entries
+
+    simulate_log(settings, days=12, users=150, items=80, seed=5, start_date=date(2026, 1, 1))
+    s = dataclasses.replace(settings, approval="first", gate_min_users=0)
+    run_night(s, DataInterval.for_date(date(2026, 1, 11)), models=["baseline_popular"], triggered_by="cli")
+    [entry] = read_entries(s, "baseline_popular", 5)
+    assert entry.status == "rejected" and "approval: recsys run has no one to ask" in decision(entry)
+    assert "approval" not in entry.summary
