@@ -26,6 +26,14 @@ serving compliance) into `data_health`; every gate waits for it, and a check out
 bounds puts the night's publishes on hold (the gate task is *skipped* with the reason)
 unless `force_publish` is set.
 
+**approval** (per model, after its gate, beside the score shards) passes at once unless
+`RECSYS_APPROVAL` asks a person to approve this publish (`first`: the model has no live
+version yet; `forced`: the run sets `force_publish`; `first_and_forced`). Then it waits in
+the UI's **Required actions** with the gate's reason and the hold-out figures against the
+live model and popularity: *Approve* publishes, *Reject* (or no answer within
+`RECSYS_APPROVAL_TIMEOUT_MINUTES`) skips the publish, keeps the live lists and records why
+in `model_runs` (docs/operations.md).
+
 **retention** refreshes the cohort retention cells that day D-1 completes (it runs even
 when training fails) and **ope_realised** then fills in the realised rate of earlier
 estimates whose outcome has matured.
@@ -53,6 +61,7 @@ import os
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, TaskGroup, dag, task
 
 # Standard library only: the model catalogue, the one description of the night, the assets' names.
@@ -77,13 +86,38 @@ def _outlets(step) -> list:  # noqa: ANN001 - recsys.night.Step
 
 
 def _run_step(step_id: str, extract=None, train=None, evaluate=None, gate=None, score=None, ope=None,  # noqa: ANN001
-              retention=None, health=None, plan=None):  # noqa: ANN001, ANN202 - upstream manifests (XCom dicts)
+              retention=None, health=None, plan=None, approval=None):  # noqa: ANN001, ANN202 - upstream manifests
     """One step of the night (its doc is the task's doc)."""
     from recsys.airflow_support import run_night_task
 
     return run_night_task(step_id, {"extract": extract, "train": train, "evaluate": evaluate, "gate": gate,
                                     "score": score, "ope": ope, "retention": retention, "health": health,
-                                    "plan": plan})
+                                    "plan": plan, "approval": approval})
+
+
+class NightApproval(ApprovalOperator):
+    """A model's approval step (recsys.stages.approval): asks in the Required Actions only when
+    RECSYS_APPROVAL calls for it, else returns at once; a Reject or a timeout skips the task
+    (and so its publish) instead of succeeding, as a gate's rejection does."""
+
+    def execute(self, context):  # noqa: ANN001, ANN201 - Airflow's Context
+        from recsys.airflow_support import approval_ask
+
+        asked = approval_ask(context, self.task_id)
+        if not asked["needed"]:
+            return asked
+        request = asked["request"]
+        self.subject, self.body = request["subject"], request["body"]
+        self.response_timeout = timedelta(minutes=request["timeout_minutes"])
+        context["ti"].xcom_push(key="approval_request", value=asked)  # read back when the answer comes
+        return super().execute(context)
+
+    def execute_complete(self, context, event):  # noqa: ANN001, ANN201 - Airflow's Context, the HITL event
+        from recsys.airflow_support import approval_answered
+
+        answer = HITLOperator.execute_complete(self, context, event)  # validated; no skipping of downstream
+        asked = context["ti"].xcom_pull(task_ids=self.task_id, key="approval_request")
+        return approval_answered(context, asked, dict(answer), timed_out=bool(event.get("timedout")))
 
 
 def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
@@ -123,16 +157,24 @@ def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
     },
 )
 def recsys_nightly():
-    tasks, groups = {}, {}
+    tasks, groups, outputs = {}, {}, {}
     for step in night_steps(MODELS):
         if step.model is not None and step.model not in groups:
             spec = next(m for m in MODELS if m.name == step.model)
             groups[step.model] = TaskGroup(step.model, tooltip=spec.summary)
+        if step.stage == "approval":
+            # an unanswered request counts as Reject (the defaults the scheduler applies at the timeout)
+            tasks[step.id] = NightApproval(task_id=step.name, task_group=groups.get(step.model), doc_md=step.doc,
+                                           subject=f"Publish {step.model}?", defaults="Reject")
+            outputs[step.id] = tasks[step.id].output
+            for upstream in step.inputs:
+                tasks[upstream] >> tasks[step.id]
+            continue
         run = task(_run_step, task_id=step.name, task_group=groups.get(step.model), doc_md=step.doc,
                    trigger_rule=step.trigger_rule, pool=TRAINING_POOL if step.heavy else None,
                    outlets=_outlets(step),
                    map_index_template="shard {{ task.op_kwargs['plan']['shard'] }}" if step.mapped else None)
-        given = {input_key(i): tasks[i] for i in step.inputs}
+        given = {input_key(i): outputs.get(i, tasks[i]) for i in step.inputs}
         if step.mapped:  # one task per shard plan the gate returns
             shards = given.pop("gate")
             tasks[step.id] = run.partial(step_id=step.id, **given).expand(plan=shards)

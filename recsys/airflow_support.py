@@ -183,3 +183,55 @@ def refresh_live_lists(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflo
     with no_retry_on_bad_input():
         snapshot = refresh_live_snapshot(settings_for_task(), extras)
     return {**asdict(snapshot), "events": extras}
+
+
+def approval_ask(context: Any, step_id: str) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context
+    """The first half of a model's approval task (dags/recsys_nightly.py): does its publish need a
+    person's approval (`recsys.stages.approval`)? The step's manifest: with `needed` False the
+    task returns it at once and publish proceeds; with `needed` True it holds the request, whose
+    subject and body the task shows in the Required Actions before it waits.
+
+    Raises:
+        AirflowSkipException: the model is not in this run's models.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from recsys.stages.approval import approval_request, gate_reason, manifest_of
+
+    step = _night_step(step_id)
+    if step.model not in context["params"]["models"]:
+        raise AirflowSkipException(f"{step.model} is not in this run's models")
+    ti = context["ti"]
+    version = ti.xcom_pull(task_ids=f"{step.model}.train")["model_version"]
+    with no_retry_on_bad_input():
+        night = night_for_task(context)
+        request = approval_request(night.settings, version, gate_reason(ti.xcom_pull(task_ids=f"{step.model}.gate")),
+                                   night.force_publish)
+    if request is None:
+        logger.info("%s: the publish of %s needs no approval (RECSYS_APPROVAL=%s)", step_id, version,
+                    night.settings.approval)
+    return manifest_of(request, version)
+
+
+def approval_answered(context: Any, asked: dict[str, Any], answer: dict[str, Any], timed_out: bool) -> dict[str, Any]:  # noqa: ANN401
+    """The second half: record the approver's answer (or the timeout) in model_runs and return the
+    step's manifest; `asked` is what `approval_ask` returned, `answer` the HITL response.
+
+    Raises:
+        AirflowSkipException: rejected, or no answer in time: the publish is skipped, nothing goes live.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from recsys.stages.approval import APPROVED, REJECTED, TIMED_OUT, manifest_of, record_answer, request_from
+
+    request = request_from(asked)
+    chosen = list(answer.get("chosen_options") or [])
+    user = answer.get("responded_by_user") or {}
+    by = (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user) or None
+    outcome = TIMED_OUT if timed_out else APPROVED if chosen == ["Approve"] else REJECTED
+    try:
+        with no_retry_on_bad_input():
+            record_answer(settings_for_task(), request, outcome, by=by)
+    except SKIP_ERRORS as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    return manifest_of(request, request.model_version, outcome, by)

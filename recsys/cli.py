@@ -93,8 +93,9 @@ def _simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
     extra = tuple(a for a in arms if catalogue.find(a) is not None)  # the model arms train each night
 
     def nightly(run_date: date):
+        # a simulated night has no one to ask: RECSYS_APPROVAL would otherwise hold every forced publish
         report = run_night(settings, DataInterval.for_date(run_date), triggered_by="simulate", extra_models=extra,
-                           force_publish=not args.gate)
+                           force_publish=not args.gate, approve=True)
         return {"run_date": report.run_date, "skipped": report.skipped, "seconds": report.seconds}
 
     summary = run_closed_loop(settings, days=args.days, users=args.users, items=args.items, seed=args.seed,
@@ -133,7 +134,7 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             bar.set_postfix_str(name)
             bar.update(1)
         report = run_night(settings, interval, triggered_by="cli", on_stage=on_stage, models=args.models,
-                           extra_models=tuple(args.extra_models), raise_on_failure=False)
+                           extra_models=tuple(args.extra_models), raise_on_failure=False, approve=args.approve)
         bar.update(bar.total - bar.n)
     print(json.dumps({"run_date": report.run_date, "states": report.states, "seconds": report.seconds,
                       "skipped": report.skips, "failed": {step: f"{type(exc).__name__}: {exc}"
@@ -324,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{','.join(catalogue.default_names())}); the catalogue has: {', '.join(catalogue.names())}")
     run.add_argument("--extra-models", type=_model_list, default=[],
                      help="comma-separated models to train beside the --models ones")
+    run.add_argument("--approve", action="store_true",
+                     help="approve the publishes that RECSYS_APPROVAL says need a person's approval (a model's "
+                          "first publish, or a forced one); without it they are recorded as not approved and "
+                          "nothing of theirs is published")
     run.set_defaults(func=_cmd_run)
 
     rec = sub.add_parser("recommend", help="print a user's published list")

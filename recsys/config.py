@@ -27,6 +27,8 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # `gate_metric` value that gates on the off-policy estimate of the D1 return rate
 # instead of a hold-out ranking metric (see Settings and recsys.stages.gate).
 DR_GATE_METRIC = "dr_return_lcb"
+# `approval` values: which publishes wait for a person's approval (recsys.stages.approval)
+APPROVAL_MODES = ("off", "first", "forced", "first_and_forced")
 # the paired variant: the lower bound of the DR estimate of (challenger - live version)'s
 # return rate, both evaluated on the same logged sessions and bootstrap resamples
 DR_DIFF_GATE_METRIC = "dr_return_diff_lcb"
@@ -345,6 +347,9 @@ class Settings:
         dataset_keep_days: days a night's dataset artifact is kept (recsys.stages.cleanup_artifacts);
             a model's files are kept while its version is among its `keep_versions` newest, or live.
         health: the data-health checks' thresholds and whether a failed check holds the publishes.
+        approval: which publishes wait for a person's approval (`off`, `first`: a model's first
+            publish, `forced`: a forced one, `first_and_forced`); recsys.stages.approval.
+        approval_timeout_minutes: an approval left unanswered this long counts as a rejection.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -385,6 +390,8 @@ class Settings:
     trending_half_life_days: float = 7.0
     dataset_keep_days: int = 14
     health: HealthConfig = field(default_factory=HealthConfig)
+    approval: str = "off"  # APPROVAL_MODES: which publishes wait for a person (recsys.stages.approval)
+    approval_timeout_minutes: float = 1440.0  # an unanswered approval counts as a rejection after this
 
     def __post_init__(self) -> None:
         # fail when the settings are read, not at the night's extract or training
@@ -412,6 +419,12 @@ class Settings:
         if not 0.0 <= self.gate_relative_tolerance < float("inf"):  # NaN fails the comparison too
             raise ConfigurationError("RECSYS_GATE_RELATIVE_TOLERANCE must be finite and >= 0 (0.05 = 5% of the "
                                      f"live model's metric), got {self.gate_relative_tolerance!r}")
+        if self.approval not in APPROVAL_MODES:
+            raise ConfigurationError(f"RECSYS_APPROVAL must be one of {', '.join(APPROVAL_MODES)}, "
+                                     f"got {self.approval!r}")
+        if not 0.0 < self.approval_timeout_minutes < float("inf"):
+            raise ConfigurationError("RECSYS_APPROVAL_TIMEOUT_MINUTES must be finite and > 0, "
+                                     f"got {self.approval_timeout_minutes!r}")
         if self.gate_min_users < 0:
             raise ConfigurationError(f"RECSYS_GATE_MIN_USERS must be >= 0, got {self.gate_min_users!r}")
         if self.gate_bootstrap_samples < 1:

@@ -41,6 +41,10 @@ class PublishRejected(RecsysError):
     """The gate kept the live model: the challenger is worse beyond the tolerance."""
 
 
+class NotApproved(PublishRejected):
+    """A publish that needed a person's approval (`RECSYS_APPROVAL`) was rejected, timed out or not asked."""
+
+
 class MissingEstimateError(RecsysError):
     """The DR gate found logged impressions but no stored estimate of the challenger (an ordering error)."""
 

@@ -8,9 +8,17 @@ tests/test_night.py check both).
 
 For each model of the catalogue (`recsys.catalogue`), by its readout:
 
-* "holdout": train -> evaluate -> gate -> score (mapped over user shards) -> publish;
-* "off_policy": train -> score -> ope -> gate -> publish (the off-policy estimate reads
-  the candidate's lists, and the DR gate reads the estimate).
+* "holdout": train -> evaluate -> gate -> score (mapped over user shards) and approval
+  -> publish;
+* "off_policy": train -> score -> ope -> gate -> approval -> publish (the off-policy
+  estimate reads the candidate's lists, and the DR gate reads the estimate).
+
+`approval` (`recsys.stages.approval`) passes at once unless `RECSYS_APPROVAL` asks a person
+to approve this publish (a model's first, or a forced one); then it waits for the answer (in
+Airflow a human-in-the-loop task; `recsys run` needs `--approve`). It succeeds when the
+publish may go ahead, rather than being skipped when no approval is needed, so publish
+keeps its all_success rule: a rejected (or unanswered) approval is skipped, and its
+publish with it, exactly as a gate's rejection skips the steps after it.
 
 Shared: `extract` feeds every model; `health` checks the interval's input and every
 gate waits for it (a held check puts the night's publishes on hold, `recsys.stages.health`); `retention` (and `ope_realised` after it) do not
@@ -55,6 +63,9 @@ STAGE_DOCS = {
     "gate": "Keep the live model when the hold-out has too few users to judge, when the new model is "
             "credibly worse beyond the relative tolerance (paired bootstrap over users) or below the best "
             "baseline (the task is then skipped, with the reason); else plan the score shards.",
+    "approval": "Ask a person to approve the publish when RECSYS_APPROVAL calls for it (a model's first publish, "
+                "or a forced one), in the Required Actions with the gate's reason and figures; passes at once "
+                "otherwise. Reject or no answer in RECSYS_APPROVAL_TIMEOUT_MINUTES: skipped, nothing published.",
     "score": "Top-K lists of one user shard (a stable hash of the user id), saved as a scores artifact.",
     "publish": "Write every shard's lists into a new partition and make them live in one transaction; when "
                "they went live (not history only), emit an event on the asset recsys://<schema>/live/<model>.",
@@ -140,13 +151,16 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
                 Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train")),
                 Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate", "health"), after_unless_failed=floor),
                 Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
-                Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score"))]
+                # beside the score shards: the lists are scored while the approver reads
+                Step(f"{m}.approval", "approval", m, (f"{m}.train", f"{m}.gate")),
+                Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.approval"))]
     return [train,
             Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
             # the DR gate reads the candidate's estimate, so the estimate comes before the gate
             Step(f"{m}.ope", "ope", m, ("extract", f"{m}.train", f"{m}.score")),
             Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", "health")),
-            Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate"))]
+            Step(f"{m}.approval", "approval", m, (f"{m}.train", f"{m}.gate")),
+            Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate", f"{m}.approval"))]
 
 
 def night_steps(models: Iterable[ModelSpec]) -> tuple[Step, ...]:

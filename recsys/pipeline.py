@@ -32,7 +32,8 @@ class Night:
     """What every step of one night needs besides its inputs.
 
     `score_shards` is how many user shards the gate plans for scoring (the DAG's
-    `score_shards` param; one in `run_night`).
+    `score_shards` param; one in `run_night`). `approved`: `recsys run --approve`, a publish
+    that needs a person's approval (`RECSYS_APPROVAL`) has it; the DAG asks in the UI instead.
     """
 
     settings: Settings
@@ -40,6 +41,7 @@ class Night:
     triggered_by: str = "manual"
     force_publish: bool = False
     score_shards: int = 1
+    approved: bool = False
 
 
 @dataclass
@@ -147,6 +149,14 @@ def _gate(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
     return [{"shard": i, "n_shards": shards, "reason": reason} for i in range(shards)]
 
 
+def _approval(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.stages.approval import approval_of_cli_run
+
+    # the DAG's approval task asks in the Required Actions instead (recsys.airflow_support)
+    return approval_of_cli_run(night.settings, inputs["train"]["model_version"], inputs["gate"],
+                               night.force_publish, night.approved)
+
+
 def _score(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
     from recsys.stages.score import score_shard
 
@@ -193,8 +203,8 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 
 
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
-    "extract": _extract, "health": _health, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate, "score": _score,
-    "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
+    "extract": _extract, "health": _health, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate,
+    "approval": _approval, "score": _score, "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
     "cleanup_artifacts": _cleanup_artifacts,
 }
 
@@ -202,7 +212,7 @@ _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
 def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "manual",
               on_stage: Callable[[str], None] | None = None, force_publish: bool = False,
               models: Sequence[str] | None = None, extra_models: Sequence[str] = (),
-              raise_on_failure: bool = True) -> NightReport:
+              raise_on_failure: bool = True, approve: bool = False) -> NightReport:
     """Run every step of one night in order, as the DAG would: `models` (default: the
     catalogue's default models) plus `extra_models`.
 
@@ -210,7 +220,9 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
     rejects) is skipped, and so are the steps that read it; a step that fails is recorded
     `failed` in the registry for the models it was building, the steps that read it do not
     run, and every other step still does: the other models, retention. The live tables
-    stay wherever nothing was published.
+    stay wherever nothing was published. A publish that needs a person's approval
+    (`RECSYS_APPROVAL`) goes ahead only with `approve`; without it the version is recorded as
+    not approved and its publish skipped.
 
     Raises:
         the first failed step's exception, once the rest of the night has run, when
@@ -221,7 +233,7 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
 
     specs = catalogue.select(models, extra_models)
     selected = [spec.name for spec in specs]
-    night = Night(settings, interval, triggered_by, force_publish)
+    night = Night(settings, interval, triggered_by, force_publish, approved=approve)
     report = NightReport(interval.run_date.isoformat())
     outputs: dict[str, Any] = {}
     for step in night_steps(specs):

@@ -218,6 +218,12 @@ TABLE: tuple[EnvVar, ...] = (
            "best baseline's on the same users (popularity and trending, scored beside it, and the night's models "
            "of kind `baseline`); `force_publish` overrides it and says so", "gate",
            fields=("gate_baseline_floor",)),
+    EnvVar("RECSYS_APPROVAL", LOWER_STR, "which publishes wait for a person's approval in the Airflow UI's "
+           "Required Actions: `off`, `first` (a model's first publish: no live version yet), `forced` (a run with "
+           "`force_publish`) or `first_and_forced`; `recsys run` publishes those only with `--approve`", "gate",
+           fields=("approval",)),
+    EnvVar("RECSYS_APPROVAL_TIMEOUT_MINUTES", FLOAT, "minutes an approval may stay unanswered; then it counts as "
+           "Reject (nothing published, recorded as timed out)", "gate", fields=("approval_timeout_minutes",)),
     # data health
     EnvVar("RECSYS_HEALTH_HISTORY_DAYS", INT, "trailing days whose median is each data-health check's baseline",
            "health", fields=("health.history_days",)),

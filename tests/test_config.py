@@ -56,6 +56,8 @@ FIELD_CASES = {
     "RECSYS_GATE_MIN_USERS": ("200", {"gate_min_users": 200}),
     "RECSYS_GATE_BOOTSTRAP_SAMPLES": ("500", {"gate_bootstrap_samples": 500}),
     "RECSYS_GATE_BASELINE_FLOOR": ("off", {"gate_baseline_floor": False}),
+    "RECSYS_APPROVAL": (" First_And_Forced", {"approval": "first_and_forced"}),
+    "RECSYS_APPROVAL_TIMEOUT_MINUTES": ("0.5", {"approval_timeout_minutes": 0.5}),
     "RECSYS_HEALTH_HISTORY_DAYS": ("14", {"health.history_days": 14}),
     "RECSYS_HEALTH_NEW_LOOKBACK_DAYS": ("56", {"health.new_lookback_days": 56}),
     "RECSYS_HEALTH_MIN_VOLUME_RATIO": ("0.1", {"health.min_volume_ratio": 0.1}),

@@ -1,6 +1,6 @@
 -- cli/model_runs_list: the registry as `recsys models list` prints it, newest first:
 -- each version's headline figure beside the live model's and popularity's, and
--- what the gate decided (or where the version failed).
+-- what the gate decided, and the approver where one was asked (or where the version failed).
 -- Grain: one row per model version (model, run_date), at most %(limit)s rows.
 -- The headline figure is the hold-out ranking metric %(metric)s at %(k)s (subject
 -- 'model'; the live model scored on the same users is subject 'champion', the
@@ -62,9 +62,11 @@ figures AS (
 SELECT f.model_version, f.model, f.model_kind, f.run_date, f.status, f.is_live,
        f.metric, f.value, f.live_version, f.live_value, f.popularity_value,
        (f.metrics -> 'gate' ->> 'accepted')::boolean AS gate_accepted,
-       f.metrics -> 'gate' ->> 'reason' AS gate_reason,
+       -- an approval asked after the gate (recsys.stages.approval) follows the gate's reason
+       NULLIF(concat_ws('; approval: ', f.metrics -> 'gate' ->> 'reason', f.metrics -> 'approval' ->> 'reason'), '')
+           AS gate_reason,
        f.metrics -> 'last_failure' AS failure,
-       f.metrics - 'gate' - 'last_failure' AS summary,
+       f.metrics - 'gate' - 'last_failure' - 'approval' AS summary,
        f.triggered_by, f.n_interactions, f.n_users, f.n_items, f.data_interval_start, f.data_interval_end
 FROM figures AS f
 ORDER BY f.run_date DESC, f.model
