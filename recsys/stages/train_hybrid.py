@@ -7,7 +7,7 @@ RECSYS_CONTENT_ENCODER). Then, on the window:
 1. the profile weight w is searched on the validation day before the hold-out (as the
    other models' searches: recall@K, then NDCG@K), each value of
    RECSYS_HYBRID_PROFILE_WEIGHTS scored on one ALS fit;
-2. ALS is fitted on the whole window with the configured values (RECSYS_ALS_*);
+2. ALS is fitted on the whole window with the configured values (the ALS settings, no search);
 3. the ridge map W (RECSYS_HYBRID_RIDGE) is fitted on the window's items that have both
    factors and a vector, and every user's profile from her positive events
    (RECSYS_HYBRID_HALF_LIFE_DAYS);
