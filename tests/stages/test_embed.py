@@ -17,7 +17,7 @@ from recsys.loaders.catalogue import write_catalogue
 from recsys.models.content import load_sentence_transformer
 from recsys.stages.embed import embed_catalogue, load_encoder, load_vectors
 
-from conftest import SHARED_DATASETS
+SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # beside the checkout
 
 NEWS = SHARED_DATASETS / "mind-small-sample" / "news.tsv"
 

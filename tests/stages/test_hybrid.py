@@ -27,7 +27,7 @@ from recsys.pipeline import run_night
 from recsys.source import assign_listed_keys
 from recsys.stages.embed import load_encoder
 
-from conftest import SHARED_DATASETS
+SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"  # beside the checkout
 
 MIND = SHARED_DATASETS / "mind-small-sample"
 NIGHT = date(2019, 11, 15)
