@@ -30,7 +30,8 @@ class ModelSpec:
             strings (`<name>@<date>`) and the DAG's task group.
         kind: `model_runs.model_kind` ("mf" for factor models, "rl" for policies, "baseline" for
             the models every learned one must beat, "item_item" for models that score a user's
-            history times an item-item matrix).
+            history times an item-item matrix, "hybrid" for factor models that also place items
+            from their content).
         summary: one line for `--help`, the DAG's docs and the UI.
         train: "module:function" called as `fn(settings, interval, dataset_path, triggered_by,
             model=name, **train_kwargs)`; it saves a `FactorModel` or an `ItemItemModel`
@@ -118,6 +119,15 @@ MODELS: tuple[ModelSpec, ...] = (
                 "above RECSYS_EASE_MAX_MEMORY_MB",
         train="recsys.stages.train_item_item:train_ease", evaluate="recsys.stages.evaluate:evaluate_holdout",
         evaluate_kwargs={"algorithm": "ease"},
+    ),
+    # Cold items (issue #19): ALS plus a map from an item's text to its factors and a content profile
+    # of each user, so articles nobody has clicked yet (news) are ranked (recsys.models.hybrid).
+    ModelSpec(
+        name="hybrid", kind="hybrid",
+        summary="ALS with a ridge map from item content vectors (RECSYS_CONTENT_ENCODER) to item factors and a "
+                "recency-weighted content profile per user: ranks catalogue items no one has clicked yet",
+        train="recsys.stages.train_hybrid:train_hybrid", evaluate="recsys.stages.evaluate:evaluate_holdout",
+        evaluate_kwargs={"algorithm": "hybrid"}, aliases=("content",),
     ),
     ModelSpec(
         name="rl_reinforce", kind="rl",

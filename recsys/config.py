@@ -154,6 +154,49 @@ class EASEConfig:
 
 
 @dataclass(frozen=True)
+class ContentConfig:
+    """Item content vectors (`recsys.content`) and the `hybrid` model (`recsys.models.hybrid`).
+
+    `encoder`: `tfidf` (scikit-learn TF-IDF + truncated SVD to `dim` components, fitted on
+    the catalogue; the default, nothing to download) or `sentence-transformers:<model>`,
+    where <model> is a local model folder or an installed package that ships one (its
+    `get_model_path()`). The TF-IDF space is refitted (a new encoder version, which
+    re-embeds every item) when the catalogue items outside the stored fit exceed
+    `refit_share` of the catalogue; below it new and changed items are transformed with the
+    stored fit. `ridge`: L2 weight of the content -> MF factor map. `profile_weights`: the
+    weights of the user's content profile (a cosine) beside the MF score that the search
+    tries on the validation day (the first on a tie); `half_life_days`: the profile's recency weighting.
+    """
+
+    encoder: str = "tfidf"
+    dim: int = 64
+    refit_share: float = 0.1
+    ridge: float = 1.0
+    # the first is kept when the validation day cannot tell them apart (a tie, as on sparse news logs)
+    profile_weights: tuple[float, ...] = (0.3, 0.0, 0.1, 1.0)
+    half_life_days: float = 3.0
+
+    def __post_init__(self) -> None:
+        name, _, target = self.encoder.partition(":")
+        if name not in ("tfidf", "sentence-transformers") or (name == "tfidf") == bool(target.strip()):
+            raise ConfigurationError(f"RECSYS_CONTENT_ENCODER must be 'tfidf' or 'sentence-transformers:<local model "
+                                     f"path or installed package>', got {self.encoder!r}")
+        if self.dim < 1:
+            raise ValueError(f"ContentConfig.dim (RECSYS_CONTENT_DIM) must be >= 1, got {self.dim!r}")
+        if not 0.0 <= self.refit_share <= 1.0:
+            raise ValueError(f"ContentConfig.refit_share (RECSYS_CONTENT_REFIT_SHARE) must be in [0, 1], "
+                             f"got {self.refit_share!r}")
+        if not 0.0 < self.ridge < float("inf"):
+            raise ValueError(f"ContentConfig.ridge (RECSYS_HYBRID_RIDGE) must be finite and > 0, got {self.ridge!r}")
+        if not self.profile_weights or not all(0.0 <= w < float("inf") for w in self.profile_weights):
+            raise ValueError("ContentConfig.profile_weights (RECSYS_HYBRID_PROFILE_WEIGHTS) must be finite numbers "
+                             f">= 0, got {self.profile_weights!r}")
+        if not 0.0 < self.half_life_days < float("inf"):
+            raise ValueError(f"ContentConfig.half_life_days (RECSYS_HYBRID_HALF_LIFE_DAYS) must be > 0, "
+                             f"got {self.half_life_days!r}")
+
+
+@dataclass(frozen=True)
 class RLConfig:
     """Hyper-parameters of the RL recommenders (REINFORCE and CQL) and their reward.
 
@@ -335,6 +378,7 @@ class Settings:
         search: the nightly ALS hyper-parameter search on a validation split.
         itemknn: the item-kNN model's neighbours, weightings (searched nightly) and BM25 constants.
         ease: EASE's L2 weights (searched nightly) and the memory its dense solve may take.
+        content: the item content encoder and the `hybrid` model (ContentConfig).
         holdout: the evaluate stage's temporal hold-out: `last_day` (the window's last day, the
             default: the gate compares the live model on it) or `user_last_day` (each user's own
             last active UTC day: every returning user counts, a steadier figure; no champion).
@@ -381,6 +425,7 @@ class Settings:
     search: SearchConfig = field(default_factory=SearchConfig)
     itemknn: ItemKNNConfig = field(default_factory=ItemKNNConfig)
     ease: EASEConfig = field(default_factory=EASEConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
     holdout: str = "last_day"  # 'last_day' (the window's), 'user_last_day' (each user's own last active day)
     holdout_last_n: int = 0  # N > 0: the hold-out is each user's last N positive events instead
     warm_start: bool = True  # start from the previous published model's factors for known users and items

@@ -132,6 +132,7 @@ GROUPS = {
     "bpr": "BPR",
     "search": "ALS hyper-parameter search",
     "item_item": "Item-item models (itemknn, EASE)",
+    "content": "Item content vectors and the hybrid model",
     "rl": "RL recommenders",
     "ope": "Off-policy evaluation",
     "airflow": "Airflow and DAG parse time",
@@ -296,6 +297,22 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_EASE_MAX_MEMORY_MB", INT, "MiB the EASE solve may take: a catalogue needing more "
            "(n_items^2 x 8 bytes x 2) is refused with the item count and the bytes it needs", "item_item",
            fields=("ease.max_memory_mb",)),
+    # item content and the hybrid model
+    EnvVar("RECSYS_CONTENT_ENCODER", STR, "item text encoder: `tfidf` (TF-IDF + truncated SVD fitted on the "
+           "catalogue, the default) or `sentence-transformers:<local model path or installed package>` (needs the "
+           "`content` extra)", "content", fields=("content.encoder",)),
+    EnvVar("RECSYS_CONTENT_DIM", INT, "components of the TF-IDF encoder's truncated SVD (capped by the catalogue's "
+           "size); a sentence-transformers model has its own", "content", fields=("content.dim",)),
+    EnvVar("RECSYS_CONTENT_REFIT_SHARE", FLOAT, "the TF-IDF space is refitted (a new encoder version, every item "
+           "embedded again) when catalogue items outside the stored fit exceed this share; below it new and "
+           "changed items are transformed with the stored fit", "content", fields=("content.refit_share",)),
+    EnvVar("RECSYS_HYBRID_RIDGE", FLOAT, "L2 weight of `hybrid`'s ridge map from content vectors to MF item "
+           "factors", "content", fields=("content.ridge",)),
+    EnvVar("RECSYS_HYBRID_PROFILE_WEIGHTS", FLOATS, "weights of the user's content profile beside the MF score that "
+           "`hybrid` tries on the validation day before the hold-out (the best kept)", "content",
+           fields=("content.profile_weights",)),
+    EnvVar("RECSYS_HYBRID_HALF_LIFE_DAYS", FLOAT, "half-life of a click's weight in `hybrid`'s content profile of a "
+           "user", "content", fields=("content.half_life_days",)),
     # RL
     EnvVar("RECSYS_RL_GAMMA", FLOAT, "discount of the user's next session's value in the reward", "rl",
            fields=("rl.gamma",)),

@@ -11,7 +11,10 @@ champion, trained on data before the hold-out day) is scored on the same
 users under subject `champion`, for the gate (`recsys.stages.gate`). Item-item models
 (item-kNN, EASE) are refitted on the same events with the hyper-parameters their search
 chose and scored as they are served (`recsys.stages.train_item_item.item_item_top`); they
-have no item factors, so their lists' diversity is not measured. Every metric of
+have no item factors, so their lists' diversity is not measured. The hybrid is refitted on the
+same events with its own encoder version and profile weight and ranks the window's items like
+the others (an item first clicked on the hold-out day is in the window, and only the hybrid can
+place it from its text). Every metric of
 `recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
 ones to `model_runs.metrics`; each hold-out user's accuracy metrics, for every subject,
 to `holdout_users.npz` beside the model file (`recsys.holdout_users`), for the gate's
@@ -51,7 +54,7 @@ from recsys.stages.train_item_item import fit_item_item, grid, item_item_top
 logger = logging.getLogger(__name__)
 
 
-HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending", *ITEM_ITEM_ALGORITHMS)
+HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending", "hybrid", *ITEM_ITEM_ALGORITHMS)
 
 
 def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
@@ -116,6 +119,14 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
     if algorithm == "bpr":
         config = dataclasses.replace(settings.bpr, **_known(BPRConfig, meta.get("config", {})))
         return fit_bpr(split.train, config)
+    if algorithm == "hybrid":
+        from recsys.stages.embed import load_vectors
+        from recsys.stages.train_hybrid import hybrid_split_factors, vectors_for
+
+        # the version's own encoder space and profile weight; ranked over the window's items, as the others
+        ids, vectors = load_vectors(settings, meta["encoder_version"], item_ids=dataset.item_ids)
+        window = vectors_for(dataset.item_ids, ids, vectors, vectors.shape[1] if len(ids) else 1)
+        return hybrid_split_factors(settings, dataset, split, window, float(meta.get("profile_weight", 0.0)))
     if algorithm == "als":
         config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
         # the nightly fit may have been a short warm-started one: the hold-out model starts cold

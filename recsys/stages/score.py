@@ -9,7 +9,9 @@ Items a user already clicked or consumed are excluded.
 A factor model (MF, the popularity baselines, RL's projection) scores by user x item
 dot products (`top_k_factors`); an item-item model (item-kNN, EASE) by the user's
 history times its item-item matrix (`top_k_item_item`), the items her neighbours do
-not reach coming after the others in popularity order. Both run a batch of users at a
+not reach coming after the others in popularity order. A hybrid model (`recsys.models.hybrid`)
+is a factor model whose items also include catalogue items no event of the window touched:
+its lists rank those too, under the same availability rule. Both run a batch of users at a
 time, so memory is bounded by batch x items (plus the model itself).
 """
 
@@ -23,12 +25,14 @@ from pathlib import Path
 from datetime import date, datetime, time as dtime, timezone
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.artifacts import save_npz_atomic
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run
+from recsys.models.hybrid import HybridModel
 from recsys.models.item_item.model import ItemItemModel
 from recsys.models.saved import load_model
 from recsys.models.topk import top_k_factors, top_k_popular
@@ -72,6 +76,19 @@ def unavailable_items(settings: Settings, run_date: date, item_ids: np.ndarray) 
     return found
 
 
+def _same_items(model: object, item_ids: np.ndarray) -> bool:
+    """The model's items are the window's, or (a hybrid model) include every one of them."""
+    if isinstance(model, HybridModel):
+        return bool(np.isin(item_ids, model.item_ids).all())
+    return np.array_equal(model.item_ids, item_ids)
+
+
+def _widen(seen: sp.csr_matrix, item_ids: np.ndarray, wider_ids: np.ndarray) -> sp.csr_matrix:
+    """`seen` (users x `item_ids`) re-indexed to the columns of `wider_ids` (sorted, a superset)."""
+    columns = np.searchsorted(wider_ids, item_ids)
+    return sp.csr_matrix((seen.data, columns[seen.indices], seen.indptr), shape=(seen.shape[0], len(wider_ids)))
+
+
 def score_shard(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
     """Top-K of the users in `shard` of `n_shards`; saves (user_id, rank, item_id, score) arrays."""
     if not 0 <= shard < n_shards:
@@ -81,13 +98,16 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     model = load_model(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
     model.check_finite()
     dataset = WindowDataset.load(Path(dataset_path))
-    if not (np.array_equal(model.user_ids, dataset.user_ids) and np.array_equal(model.item_ids, dataset.item_ids)):
+    if not (np.array_equal(model.user_ids, dataset.user_ids) and _same_items(model, dataset.item_ids)):
         raise ValueError(f"model {version} was not trained on dataset {dataset_path}")
     seen = dataset.user_item_matrix(dataset.positive_mask(settings.positive_types))
+    item_ids = dataset.item_ids
+    if len(model.item_ids) != len(item_ids):  # a hybrid model also ranks catalogue items the window lacks
+        seen, item_ids = _widen(seen, item_ids, model.item_ids), model.item_ids
     in_shard = shard_of(dataset.user_ids, n_shards) == shard
     has_history = np.diff(seen.indptr) > 0
     warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)
-    unavailable = unavailable_items(settings, run.run_date, dataset.item_ids)
+    unavailable = unavailable_items(settings, run.run_date, item_ids)
     if isinstance(model, ItemItemModel):
         warm_top = item_item_top(settings, model.similarity, seen, warm, exclude_items=unavailable)
     else:
@@ -104,7 +124,7 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
         raise ValueError(f"scores of {version} contain NaN/inf: refusing to write them")
     path = Path(run.artifact_path).parent / f"scores-{shard:03d}-of-{n_shards:03d}.npz"
     save_npz_atomic(path, user_id=dataset.user_ids[user_index], rank=np.concatenate([warm_top.rank, cold_top.rank]),
-                    item_id=dataset.item_ids[item_index], score=scores)
+                    item_id=item_ids[item_index], score=scores)
     result = ScoredShard(str(path), shard, n_shards, len(scores), len(warm) + len(cold), len(cold))
     logger.info("scored shard %d/%d of %s: %d users (%d cold), %d rows in %.2fs", shard, n_shards, version,
                 result.users, result.cold_users, result.rows, time.perf_counter() - started)
