@@ -237,6 +237,20 @@ class OPEConfig:
 
 
 @dataclass(frozen=True)
+class AlertConfig:
+    """Where alerts go (recsys.alerts, sent by recsys.airflow_support through Airflow's notifiers).
+
+    Each channel is an Airflow connection; a channel whose connection is not defined sends
+    nothing (and the task log says no channel is set up), and "" turns it off.
+    """
+
+    smtp_conn_id: str = "recsys_smtp"  # an `smtp` connection: mail to `email_to`
+    slack_conn_id: str = "recsys_slack"  # a `slackwebhook` connection: the webhook's URL or token
+    email_to: str = ""  # recipients of the mail, comma-separated; none: no mail even with the connection
+    email_from: str = ""  # sender; "": the SMTP connection's `from_email` extra
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     """Thresholds of the nightly data-health checks (recsys.stages.health).
 
@@ -345,6 +359,7 @@ class Settings:
         dataset_keep_days: days a night's dataset artifact is kept (recsys.stages.cleanup_artifacts);
             a model's files are kept while its version is among its `keep_versions` newest, or live.
         health: the data-health checks' thresholds and whether a failed check holds the publishes.
+        alerts: the Airflow connections (SMTP, Slack webhook) and mail addresses of the alerts.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -385,6 +400,7 @@ class Settings:
     trending_half_life_days: float = 7.0
     dataset_keep_days: int = 14
     health: HealthConfig = field(default_factory=HealthConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def __post_init__(self) -> None:
         # fail when the settings are read, not at the night's extract or training
