@@ -48,6 +48,12 @@ published and the live lists stay.
 Output tables (schema `recsys`): `model_runs`, `eval_metrics`, `ope_estimates`,
 `live_recommendations`, `retention`.
 
+Alerts: a task that fails after its last retry and a model the gate keeps out (its figures,
+or the data-health hold) send a message by mail (the `recsys_smtp` connection) and to a Slack
+webhook (`recsys_slack`) naming the DAG, the as-of date, the model, the step, the error or
+reason and a link to the task; with `RECSYS_LISTS_LIVE_BY` (HH:MM, in `RECSYS_LISTS_LIVE_TZ`)
+a night not done by then sends "lists not live" (a Deadline Alert). See docs/operations.md.
+
 Assets: a publish whose lists went live emits an event on `recsys://<schema>/live/<model>`,
 and **choose**, when it moves the serving alias, one on `recsys://<schema>/live/default`,
 each with an `extra` saying which version of which date went live (`recsys/assets.py`). A
@@ -62,10 +68,11 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
-from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, TaskGroup, dag, task
+from airflow.sdk import (AssetAlias, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, SyncCallback,
+                         TaskGroup, dag, task)
 
-# Standard library only: the model catalogue, the one description of the night, the assets' names.
-from recsys import assets
+# Standard library only: the model catalogue, the one description of the night, the assets' names, the deadline.
+from recsys import assets, deadline
 from recsys.catalogue import MODELS, default_names, names
 from recsys.night import input_key, night_steps
 
@@ -120,11 +127,25 @@ class NightApproval(ApprovalOperator):
         return approval_answered(context, asked, dict(answer), timed_out=bool(event.get("timedout")))
 
 
-def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
-    """on_failure_callback, after the last retry: model_runs says `failed` for the models the task built."""
-    from recsys.airflow_support import record_task_failure
+def _on_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
+    """on_failure_callback, after the last retry: model_runs says `failed` for the models the task
+    built, and an alert goes out (recsys.airflow_support.task_failed)."""
+    from recsys.airflow_support import task_failed
 
-    record_task_failure(context)
+    task_failed(context)
+
+
+def _lists_live_by() -> DeadlineAlert | None:
+    """RECSYS_LISTS_LIVE_BY (HH:MM) in RECSYS_LISTS_LIVE_TZ: a scheduled night not done by then
+    alerts (recsys/deadline.py: the interval after the logical date, D-1 00:00 UTC)."""
+    due = deadline.from_environ(os.environ)
+    if due is None:
+        return None
+    live_by, zone = due
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                         interval=deadline.deadline_interval(live_by, zone),
+                         callback=SyncCallback(deadline.lists_late, kwargs={"live_by": live_by, "zone": zone}),
+                         name=f"lists live by {live_by} {zone}")
 
 
 @dag(
@@ -144,8 +165,9 @@ def _record_failure(context) -> None:  # noqa: ANN001 - Airflow's Context
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,  # transient database errors: 30 s, 1 min, 2 min
         "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": _record_failure,  # model_runs.status = 'failed' after the last retry
+        "on_failure_callback": _on_failure,  # model_runs.status = 'failed' and an alert, after the last retry
     },
+    deadline=_lists_live_by(),
     params={
         "models": Param(DEFAULT_MODELS, type="array", items={"type": "string", "enum": KNOWN_MODELS},
                         minItems=1, uniqueItems=True, title="Models to train",

@@ -1,6 +1,7 @@
 """What the DAG files need at task run time: settings from the Airflow connection, the
-one wrapper every nightly task runs through (which emits the "went live" asset events),
-the failure callback, and the body of the live-lists refresh.
+one wrapper every nightly task runs through (which emits the "went live" asset events and
+alerts on a rejected model), the failure callback, the alerts sent through Airflow's
+notifiers (SMTP, Slack webhook) and the deadline's, and the body of the live-lists refresh.
 
 Imported inside task bodies only (never when a DAG file is parsed), and Airflow
 itself is imported inside the functions, so the rest of the package stays free
@@ -15,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from recsys import assets, catalogue
-from recsys.config import Settings
-from recsys.errors import PERMANENT_ERRORS, SKIP_ERRORS, ConfigurationError
+from recsys import alerts, assets, catalogue
+from recsys.config import AlertConfig, Settings
+from recsys.errors import PERMANENT_ERRORS, SKIP_ERRORS, ConfigurationError, PublishRejected
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def run_night_task(step_id: str, given: dict[str, Any]) -> Any:
             outlet = _went_live_outlet(context, step, night.settings)
             result = run_step(step, night, inputs)
     except SKIP_ERRORS as exc:
+        if isinstance(exc, PublishRejected):  # the gate's figures, or the data-health hold
+            alert_rejection(context, step, str(exc))
         raise AirflowSkipException(str(exc)) from exc
     if outlet is not None:
         emit_went_live(context, outlet, step, night, result)
@@ -146,6 +149,15 @@ def emit_went_live(context: Any, outlet: tuple[str, str], step: Any, night: Any,
     logger.info("%s: event on %s with %s", step.id, uri, extra)
 
 
+def task_failed(context: Any) -> None:  # noqa: ANN401 - Airflow's Context
+    """The nightly's on_failure_callback, run once the last retry has failed (at once on bad
+    input): the registry says `failed`, and the alert goes out even when recording fails."""
+    try:
+        record_task_failure(context)
+    finally:
+        alert_task_failure(context)
+
+
 def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Context
     """on_failure_callback, run once the last retry has failed: the registry row of each
     model the task was building says `failed`, with the task and the error."""
@@ -157,6 +169,141 @@ def record_task_failure(context: Any) -> None:  # noqa: ANN001 - Airflow's Conte
     for model in models_built_by(step, context["params"]["models"]):
         record_failure(night.settings, model, night.interval, step.id, context.get("exception") or "task failed",
                        night.triggered_by)
+
+
+def _run_date(start: Any, end: Any, run_after: Any) -> Any:  # noqa: ANN401 - datetimes or ISO texts
+    """The run's as-of date D (recsys.interval), or None for a run with neither interval nor run_after."""
+    from datetime import datetime
+
+    from recsys.interval import DataInterval
+
+    start, end, run_after = (datetime.fromisoformat(x) if isinstance(x, str) else x for x in (start, end, run_after))
+    if run_after is None and (start is None or end is None):
+        return None
+    return DataInterval.from_airflow(start, end, run_after).run_date
+
+
+def alert_config() -> AlertConfig:
+    """The alert settings (RECSYS_ALERT_*); no database URL is needed for them."""
+    return Settings.from_env().alerts
+
+
+def send_alert(alert: alerts.Alert, config: AlertConfig, context: Any = None) -> list[str]:  # noqa: ANN401
+    """Send `alert` through Airflow's notifiers, by mail and to a Slack webhook, to each channel
+    whose connection is defined; the channels it went out by.
+
+    Never raises: an alert that cannot be sent must not fail the night nor hide the error it
+    reports, so every failure to send is logged (with its traceback) and the caller goes on.
+    With no channel set up nothing is sent, and one line in the task log says so.
+    """
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    channels, absent = [], []
+    for name, conn_id in (("mail", config.smtp_conn_id), ("Slack", config.slack_conn_id)):
+        if not conn_id:
+            continue
+        try:
+            Connection.get(conn_id)
+        except AirflowNotFoundException:
+            absent.append(conn_id)
+            continue
+        except Exception:  # noqa: BLE001 - a broken secrets backend must not fail the night either
+            logger.exception("alert %r: the %s connection %r could not be read", alert.subject(), name, conn_id)
+            continue
+        channels.append((name, conn_id))
+    recipients = alerts.recipients(config.email_to)
+    if any(name == "mail" for name, _ in channels) and not recipients:
+        logger.warning("alert %r: the connection %r is defined but RECSYS_ALERT_EMAIL_TO names no recipient: "
+                       "no mail", alert.subject(), config.smtp_conn_id)
+        channels = [c for c in channels if c[0] != "mail"]
+    if not channels:
+        logger.info("no alert sent, no alert channel is set up (connections %s not defined; "
+                    "docs/operations.md#alerts): %s", ", ".join(map(repr, absent)) or "none named", alert.text())
+        return []
+    sent = []
+    for name, conn_id in channels:
+        try:
+            _notify(name, conn_id, alert, config, recipients, context or {})
+        except Exception:  # noqa: BLE001 - see the docstring: log and go on
+            logger.exception("alert %r could not be sent by %s (connection %r)", alert.subject(), name, conn_id)
+            continue
+        sent.append(name)
+        logger.info("alert %r sent by %s (connection %r)", alert.subject(), name, conn_id)
+    return sent
+
+
+def _notify(channel: str, conn_id: str, alert: alerts.Alert, config: AlertConfig, recipients: list[str],
+            context: Any) -> None:  # noqa: ANN401
+    # notify() rather than calling the notifier: calling it first renders the fields as Jinja
+    # templates, and an error message or a reason may hold "{{" or "{%"
+    if channel == "mail":
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        SmtpNotifier(to=recipients, from_email=config.email_from or None, subject=alert.subject(),
+                     html_content=alert.html(), smtp_conn_id=conn_id).notify(context)
+    else:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        SlackWebhookNotifier(slack_webhook_conn_id=conn_id, text=alert.text()).notify(context)
+
+
+def alert_task_failure(context: Any) -> list[str]:  # noqa: ANN401 - Airflow's Context
+    """Alert that a nightly task failed after its last retry; the channels it went out by (never raises)."""
+    from recsys.pipeline import models_built_by
+
+    try:
+        ti, dag_run = context["ti"], context["dag_run"]
+        step = _night_step(ti.task_id)
+        models = tuple(models_built_by(step, context["params"]["models"]))
+        alert = alerts.task_failed(ti.dag_id, ti.run_id, _run_date(context.get("data_interval_start"),
+                                                                    context.get("data_interval_end"),
+                                                                    dag_run.run_after),
+                                   ti.task_id, models, str(context.get("exception") or "task failed"), ti.log_url)
+        return send_alert(alert, alert_config(), context)
+    except Exception:  # noqa: BLE001 - the failure itself is what Airflow reports; this only logs
+        logger.exception("the failure alert of %s could not be built", context.get("ti"))
+        return []
+
+
+def alert_rejection(context: Any, step: Any, reason: str) -> list[str]:  # noqa: ANN401
+    """Alert that the gate kept `step.model`'s new version out (`reason` has the figures); never raises."""
+    try:
+        ti, dag_run = context["ti"], context["dag_run"]
+        alert = alerts.publish_rejected(ti.dag_id, ti.run_id, _run_date(context.get("data_interval_start"),
+                                                                         context.get("data_interval_end"),
+                                                                         dag_run.run_after),
+                                        step.id, step.model, reason, ti.log_url)
+        return send_alert(alert, alert_config(), context)
+    except Exception:  # noqa: BLE001 - the skip (and its reason) must go through whatever happens here
+        logger.exception("the rejection alert of %s could not be built", step.id)
+        return []
+
+
+def alert_lists_late(context: dict[str, Any], live_by: str, zone: str) -> list[str]:
+    """The Deadline Alert's callback: the run was not done by `live_by` in `zone`.
+
+    `context` is what the scheduler hands a deadline callback: `dag_run` (the REST API's
+    DAG run, as JSON) and `deadline` (`deadline_time`). A backfill's deadline is long past
+    when its run is created: it is logged, not alerted.
+    """
+    from datetime import datetime
+
+    from airflow.sdk.configuration import conf
+
+    run, deadline = context["dag_run"], context["deadline"]
+    due = deadline["deadline_time"]
+    due = datetime.fromisoformat(due) if isinstance(due, str) else due
+    if run.get("run_type") == "backfill":
+        logger.info("%s %s missed its deadline %s: a backfill, no alert", run["dag_id"], run["dag_run_id"], due)
+        return []
+    alert = alerts.lists_late(run["dag_id"], run["dag_run_id"],
+                              _run_date(run.get("data_interval_start"), run.get("data_interval_end"),
+                                        run.get("run_after")),
+                              live_by, zone, due, str(run.get("state")),
+                              alerts.run_url(conf.get("api", "base_url", fallback="http://localhost:8080/"),
+                                             run["dag_id"], run["dag_run_id"]))
+    return send_alert(alert, alert_config(), context)
 
 
 def refresh_live_lists(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context

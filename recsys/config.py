@@ -282,6 +282,20 @@ class OPEConfig:
 
 
 @dataclass(frozen=True)
+class AlertConfig:
+    """Where alerts go (recsys.alerts, sent by recsys.airflow_support through Airflow's notifiers).
+
+    Each channel is an Airflow connection; a channel whose connection is not defined sends
+    nothing (and the task log says no channel is set up), and "" turns it off.
+    """
+
+    smtp_conn_id: str = "recsys_smtp"  # an `smtp` connection: mail to `email_to`
+    slack_conn_id: str = "recsys_slack"  # a `slackwebhook` connection: the webhook's URL or token
+    email_to: str = ""  # recipients of the mail, comma-separated; none: no mail even with the connection
+    email_from: str = ""  # sender; "": the SMTP connection's `from_email` extra
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     """Thresholds of the nightly data-health checks (recsys.stages.health).
 
@@ -394,6 +408,7 @@ class Settings:
         approval: which publishes wait for a person's approval (`off`, `first`: a model's first
             publish, `forced`: a forced one, `first_and_forced`); recsys.stages.approval.
         approval_timeout_minutes: an approval left unanswered this long counts as a rejection.
+        alerts: the Airflow connections (SMTP, Slack webhook) and mail addresses of the alerts.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -437,6 +452,7 @@ class Settings:
     health: HealthConfig = field(default_factory=HealthConfig)
     approval: str = "off"  # APPROVAL_MODES: which publishes wait for a person (recsys.stages.approval)
     approval_timeout_minutes: float = 1440.0  # an unanswered approval counts as a rejection after this
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def __post_init__(self) -> None:
         # fail when the settings are read, not at the night's extract or training

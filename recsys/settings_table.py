@@ -127,6 +127,7 @@ GROUPS = {
     "night": "The night",
     "gate": "Gate",
     "health": "Data health",
+    "alerts": "Alerts and the deadline",
     "retention": "Retention",
     "als": "ALS",
     "bpr": "BPR",
@@ -248,6 +249,21 @@ TABLE: tuple[EnvVar, ...] = (
            "health", fields=("health.min_compliance",)),
     EnvVar("RECSYS_HEALTH_WARN_ONLY", BOOL, "a failed data-health check only warns (status `warned`): the night "
            "publishes", "health", fields=("health.warn_only",)),
+    # alerts
+    EnvVar("RECSYS_ALERT_SMTP_CONN", STR, "Airflow connection (type `smtp`) that alerts are mailed through; "
+           "not defined: no mail; empty: mail off", "alerts", fields=("alerts.smtp_conn_id",)),
+    EnvVar("RECSYS_ALERT_EMAIL_TO", STR, "recipients of the alert mails, comma-separated; none: no mail", "alerts",
+           fields=("alerts.email_to",)),
+    EnvVar("RECSYS_ALERT_EMAIL_FROM", STR, "sender of the alert mails; empty: the SMTP connection's "
+           "`from_email` extra", "alerts", fields=("alerts.email_from",)),
+    EnvVar("RECSYS_ALERT_SLACK_CONN", STR, "Airflow connection (type `slackwebhook`) that alerts are posted "
+           "to; not defined: no post; empty: Slack off", "alerts", fields=("alerts.slack_conn_id",)),
+    EnvVar("RECSYS_LISTS_LIVE_BY", STR, "the nightly DAG's deadline, `HH:MM`: a night not done by the first "
+           "HH:MM (in `RECSYS_LISTS_LIVE_TZ`) after its data interval sends a \"lists not live\" alert; "
+           "empty: no deadline", "alerts", default="",
+           read_by=(f"recsys/deadline.py {PARSED} (for dags/recsys_nightly.py)",)),
+    EnvVar("RECSYS_LISTS_LIVE_TZ", STR, "IANA time zone of `RECSYS_LISTS_LIVE_BY` (`Europe/Berlin`)", "alerts",
+           default="UTC", read_by=(f"recsys/deadline.py {PARSED} (for dags/recsys_nightly.py)",)),
     # retention
     EnvVar("RECSYS_RETENTION_DAYS", INTS, "the N of the N-day retention cells computed each night", "retention",
            fields=("retention_days",)),

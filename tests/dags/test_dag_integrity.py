@@ -1,6 +1,7 @@
 """DAG files parse fast, without side effects: no heavy imports, no database access."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,8 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     assert heavy_line == "HEAVY []", heavy_line
     # of the package, only the standard-library declarations of the catalogue and the night
     recsys_line = next(l for l in out.stdout.splitlines() if l.startswith("RECSYS"))
-    assert recsys_line == "RECSYS ['recsys', 'recsys.assets', 'recsys.catalogue', 'recsys.errors', 'recsys.night']", \
+    assert recsys_line == "RECSYS ['recsys', 'recsys.assets', 'recsys.catalogue', 'recsys.deadline', 'recsys.errors', " \
+                          "'recsys.night']", \
         recsys_line
     for model in ("mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"):
         for stage in ("train", "gate", "score", "publish"):
@@ -49,6 +51,31 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     for training in ("mf_als.train", "mf_als.evaluate", "mf_bpr.train", "itemknn.train", "itemknn.evaluate",
                      "ease.train", "ease.evaluate", "rl_reinforce.train", "rl_cql.train"):
         assert f"('{training}', 'recsys_training')" in out.stdout
+
+
+def test_the_deadline_is_set_from_the_settings_at_parse_time_without_importing_more(airflow_db):
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "dag = bag.dags['recsys_nightly']\n"
+        "[alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]\n"
+        "print('DEADLINE', type(alert.reference).__name__, alert.interval, alert.callback.path,"
+        " sorted(alert.callback.kwargs.items()), type(alert.callback).__name__)\n"
+        "print('RECSYS', sorted(m for m in sys.modules if m.startswith('recsys')))\n"
+    )
+    env = {**os.environ, "RECSYS_LISTS_LIVE_BY": "06:30", "RECSYS_LISTS_LIVE_TZ": "UTC"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    # the reference is the logical date (D-1 00:00 UTC of a scheduled night): 06:30 UTC on D is 30.5 hours on
+    assert "DEADLINE DagRunLogicalDateDeadline 1 day, 6:30:00 recsys.deadline.lists_late " \
+           "[('live_by', '06:30'), ('zone', 'UTC')] SyncCallback" in out.stdout, out.stdout
+    assert "'recsys.airflow_support'" not in out.stdout and "'recsys.config'" not in out.stdout, out.stdout
+    # unset: no deadline; a bad zone fails the parse naming the setting
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**env, "RECSYS_LISTS_LIVE_TZ": "Mars/Olympus"})
+    assert bad.returncode != 0 and "RECSYS_LISTS_LIVE_TZ='Mars/Olympus'" in bad.stdout + bad.stderr
 
 
 def test_params_refuse_unknown_models_and_out_of_range_values(airflow_db):
