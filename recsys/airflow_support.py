@@ -184,7 +184,8 @@ def _run_date(start: Any, end: Any, run_after: Any) -> Any:  # noqa: ANN401 - da
 
 
 def alert_config() -> AlertConfig:
-    """The alert settings (RECSYS_ALERT_*); no database URL is needed for them."""
+    """The alert settings (RECSYS_ALERT_SMTP_CONN, RECSYS_ALERT_SLACK_CONN, RECSYS_ALERT_EMAIL_TO,
+    RECSYS_ALERT_EMAIL_FROM); no database URL is needed for them."""
     return Settings.from_env().alerts
 
 
