@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -138,11 +139,13 @@ def _pinned_seed(args: tuple) -> dict:  # noqa: ANN001 - run_seed's arguments
     return run_seed(*args)
 
 
-def run_seeds(seed_args: list[tuple], jobs: int, pin: bool) -> list[dict]:
-    """run_seed for each argument tuple: in pinned worker processes (`jobs` at a time) unless
-    `pin` is off and `jobs` is 1, which runs them here as the machine is set."""
+def run_seeds(seed_args: list[tuple], jobs: int, pin: bool) -> Iterator[dict]:
+    """run_seed for each argument tuple, each result as soon as it (and those before it) is done:
+    in pinned worker processes (`jobs` at a time) unless `pin` is off and `jobs` is 1, which
+    runs them here as the machine is set."""
     if not pin and jobs == 1:
-        return [run_seed(*a) for a in seed_args]
+        yield from (run_seed(*a) for a in seed_args)
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -150,7 +153,7 @@ def run_seeds(seed_args: list[tuple], jobs: int, pin: bool) -> list[dict]:
     os.environ.update(PINNED_ENV if pin else {})  # a spawned process inherits them before it imports anything
     try:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(_pinned_seed if pin else _run_seed_tuple, seed_args))
+            yield from pool.map(_pinned_seed if pin else _run_seed_tuple, seed_args)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -361,12 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     pin = not args.no_pin
     threads = 1 if pin else 0
     started = time.perf_counter()
-    results = run_seeds([(seed, args.days, args.users, args.items, args.explore, world_name, args.rl_epochs, threads)
-                         for seed in args.seeds], max(1, args.jobs), pin)
-    for result in results:
+    results = []
+    for result in run_seeds([(seed, args.days, args.users, args.items, args.explore, world_name, args.rl_epochs,
+                              threads) for seed in args.seeds], max(1, args.jobs), pin):
+        results.append(result)
         print_result(result)
-    if args.json:
-        args.json.write_text(json.dumps({"world": world_name, "pinned": pin, "results": results}, indent=1, default=float))
+        sys.stdout.flush()
+        if args.json:  # after every seed: a long sweep that is stopped keeps what it ran
+            args.json.write_text(json.dumps({"world": world_name, "pinned": pin, "results": results}, indent=1,
+                                            default=float))
     last = results[-1]
     rl, mf = last["arms"]["rl_reinforce"]["d7"], last["arms"]["mf_als"]["d7"]
     p_value = two_proportion_p(rl[3], rl[4], mf[3], mf[4])
