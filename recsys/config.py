@@ -97,7 +97,7 @@ class SearchConfig:
 
     The split is the last `validation_days` of the training window before the
     hold-out (never the hold-out itself); every point is fitted with `iterations`
-    iterations and ranked by recall@K (then NDCG@K) on it.
+    iterations and ranked by NDCG@K (then recall@K) on it.
 
     Coarse to fine (recsys.stages.train.search_als): every point of `alphas` x
     `regularizations` x `reg_exponents` x `unobserved_weights` is fitted with the first
@@ -112,9 +112,9 @@ class SearchConfig:
     enabled: bool = True
     factors: tuple[int, ...] = (16, 64, 128)
     alphas: tuple[float, ...] = (1.0, 10.0, 40.0)
-    regularizations: tuple[float, ...] = (0.1, 10.0, 100.0)
+    regularizations: tuple[float, ...] = (1.0, 10.0, 100.0)
     reg_exponents: tuple[float, ...] = (0.0, 1.0)
-    unobserved_weights: tuple[float, ...] = (1.0,)
+    unobserved_weights: tuple[float, ...] = (1.0, 0.1)
     refine_top: int = 2
     iterations: int = 6
     validation_days: int = 1
