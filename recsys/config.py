@@ -50,11 +50,20 @@ SESSION_WEIGHTS = ("mean", "pseudo_inverse")  # recsys.metrics.off_policy
 
 @dataclass(frozen=True)
 class ALSConfig:
-    """Hyper-parameters of implicit ALS (Hu, Koren, Volinsky 2008)."""
+    """Hyper-parameters of implicit ALS (Hu, Koren, Volinsky 2008; Rendle et al. 2022).
+
+    An observed pair weighs c_ui = 1 + alpha * r_ui, an unobserved one `unobserved_weight`
+    (alpha_0; Hu et al.'s 1). User u's L2 weight is regularization * (n_u + alpha_0 *
+    n_items) ** reg_exponent, item i's regularization * (n_i + alpha_0 * n_users) **
+    reg_exponent, n_u and n_i their observed pairs (Rendle et al.'s frequency-scaled
+    regularisation; 0 = the same weight for every row, Hu et al.'s).
+    """
 
     factors: int = 64
     regularization: float = 0.05
     alpha: float = 10.0
+    unobserved_weight: float = 1.0
+    reg_exponent: float = 0.0
     iterations: int = 15
     cg_steps: int = 3
     seed: int = 42
@@ -89,16 +98,51 @@ class SearchConfig:
     """The nightly hyper-parameter search of ALS on a validation split.
 
     The split is the last `validation_days` of the training window before the
-    hold-out (never the hold-out itself); every grid point is fitted with
-    `iterations` iterations and ranked by recall@K on it.
+    hold-out (never the hold-out itself); every point is fitted with `iterations`
+    iterations and ranked by NDCG@K (then recall@K) on it.
+
+    Coarse to fine (recsys.stages.train.search_als): every point of `alphas` x
+    `regularizations` x `reg_exponents` x `unobserved_weights` is fitted with the first
+    of `factors`, then the `refine_top` best of them with each other factor count;
+    `refine_top` 0 fits every point with every factor count (the whole grid). A
+    regularisation of the grid is the typical row's L2 weight: with a `reg_exponent`
+    nu > 0 the fitted `regularization` is it divided by s ** nu, s the geometric mean
+    of the users' and the items' mean (n + alpha_0 * n_other), so one list of values
+    spans the same range of weights whatever nu (`ALSConfig` has the formula).
     """
 
     enabled: bool = True
-    factors: tuple[int, ...] = (16, 64)
+    factors: tuple[int, ...] = (16, 64, 128)
     alphas: tuple[float, ...] = (1.0, 10.0, 40.0)
-    regularizations: tuple[float, ...] = (0.1, 10.0)
+    regularizations: tuple[float, ...] = (1.0, 10.0, 100.0)
+    reg_exponents: tuple[float, ...] = (0.0, 1.0)
+    unobserved_weights: tuple[float, ...] = (1.0, 0.1)
+    refine_top: int = 2
     iterations: int = 6
     validation_days: int = 1
+
+    def __post_init__(self) -> None:
+        checks = (("factors", "RECSYS_ALS_SEARCH_FACTORS", self.factors, lambda v: v >= 1),
+                  ("alphas", "RECSYS_ALS_SEARCH_ALPHAS", self.alphas, lambda v: 0.0 <= v < float("inf")),
+                  ("regularizations", "RECSYS_ALS_SEARCH_REGULARIZATIONS", self.regularizations,
+                   lambda v: 0.0 < v < float("inf")),
+                  ("reg_exponents", "RECSYS_ALS_SEARCH_REG_EXPONENTS", self.reg_exponents,
+                   lambda v: 0.0 <= v <= 2.0),
+                  ("unobserved_weights", "RECSYS_ALS_SEARCH_UNOBSERVED_WEIGHTS", self.unobserved_weights,
+                   lambda v: 0.0 <= v < float("inf")))
+        for name, variable, values, ok in checks:
+            if not values or not all(ok(v) for v in values):
+                raise ValueError(f"SearchConfig.{name} ({variable}) has a value out of range or is empty: "
+                                 f"{values!r}")
+        if self.refine_top < 0:
+            raise ValueError(f"SearchConfig.refine_top (RECSYS_ALS_SEARCH_REFINE_TOP) must be >= 0, "
+                             f"got {self.refine_top!r}")
+
+    @property
+    def coarse_points(self) -> int:
+        """Points of the grid of everything but the factor count."""
+        return (len(self.alphas) * len(self.regularizations) * len(self.reg_exponents)
+                * len(self.unobserved_weights))
 
 
 @dataclass(frozen=True)
@@ -352,6 +396,9 @@ class Settings:
         mf_confidence: what the MF input of a (user, item) pair is (`RECSYS_MF_CONFIDENCE`,
             CONFIDENCE_MODES): `count` of its positive events (the default), the sum of their
             types' `weight`s, or the sum of their `value`s (NULL: the type's weight).
+        mf_decay_half_life_days: > 0: each positive event's share of its pair's MF input is
+            multiplied by 2 ** (-age / half-life), its age in days at the window's end (the
+            as-of date, so a backfill fits the same model whenever it runs); 0: no decay.
         keep_versions: published versions of each model kept as history.
         serving_alias: the model name (`RECSYS_SERVING_ALIAS`) whose live lists are those of the
             candidate whose live lists did best on the night's hold-out (recsys.stages.choose);
@@ -424,6 +471,7 @@ class Settings:
     positive_event_types: tuple[str, ...] = ("click", "consume")
     event_types: tuple[EventType, ...] = DEFAULT_EVENT_TYPES
     mf_confidence: str = "count"  # 'count', 'weight' or 'value' (CONFIDENCE_MODES)
+    mf_decay_half_life_days: float = 0.0  # > 0: an event's MF confidence halves every this many days of age
     keep_versions: int = 7
     serving_alias: str = "default"
     gate_metric: str = "ndcg"
@@ -477,6 +525,9 @@ class Settings:
         if self.mf_confidence not in CONFIDENCE_MODES:
             raise ConfigurationError(f"RECSYS_MF_CONFIDENCE must be one of {', '.join(CONFIDENCE_MODES)}, "
                                      f"got {self.mf_confidence!r}")
+        if not 0.0 <= self.mf_decay_half_life_days < float("inf"):  # NaN fails the comparison too
+            raise ConfigurationError("RECSYS_MF_DECAY_HALF_LIFE_DAYS must be finite and >= 0 (0 = no decay), "
+                                     f"got {self.mf_decay_half_life_days!r}")
         if not 0.0 <= self.gate_relative_tolerance < float("inf"):  # NaN fails the comparison too
             raise ConfigurationError("RECSYS_GATE_RELATIVE_TOLERANCE must be finite and >= 0 (0.05 = 5% of the "
                                      f"live model's metric), got {self.gate_relative_tolerance!r}")

@@ -171,6 +171,9 @@ TABLE: tuple[EnvVar, ...] = (
            "events, `weight` (sum of their types' weights) or `value` (sum of their `value`s, NULL = the type's "
            "weight; a negative value is refused); ALS weighs it, BPR reads only which pairs exist", "night",
            fields=("mf_confidence",)),
+    EnvVar("RECSYS_MF_DECAY_HALF_LIFE_DAYS", FLOAT, "time-decayed ALS confidence: each positive event's share of "
+           "its pair's MF input halves every this many days of age at the window's end (the as-of date); 0 = no "
+           "decay", "night", fields=("mf_decay_half_life_days",)),
     EnvVar("RECSYS_HOLDOUT", STR, "the evaluate stage's hold-out: `last_day` (the window's last day; the gate "
            "scores the live model on it) or `user_last_day` (each user's own last active day; no champion)",
            "night", fields=("holdout",)),
@@ -282,6 +285,11 @@ TABLE: tuple[EnvVar, ...] = (
            "user)", "als", fields=("als.regularization",)),
     EnvVar("RECSYS_ALS_ALPHA", FLOAT, "confidence c = 1 + alpha * count (when the search is off or has no "
            "validation user)", "als", fields=("als.alpha",)),
+    EnvVar("RECSYS_ALS_UNOBSERVED_WEIGHT", FLOAT, "alpha_0, the weight of an unobserved (user, item) pair (Hu et "
+           "al.'s 1; when the search is off or has no validation user)", "als", fields=("als.unobserved_weight",)),
+    EnvVar("RECSYS_ALS_REG_EXPONENT", FLOAT, "nu of the frequency-scaled L2 weight regularisation x (n_u + "
+           "alpha_0 x n_items)^nu of a user (likewise of an item; Rendle et al. 2022); 0 = the same for every row "
+           "(when the search is off or has no validation user)", "als", fields=("als.reg_exponent",)),
     EnvVar("RECSYS_ALS_ITERATIONS", INT, "iterations of a fit from scratch", "als", fields=("als.iterations",)),
     EnvVar("RECSYS_ALS_WARM_ITERATIONS", INT, "iterations when starting from the previous published model", "als",
            fields=("als.warm_iterations",)),
@@ -295,6 +303,19 @@ TABLE: tuple[EnvVar, ...] = (
     # search
     EnvVar("RECSYS_ALS_SEARCH", BOOL, "pick ALS factors, alpha and regularisation each night by a small grid on a "
            "validation split just before the hold-out", "search", fields=("search.enabled",)),
+    EnvVar("RECSYS_ALS_SEARCH_FACTORS", INTS, "factor counts the search tries: the first for every point of the "
+           "grid, the others for its best points", "search", fields=("search.factors",)),
+    EnvVar("RECSYS_ALS_SEARCH_ALPHAS", FLOATS, "confidence alphas the search tries", "search",
+           fields=("search.alphas",)),
+    EnvVar("RECSYS_ALS_SEARCH_REGULARIZATIONS", FLOATS, "L2 weights the search tries, as a typical row's weight "
+           "(with an exponent nu > 0 rescaled by the window's mean observation count, docs/ials.md)", "search",
+           fields=("search.regularizations",)),
+    EnvVar("RECSYS_ALS_SEARCH_REG_EXPONENTS", FLOATS, "frequency-scaling exponents nu the search tries (0: plain "
+           "L2; 1: Rendle et al.'s)", "search", fields=("search.reg_exponents",)),
+    EnvVar("RECSYS_ALS_SEARCH_UNOBSERVED_WEIGHTS", FLOATS, "unobserved weights alpha_0 the search tries", "search",
+           fields=("search.unobserved_weights",)),
+    EnvVar("RECSYS_ALS_SEARCH_REFINE_TOP", INT, "best points of the first factor count refitted with each other "
+           "factor count; 0 = the whole grid with every factor count", "search", fields=("search.refine_top",)),
     # item-item models
     EnvVar("RECSYS_ITEMKNN_NEIGHBOURS", INTS, "neighbours kept per item by `itemknn`; with several values (or "
            "weightings) every pair is fitted on the validation day before the hold-out and the best kept",

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ from recsys.models.mf.bpr import fit_bpr
 from recsys.models.mf.warm import align_factors
 from recsys.models.saved import load_model
 from recsys.models.topk import TopK, top_k_factors, top_k_popular
+from recsys.stages.train import mf_strengths
 from recsys.stages.train_baseline import item_scores
 from recsys.stages.train_item_item import ALGORITHMS as ITEM_ITEM_ALGORITHMS
 from recsys.stages.train_item_item import fit_item_item, grid, item_item_top
@@ -131,9 +133,25 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
         config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
         # the nightly fit may have been a short warm-started one: the hold-out model starts cold
         config = dataclasses.replace(config, iterations=max(config.iterations, settings.als.iterations))
-        return fit_als(split.train, config)
+        return fit_als(_als_train(settings, meta, dataset, split), config)
     half_life = meta.get("params", {}).get("half_life_days", settings.trending_half_life_days)
     return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
+
+
+def _als_train(settings: Settings, meta: dict, dataset: WindowDataset, split: Split) -> sp.csr_matrix:
+    """The split's training part as the version's ALS saw its window: each pair's confidence (type weights,
+    values, the time decay with the version's recorded half-life, ages at its data interval's end), so the
+    hold-out scores the model that was trained and not a count-fed one; the counts when the confidence is
+    the count and nothing decays."""
+    params = meta.get("params", {})
+    half_life = float(params.get("decay_half_life_days", settings.mf_decay_half_life_days))
+    interval = meta.get("data_interval")
+    if settings.mf_confidence == "count" and (half_life <= 0 or not interval):
+        return split.train
+    as_of = datetime.fromisoformat(interval[1]) if interval else None
+    positives = dataset.positive_mask(settings.positive_types)
+    strengths = mf_strengths(settings, dataset, positives, as_of, half_life if as_of is not None else 0.0)
+    return dataset.user_item_matrix(split.train_mask, strengths)
 
 
 def _fit_item_item_on_split(settings: Settings, algorithm: str, meta: dict,

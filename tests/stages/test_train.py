@@ -19,7 +19,9 @@ def test_two_nights_search_warm_start_and_score_the_champion(movielens_settings)
     # one factor count in the grid: a warm start needs tonight's model to have last night's
     # number of columns, and with 11 validation users the choice between 16 and 64 factors
     # flips with the last bits of the fit (it did between two CPUs); the skip is tested in test_mf
-    s = dataclasses.replace(movielens_settings, search=dataclasses.replace(movielens_settings.search, factors=(32,)))
+    # a small grid of every searched dimension: the default's 40 fits a night would make this test slow
+    s = dataclasses.replace(movielens_settings, search=dataclasses.replace(
+        movielens_settings.search, factors=(32,), alphas=(1.0, 10.0), regularizations=(10.0,)))
     run_night(s, DataInterval.for_date(date(1998, 4, 22)))
     run_night(s, DataInterval.for_date(date(1998, 4, 23)))
     params = dict(_query(s, "SELECT model_version, params FROM model_runs"))
@@ -27,7 +29,11 @@ def test_two_nights_search_warm_start_and_score_the_champion(movielens_settings)
     # the search chose from its grid, on a validation day before the hold-out, and says so
     chosen = first["search"]["chosen"]
     assert chosen["factors"] in s.search.factors and chosen["alpha"] in s.search.alphas
-    assert first["factors"] == chosen["factors"] == 32 and first["search"]["grid_points"] == 6
+    assert chosen["reg_exponent"] in s.search.reg_exponents and chosen["unobserved_weight"] in s.search.unobserved_weights
+    # one factor count: the coarse grid alone, alphas x regularisations x exponents x unobserved weights
+    assert first["factors"] == chosen["factors"] == 32
+    assert first["search"]["grid_points"] == first["search"]["coarse_points"] == s.search.coarse_points == 8
+    assert (first["reg_exponent"], first["unobserved_weight"]) == (chosen["reg_exponent"], chosen["unobserved_weight"])
     assert first["warm_start"] == {}  # nothing published before the first night
     # the second night started from the first night's published factors, with fewer iterations
     assert second["warm_start"]["from"] == "mf_als@1998-04-22"
@@ -80,3 +86,45 @@ def test_value_confidence_fits_als_on_the_ratings_and_refuses_a_negative_one(mov
         run_night(s, DataInterval.for_date(night), models=["mf_als"])  # the night re-run on the changed log
     assert len(fitted) == 1  # refused at the extract: nothing was fitted again
     assert _query(s, "SELECT count(*), max(model_version) FROM live_recommendations") == live
+
+
+def test_decayed_confidence_is_each_pairs_sum_of_halving_weights_at_the_as_of_date(movielens_settings,
+                                                                                   movielens_100k, monkeypatch):
+    """RECSYS_MF_DECAY_HALF_LIFE_DAYS on MovieLens 100K: the matrix ALS is fitted on equals an independent
+    pandas computation, sum over a pair's ratings in the year's window of 2 ** (-age / half-life) with the
+    age in days at the night's as-of date (midnight UTC), not at the newest event or the clock; the
+    half-life is recorded in model_runs.params, and the evaluate stage refits on the same confidence."""
+    from datetime import datetime, timezone
+
+    import numpy as np
+    import pandas as pd
+
+    from recsys.stages import evaluate, train
+
+    s = dataclasses.replace(movielens_settings, mf_decay_half_life_days=30.0,
+                            search=dataclasses.replace(movielens_settings.search, enabled=False))
+    fitted, refitted = [], []
+    real_fit = train.fit_als
+    monkeypatch.setattr(train, "fit_als", lambda m, *a, **k: fitted.append(m.copy()) or real_fit(m, *a, **k))
+    monkeypatch.setattr(evaluate, "fit_als", lambda m, *a, **k: refitted.append(m.copy()) or real_fit(m, *a, **k))
+    night = date(1998, 3, 1)  # mid-log: the window holds older ratings and none after the as-of date
+    report = run_night(s, DataInterval.for_date(night), models=["mf_als"])
+    assert report.results["mf_als.publish"]["live"], report.states
+    params = dict(_query(s, "SELECT model_version, params FROM model_runs"))["mf_als@1998-03-01"]
+    assert params["decay_half_life_days"] == 30.0 and params["confidence"] == "count"
+
+    raw = pd.read_csv(movielens_100k, sep="\t", header=None, names=["user", "item", "rating", "ts"])
+    as_of = datetime(1998, 3, 1, tzinfo=timezone.utc).timestamp()
+    window = raw[(raw["ts"] >= as_of - 365 * 86_400) & (raw["ts"] < as_of)].copy()
+    window["w"] = 0.5 ** ((as_of - window["ts"]) / 86_400 / 30.0)
+    expected = window.groupby(["user", "item"])["w"].sum()
+    users, items = np.unique(window["user"]), np.unique(window["item"])
+    got = fitted[-1].tocoo()
+    assert len(fitted) == 1 and got.nnz == len(expected) and got.shape == (len(users), len(items))
+    got_series = pd.Series(got.data, index=pd.MultiIndex.from_arrays([users[got.row], items[got.col]]))
+    np.testing.assert_allclose(got_series.sort_index().to_numpy(), expected.sort_index().to_numpy(), rtol=1e-5)
+    assert expected.max() <= 1.0 and expected.min() < 0.03  # ratings from 1997-09-20: five half-lives old
+    # the hold-out refit (the window minus its last day) sees the same decayed values on the pairs it keeps
+    held = refitted[-1].tocoo()
+    held_series = pd.Series(held.data, index=pd.MultiIndex.from_arrays([users[held.row], items[held.col]]))
+    np.testing.assert_allclose(held_series.to_numpy(), expected.loc[held_series.index].to_numpy(), rtol=1e-5)

@@ -203,27 +203,61 @@ def test_same_seed_same_model_and_other_seed_differs(fit, config):
     assert not np.array_equal(a[1], c[1])
 
 
-def test_als_matches_the_exact_least_squares_solution_of_a_half_step():
-    # with many CG steps, one half-step equals the closed form of Hu et al.
+def _dense_half_step(r: np.ndarray, fixed: np.ndarray, alpha: float, a0: float, reg: float, nu: float) -> np.ndarray:
+    """The closed form of one half-step from the dense weighted least squares, with no Gram trick:
+    x_u = (Y^T W_u Y + lambda_u I)^-1 Y^T W_u p_u, W_u = c_ui on the observed pairs and alpha_0 elsewhere,
+    lambda_u = reg * (n_u + alpha_0 * n_items) ** nu."""
+    n_rows, f = r.shape[0], fixed.shape[1]
+    out = np.empty((n_rows, f))
+    for u in range(n_rows):
+        observed = r[u] > 0
+        w = np.where(observed, 1 + alpha * r[u], a0)
+        lam = reg * max(1.0, observed.sum() + a0 * r.shape[1]) ** nu
+        out[u] = np.linalg.solve(fixed.T @ (w[:, None] * fixed) + lam * np.eye(f), fixed.T @ (w * observed))
+    return out
+
+
+@pytest.mark.parametrize("a0,nu", [(1.0, 0.0), (0.1, 1.0), (3.0, 0.5), (0.0, 1.0)],
+                         ids=["hu", "rendle", "heavy-unobserved", "no-unobserved"])
+def test_als_half_step_matches_the_dense_closed_form(a0, nu):
+    """One half-step with many CG steps solves the normal equations, alpha_0 Y^T Y + sum_obs (c - alpha_0)
+    y y^T + lambda_u I, exactly: checked against the dense weighted least squares on a tiny matrix."""
     import dataclasses
     import torch
 
     from recsys.models.mf._sparse import BlockedCSR
-    from recsys.models.mf.als import _cg_half_step
+    from recsys.models.mf.als import _cg_half_step, confidence_matrix, row_regularization
 
     rng = np.random.default_rng(3)
     r = sp.random(30, 20, density=0.3, random_state=4, format="csr", dtype=np.float32)
     r.data[:] = rng.integers(1, 4, r.nnz)
-    f, cfg = 4, dataclasses.replace(ALS, factors=4, cg_steps=40, alpha=2.0, regularization=0.5)
+    r = (sp.diags((np.arange(30) != 5).astype(np.float32)) @ r).tocsr()  # user 5 with no item: lambda_u and
+    r.eliminate_zeros()                                                  # alpha_0 Y^T Y alone hold her
+    f = 4
+    cfg = dataclasses.replace(ALS, factors=f, cg_steps=40, alpha=2.0, regularization=0.05, unobserved_weight=a0,
+                              reg_exponent=nu)
     y = torch.from_numpy(rng.random((20, f)).astype(np.float32))
-    x = torch.zeros(30, f)
-    _cg_half_step(x, y, BlockedCSR.by_rows(r, f, scale=cfg.alpha), cfg)
-    dense, yn = r.toarray(), y.numpy().astype(np.float64)
-    for u in range(30):
-        c = 1 + cfg.alpha * dense[u]
-        a = yn.T @ (c[:, None] * yn) + cfg.regularization * np.eye(f)
-        exact = np.linalg.solve(a, yn.T @ (c * (dense[u] > 0)))
-        np.testing.assert_allclose(x[u].numpy(), exact, rtol=1e-3, atol=1e-4)
+    x = torch.from_numpy(rng.random((30, f)).astype(np.float32))  # CG from a non-zero start
+    _cg_half_step(x, y, BlockedCSR.by_rows(confidence_matrix(r, cfg.alpha), f),
+                  row_regularization(np.diff(r.indptr), 20, cfg), cfg)
+    exact = _dense_half_step(r.toarray().astype(np.float64), y.numpy().astype(np.float64), cfg.alpha, a0,
+                             cfg.regularization, nu)
+    np.testing.assert_allclose(x.numpy(), exact, rtol=2e-3, atol=2e-4)
+
+
+def test_als_fit_reaches_the_fixed_point_of_both_dense_half_steps():
+    """A converged fit with alpha_0 and nu is stationary: each side equals the dense closed form given the
+    other (the item side with its own lambda_i = lambda (n_i + alpha_0 n_users)^nu)."""
+    rng = np.random.default_rng(8)
+    r = sp.random(25, 15, density=0.35, random_state=9, format="csr", dtype=np.float32)
+    r.data[:] = rng.integers(1, 3, r.nnz)
+    cfg = ALSConfig(factors=3, alpha=4.0, regularization=0.02, unobserved_weight=0.2, reg_exponent=1.0,
+                    iterations=200, cg_steps=6, num_threads=1)
+    users, items = fit_als(r, cfg)
+    dense = r.toarray().astype(np.float64)
+    u64, i64 = users.astype(np.float64), items.astype(np.float64)
+    np.testing.assert_allclose(users, _dense_half_step(dense, i64, 4.0, 0.2, 0.02, 1.0), rtol=5e-3, atol=5e-4)
+    np.testing.assert_allclose(items, _dense_half_step(dense.T, u64, 4.0, 0.2, 0.02, 1.0), rtol=5e-3, atol=5e-4)
 
 
 def test_blocked_kernels_match_a_dense_computation(monkeypatch):
