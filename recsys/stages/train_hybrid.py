@@ -62,7 +62,7 @@ def train_hybrid(settings: Settings, interval: DataInterval, dataset_path: str, 
     window_vectors = vectors_for(dataset.item_ids, catalogue_ids, catalogue_vectors, embedded.dim)
     weight, search = search_weight(settings, dataset, interval, window_vectors)
 
-    matrix = dataset.user_item_matrix(positives, mf_strengths(settings, dataset, positives))
+    matrix = dataset.user_item_matrix(positives, mf_strengths(settings, dataset, positives, interval.end))
     users, items, profiles, content_map, warm = _fit(settings, dataset, matrix, positives, window_vectors)
     # the model's items: the window's and the catalogue's (items no event touched yet)
     item_ids = np.union1d(dataset.item_ids, catalogue_ids).astype(np.int64)
@@ -141,7 +141,7 @@ def search_weight(settings: Settings, dataset: WindowDataset, interval: DataInte
         return float(weights[0]), {}
     positives = dataset.positive_mask(settings.positive_types)
     split = temporal_split(dataset, settings.positive_types, interval.end, settings.holdout_last_n, offset=1,
-                           holdout=settings.holdout, strengths=mf_strengths(settings, dataset, positives))
+                           holdout=settings.holdout, strengths=mf_strengths(settings, dataset, positives, interval.end))
     if len(split.users) == 0 or split.train.nnz == 0:
         logger.info("hybrid search skipped: no validation user")
         return float(weights[0]), {"skipped": "no validation user"}
