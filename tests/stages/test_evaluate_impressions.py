@@ -3,6 +3,7 @@ a hand-made log computed by hand, and the MIND sample against scikit-learn."""
 
 import dataclasses
 import logging
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import pytest
 from sqlalchemy import text
 from sklearn.metrics import ndcg_score, roc_auc_score
 
+from recsys import cli
 from recsys.dataset import WindowDataset
 from recsys.db import engine as db
 from recsys.interval import DataInterval
 from recsys.loaders.mind import load_mind
 from recsys.pipeline import run_night
+from recsys.ui import page
 from tests.eventdata import copy_events
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mind-small-sample"
@@ -144,7 +147,7 @@ def _mrr(scores: list[float], clicked: list[bool]) -> float:
     return total / sum(clicked)
 
 
-def test_mind_sample_figures_match_scikit_learn(mind_settings):
+def test_mind_sample_figures_match_scikit_learn(mind_settings, monkeypatch, capsys):
     s = mind_settings
     run_night(s, DataInterval.for_date(date(2019, 11, 14)), models=["mf_als"])
     report = run_night(s, DataInterval.for_date(date(2019, 11, 15)), models=["mf_als"])
@@ -167,3 +170,16 @@ def test_mind_sample_figures_match_scikit_learn(mind_settings):
     assert {v[2] for v in figures.values()} == {len(impressions)}
     for (subject, metric, k), (value, _, _) in figures.items():
         assert 0.0 <= value <= 1.0, (subject, metric, k)
+
+    # where eval metrics are shown: `recsys models show` and the Recsys page's live models
+    monkeypatch.setenv("RECSYS_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("RECSYS_SOURCE_TABLE", "mind_events")
+    capsys.readouterr()
+    assert cli.main(["models", "show", "mf_als@2019-11-15"]) == 0
+    auc = figures[("popularity", "impression_auc", 0)]
+    assert (f"popularity   impression_auc     {auc[0]:.4f}  ({auc[2]} impressions of {auc[1]} users)"
+            in capsys.readouterr().out)
+    live = page.render_panel("live", s)
+    assert "per impression: AUC, MRR (vs pop)" in live
+    assert re.search(r"<td class=\"num\">AUC 0\.\d{4} \([+-]\d\.\d{4}\), MRR 0\.\d{4} \([+-]\d\.\d{4}\)"
+                     r"; \d+ impressions</td>", live), live
