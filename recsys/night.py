@@ -10,7 +10,9 @@ For each model of the catalogue (`recsys.catalogue`), by its readout:
 
 * "holdout": train -> evaluate -> gate -> score (mapped over user shards) -> publish;
 * "off_policy": train -> score -> ope -> gate -> publish (the off-policy estimate reads
-  the candidate's lists, and the DR gate reads the estimate).
+  the candidate's lists, and the DR gate reads the estimate), with train -> evaluate -> gate
+  beside it when the model has a ranking hold-out (the RL policies: the gate's evidence
+  where there is no estimate; it then waits for the baselines' evaluate steps too).
 
 Shared: `extract` feeds every model; `health` checks the interval's input and every
 gate waits for it (a held check puts the night's publishes on hold, `recsys.stages.health`); `retention` (and `ope_realised` after it) do not
@@ -141,11 +143,17 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
                 Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate", "health"), after_unless_failed=floor),
                 Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
                 Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score"))]
+    # an off-policy model with a ranking hold-out: its gate reads it where there is no estimate,
+    # and holds it to the baselines like any learned model
+    evaluate = [Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train"))] if spec.evaluate is not None else []
+    floor = tuple(f"{b}.evaluate" for b in baselines if b != m) if evaluate else ()
     return [train,
+            *evaluate,
             Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
             # the DR gate reads the candidate's estimate, so the estimate comes before the gate
             Step(f"{m}.ope", "ope", m, ("extract", f"{m}.train", f"{m}.score")),
-            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", "health")),
+            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", *(s.id for s in evaluate), "health"),
+                 after_unless_failed=floor),
             Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate"))]
 
 

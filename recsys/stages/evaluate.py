@@ -17,6 +17,12 @@ ones to `model_runs.metrics`; each hold-out user's accuracy metrics, for every s
 to `holdout_users.npz` beside the model file (`recsys.holdout_users`), for the gate's
 paired comparison and baseline floor.
 
+The RL policies (`reinforce`, `cql`) get the same hold-out when it is the window's last day:
+a policy of the version's configuration is fitted on the logs before that day
+(`recsys.stages.train_rl.fit_before`; its item embeddings start from ALS fitted on the same
+part when the version's did) and its serving projection is scored like a factor model, as
+is the live RL version (trained on the window that ended where the hold-out day begins).
+
 Where the log records impressions with sessions (MIND, the simulated log) and the hold-out is
 the window's last day, the same subjects also score every shown slot of that day's
 impressions of users with history (`recsys.models.pair_scores`; items without a positive
@@ -63,7 +69,8 @@ from recsys.stages.train_item_item import fit_item_item, grid, item_item_top
 logger = logging.getLogger(__name__)
 
 
-HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending", *ITEM_ITEM_ALGORITHMS)
+RL_LEARNERS = ("reinforce", "cql")  # recsys.stages.train_rl.LEARNERS (not imported: it loads torch at once)
+HOLDOUT_ALGORITHMS = ("als", "bpr", "popularity", "trending", *ITEM_ITEM_ALGORITHMS, *RL_LEARNERS)
 
 
 def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: str, version: str,
@@ -78,6 +85,12 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
                            holdout=settings.holdout)
     run = get_run(settings, version)
     holdout_path = holdout_users.path_for(run.artifact_path)
+    if algorithm in RL_LEARNERS and (settings.holdout != "last_day" or settings.holdout_last_n > 0):
+        # a policy is fitted on the logs before one time: each user's own hold-out has none
+        holdout_path.unlink(missing_ok=True)
+        logger.info("no ranking hold-out for %s: RL models are held out on the window's last day only "
+                    "(RECSYS_HOLDOUT=last_day, RECSYS_HOLDOUT_LAST_N=0)", version)
+        return {}
     if len(split.users) == 0:
         holdout_path.unlink(missing_ok=True)  # an earlier run's figures would not be this night's
         logger.info("no user with history has a new positive item in the hold-out: no metrics for %s", version)
@@ -95,7 +108,10 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
         if slots is not None:
             slot_scores["model"] = item_item_pair_scores(similarity, split.train, slots.user_index, slots.item_index)
     else:
-        user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
+        if algorithm in RL_LEARNERS:
+            user_factors, item_factors = _fit_rl_on_split(settings, interval, algorithm, meta, dataset, split)
+        else:
+            user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
         model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
                                   batch_users=settings.score_batch_users)
         if slots is not None:
@@ -209,6 +225,17 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
         return fit_als(split.train, config)
     half_life = meta.get("params", {}).get("half_life_days", settings.trending_half_life_days)
     return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
+
+
+def _fit_rl_on_split(settings: Settings, interval: DataInterval, learner: str, meta: dict, dataset: WindowDataset,
+                     split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The serving projection of an RL policy fitted on the window's logs before the hold-out day
+    (recsys.stages.train_rl.fit_before), MF-initialised on the split's training part when the
+    version was (its model file's `mf_init`)."""
+    from recsys.stages.train_rl import fit_before  # torch and the RL models: only for RL's hold-out
+
+    return fit_before(settings, interval, dataset, (interval.end - timedelta(days=1)).timestamp(), learner,
+                      split.train if meta.get("mf_init") else None)
 
 
 def _fit_item_item_on_split(settings: Settings, algorithm: str, meta: dict,
