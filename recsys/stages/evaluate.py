@@ -51,6 +51,7 @@ from recsys.config import ALSConfig, BPRConfig, Settings
 from recsys.dataset import ShownSlots, WindowDataset
 from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run, write_metrics
+from recsys.errors import EmptyWindowError
 from recsys.interval import DataInterval
 from recsys.metrics.impressions import impression_metrics
 from recsys.metrics.ranking import Split, accuracy_per_user, ranking_metrics, temporal_split
@@ -109,7 +110,12 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
             slot_scores["model"] = item_item_pair_scores(similarity, split.train, slots.user_index, slots.item_index)
     else:
         if algorithm in RL_LEARNERS:
-            user_factors, item_factors = _fit_rl_on_split(settings, interval, algorithm, meta, dataset, split)
+            try:
+                user_factors, item_factors = _fit_rl_on_split(settings, interval, algorithm, meta, dataset, split)
+            except EmptyWindowError as exc:  # logs only on the hold-out day: no policy to hold out
+                holdout_path.unlink(missing_ok=True)
+                logger.info("no ranking hold-out for %s: %s", version, exc)
+                return {}
         else:
             user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
         model_top = top_k_factors(user_factors, item_factors, split.train, k, users=split.users,
