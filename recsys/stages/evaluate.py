@@ -30,6 +30,11 @@ event before the day, or that the live model never saw, rank below every other),
 per-impression AUC, MRR and nDCG@5/10 (`recsys.metrics.impressions`), averaged over the
 impressions with a click and a non-click, go to `eval_metrics` as metrics `impression_auc`,
 `impression_mrr` (k 0) and `impression_ndcg` (k 5 and 10), with `n_impressions`.
+
+Beside the plain recall and NDCG, every subject's propensity-weighted ones (`pw_recall`,
+`pw_ndcg`, Yang et al. 2018: each held-out positive weighted by 1 / p_i, p_i ~ n_i^gamma with
+n_i the item's users in the window, `RECSYS_PROPENSITY_GAMMA`; recsys.metrics.ranking) tell
+a better model from a better imitation of a popularity-favouring logger.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ from recsys.db.registry import get_run, write_metrics
 from recsys.errors import EmptyWindowError
 from recsys.interval import DataInterval
 from recsys.metrics.impressions import impression_metrics
-from recsys.metrics.ranking import Split, accuracy_per_user, ranking_metrics, temporal_split
+from recsys.metrics.ranking import (Split, accuracy_per_user, item_propensities, propensity_weighted_per_user,
+                                    ranking_metrics, temporal_split)
 from recsys.models.baselines import as_factors
 from recsys.models.item_item.model import ItemItemModel
 from recsys.models.mf.als import fit_als
@@ -122,12 +128,16 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
                                   batch_users=settings.score_batch_users)
         if slots is not None:
             slot_scores["model"] = factor_pair_scores(user_factors, item_factors, slots.user_index, slots.item_index)
-    figures = {"model": ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors)}
+    propensity = item_propensities(np.diff(dataset.user_item_matrix(dataset.positive_mask(settings.positive_types))
+                                           .tocsc().indptr), settings.propensity_gamma)
+    figures = {"model": {**ranking_metrics(model_top, split.relevant, split.users, k, split.train, item_factors),
+                         **_weighted(model_top, split, k, propensity)}}
     per_user = {"model": accuracy_per_user(model_top, split.relevant, split.users, k)}
     for baseline in holdout_users.BASELINE_SUBJECTS:  # what a team gets for free, beside every model
         scores = item_scores(baseline, dataset, split.train_mask, settings.trending_half_life_days)
         top = top_k_popular(scores, split.train, k, split.users)
-        figures[baseline] = ranking_metrics(top, split.relevant, split.users, k, split.train, item_factors)
+        figures[baseline] = {**ranking_metrics(top, split.relevant, split.users, k, split.train, item_factors),
+                             **_weighted(top, split, k, propensity)}
         per_user[baseline] = accuracy_per_user(top, split.relevant, split.users, k)
         if slots is not None:
             slot_scores[baseline] = scores[slots.item_index].astype(np.float64)
@@ -140,7 +150,8 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
         live = _live_model(settings, run.model, version)
         if live is not None:
             top, live_item_factors = _champion_top(settings, live, dataset, split.train, split.users, k)
-            figures["champion"] = ranking_metrics(top, split.relevant, split.users, k, split.train, live_item_factors)
+            figures["champion"] = {**ranking_metrics(top, split.relevant, split.users, k, split.train,
+                                                     live_item_factors), **_weighted(top, split, k, propensity)}
             per_user["champion"] = accuracy_per_user(top, split.relevant, split.users, k)
             if slots is not None:
                 slot_scores["champion"] = pair_scores(live[1], dataset.user_ids, dataset.item_ids, split.train,
@@ -151,7 +162,7 @@ def evaluate_holdout(settings: Settings, interval: DataInterval, dataset_path: s
             for subject, metrics in figures.items() for metric, value in metrics.items()]
     summary = {f"{metric}@{k}" if subject == "model" else f"{subject}_{metric}@{k}": value
                for subject, metrics in figures.items() for metric, value in metrics.items()
-               if metric in ("recall", "ndcg", "precision", "map", "hit_rate", "coverage")}
+               if metric in ("recall", "ndcg", "precision", "map", "hit_rate", "coverage", "pw_recall", "pw_ndcg")}
     summary["holdout_users"] = len(split.users)
     if slots is not None:
         impression_rows = _impression_rows(slots, slot_scores)
@@ -172,6 +183,12 @@ IMPRESSION_KS = (5, 10)  # MIND's nDCG cut-offs (Wu et al. 2020), whatever RECSY
 # eval_metrics (metric, k) -> the model_runs.metrics key; k 0: the whole slate
 IMPRESSION_SUMMARY = {("impression_auc", 0): "impression_auc", ("impression_mrr", 0): "impression_mrr",
                       **{("impression_ndcg", n): f"impression_ndcg@{n}" for n in IMPRESSION_KS}}
+
+
+def _weighted(top: TopK, split: Split, k: int, propensity: np.ndarray) -> dict[str, float]:
+    """The propensity-weighted recall and NDCG of `top` on the split's hold-out users (Yang et al. 2018)."""
+    return {name: float(np.mean(values)) for name, values in
+            propensity_weighted_per_user(top, split.relevant, split.users, k, propensity).items()}
 
 
 def holdout_slots(settings: Settings, dataset: WindowDataset, split: Split,

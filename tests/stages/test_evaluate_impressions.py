@@ -75,6 +75,11 @@ def test_hand_made_impressions_give_the_hand_computed_figures(settings, caplog):
     assert summary["impression_auc"] == pytest.approx(2 / 3) and summary["popularity_impression_mrr"] == pytest.approx(2 / 3)
     assert summary["impressions"] == 2
     assert "hold-out day: 10 shown slots with a session, 5 clicked" in caplog.text
+    # the propensity-weighted recall and NDCG (Yang et al. 2018) beside the plain ones, for every subject
+    weighted = query(settings, "SELECT subject, metric, value FROM eval_metrics WHERE metric LIKE 'pw_%' AND k = 10")
+    assert {(subject, metric) for subject, metric, _ in weighted} == {
+        (subject, metric) for subject in ("model", "popularity", "trending") for metric in ("pw_recall", "pw_ndcg")}
+    assert all(0.0 <= value <= 1.0 for *_, value in weighted) and "pw_ndcg@10" in summary
 
 
 def test_without_sessions_the_metrics_are_skipped_and_the_log_says_so_once(settings, caplog):
