@@ -439,7 +439,7 @@ def _rescore(settings: Any, interval: Any, dataset_path: str, runs: dict[str, di
     from recsys.db.registry import get_run
     from recsys.metrics.impressions import impression_metrics
     from recsys.metrics.ranking import per_user_ranking, temporal_split
-    from recsys.models.item_item.model import binary_history
+    from recsys.models.pair_scores import item_item_pair_scores
     from recsys.models.topk import top_k_factors
     # evaluate's own refits (private: the bench must score exactly what the stage scored, not a copy of it)
     from recsys.stages.evaluate import _fit_item_item_on_split, _fit_on_split
@@ -473,7 +473,7 @@ def _rescore(settings: Any, interval: Any, dataset_path: str, runs: dict[str, di
             similarity = _fit_item_item_on_split(settings, algorithm, meta, split)
             top = item_item_top(settings, similarity, split.train, split.users)
             if slots is not None:
-                scores = _item_item_scores(similarity, binary_history(split.train), split.train, slots[1], slots[2])
+                scores = item_item_pair_scores(similarity, split.train, slots[1], slots[2])
         else:
             user_factors, item_factors = _fit_on_split(settings, algorithm, meta, dataset, split)
             top = top_k_factors(user_factors, item_factors, split.train, settings.k, users=split.users,
@@ -492,25 +492,6 @@ def _rescore(settings: Any, interval: Any, dataset_path: str, runs: dict[str, di
         results.append(result)
     n_impressions = 0 if slots is None else len(np.unique(slots[0]))
     return results, n_impressions
-
-
-def _item_item_scores(similarity: Any, history: Any, seen: Any, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """x_u S at (users[j], items[j]), as the served lists rank them: with a sparse S, items no
-    neighbour reaches come below the reached ones, in popularity order (item_item_top's fill)."""
-    import scipy.sparse as sp
-
-    unique, inverse = np.unique(users, return_inverse=True)
-    product = history[unique] @ similarity
-    if sp.issparse(similarity):
-        popularity = np.asarray(seen.sum(axis=0), dtype=np.float64).ravel()
-        fill = popularity / (popularity.max(initial=0.0) + 1.0) - 1.0
-        reached = sp.csr_matrix(product)
-        dense = np.broadcast_to(fill, (len(unique), similarity.shape[1])).copy()
-        rows = np.repeat(np.arange(len(unique)), np.diff(reached.indptr))
-        dense[rows, reached.indices] = reached.data
-    else:
-        dense = np.asarray(product, dtype=np.float64)
-    return dense[inverse, items]
 
 
 def run_dataset(spec: DataSet, workdir: Path) -> DataSetResult:

@@ -41,7 +41,8 @@ class ModelSpec:
             gate, and scoring (mapped over user shards) waits for the gate. "off_policy": it
             is scored first (one shard) and its lists get an off-policy estimate on the
             logged impressions before the gate (`recsys.stages.ope`).
-        evaluate: "module:function" of the hold-out evaluation (readout "holdout"), called as
+        evaluate: "module:function" of the hold-out evaluation (readout "holdout"; an "off_policy"
+            model may have one too, which its gate reads when there is no off-policy estimate), called as
             `fn(settings, interval, dataset_path, version, **evaluate_kwargs)`, returning the
             headline metrics; None: no hold-out figures (the ranking gate then publishes the
             fresher model, and says so).
@@ -133,6 +134,7 @@ MODELS: tuple[ModelSpec, ...] = (
         name="rl_reinforce", kind="rl",
         summary="REINFORCE with top-K off-policy correction (Chen et al. 2019), rewarding return visits",
         train="recsys.stages.train_rl:train_rl", readout="off_policy", ranking_gate=False,
+        evaluate="recsys.stages.evaluate:evaluate_holdout", evaluate_kwargs={"algorithm": "reinforce"},
         # item embeddings start from the same night's ALS item factors when they are there
         train_kwargs={"learner": "reinforce", "init_from": "mf_als"}, after=("mf_als",),
         closed_loop_arm=True, aliases=("rl", "reinforce"),
@@ -140,6 +142,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="rl_cql", kind="rl", summary="conservative Q-learning (Kumar et al. 2020) on the same trajectories",
         train="recsys.stages.train_rl:train_rl", readout="off_policy", ranking_gate=False,
+        evaluate="recsys.stages.evaluate:evaluate_holdout", evaluate_kwargs={"algorithm": "cql"},
         train_kwargs={"learner": "cql", "init_from": "mf_als"}, after=("mf_als",), aliases=("cql",),
     ),
 )

@@ -230,8 +230,12 @@ def _cmd_models_show(settings: Settings, args: argparse.Namespace) -> int:
     record = row[0]
     record["live"] = live
     print(json.dumps(record, indent=2, default=str))
-    for subject, metric, k, value, n_users in metrics:
-        print(f"{subject:<12} {metric}@{k:<4} {value:.4f}  ({n_users} users)")
+    for subject, metric, k, value, n_users, n_impressions in metrics:
+        if n_impressions is None:
+            print(f"{subject:<12} {metric}@{k:<4} {value:.4f}  ({n_users} users)")
+        else:  # per impression: k 0 is the whole slate
+            name = metric if k == 0 else f"{metric}@{k}"
+            print(f"{subject:<12} {name:<18} {value:.4f}  ({n_impressions} impressions of {n_users} users)")
     return 0
 
 

@@ -449,6 +449,8 @@ class Settings:
         max_events_per_user: events of one user an extract keeps (the latest); a bot beyond
             it is capped and reported in the log. 0 disables the cap.
         trending_half_life_days: the trending baseline's half-life (recsys.models.baselines).
+        propensity_gamma: gamma of the item propensities p_i ~ n_i^gamma of the propensity-weighted
+            hold-out recall and NDCG (Yang et al. 2018; recsys.metrics.ranking.propensity_weighted_per_user).
         dataset_keep_days: days a night's dataset artifact is kept (recsys.stages.cleanup_artifacts);
             a model's files are kept while its version is among its `keep_versions` newest, or live.
         health: the data-health checks' thresholds and whether a failed check holds the publishes.
@@ -496,6 +498,7 @@ class Settings:
     ope: OPEConfig = field(default_factory=OPEConfig)
     max_events_per_user: int = 100_000  # a user beyond it (a bot) keeps only the latest ones; 0: no cap
     trending_half_life_days: float = 7.0
+    propensity_gamma: float = 0.5
     dataset_keep_days: int = 14
     health: HealthConfig = field(default_factory=HealthConfig)
     approval: str = "off"  # APPROVAL_MODES: which publishes wait for a person (recsys.stages.approval)

@@ -11,7 +11,10 @@ For each model of the catalogue (`recsys.catalogue`), by its readout:
 * "holdout": train -> evaluate -> gate -> score (mapped over user shards) and approval
   -> publish;
 * "off_policy": train -> score -> ope -> gate -> approval -> publish (the off-policy
-  estimate reads the candidate's lists, and the DR gate reads the estimate).
+  estimate reads the candidate's lists, and the DR gate reads the estimate), with train ->
+  evaluate -> gate beside it when the model has a ranking hold-out (the RL policies: the
+  gate's evidence where there is no estimate; it then waits for the baselines' evaluate
+  steps too).
 
 `approval` (`recsys.stages.approval`) passes at once unless `RECSYS_APPROVAL` asks a person
 to approve this publish (a model's first, or a forced one); then it waits for the answer (in
@@ -154,11 +157,17 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
                 # beside the score shards: the lists are scored while the approver reads
                 Step(f"{m}.approval", "approval", m, (f"{m}.train", f"{m}.gate")),
                 Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.approval"))]
+    # an off-policy model with a ranking hold-out: its gate reads it where there is no estimate,
+    # and holds it to the baselines like any learned model
+    evaluate = [Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train"))] if spec.evaluate is not None else []
+    floor = tuple(f"{b}.evaluate" for b in baselines if b != m) if evaluate else ()
     return [train,
+            *evaluate,
             Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
             # the DR gate reads the candidate's estimate, so the estimate comes before the gate
             Step(f"{m}.ope", "ope", m, ("extract", f"{m}.train", f"{m}.score")),
-            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", "health")),
+            Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.ope", *(s.id for s in evaluate), "health"),
+                 after_unless_failed=floor),
             Step(f"{m}.approval", "approval", m, (f"{m}.train", f"{m}.gate")),
             Step(f"{m}.publish", "publish", m, (f"{m}.train", f"{m}.score", f"{m}.gate", f"{m}.approval"))]
 

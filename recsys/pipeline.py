@@ -117,6 +117,8 @@ def _evaluate(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
     metrics = {}
     if spec.evaluate is not None:
         metrics = resolve(spec.evaluate)(night.settings, night.interval, dataset_path, version, **spec.evaluate_kwargs)
+    if spec.readout != "holdout":  # an off-policy model's own ope step estimates it, from its scored lists
+        return metrics
     # under a DR gate the gate reads the candidate's off-policy estimate, so it is stored here
     estimated = estimate_for_gate(night.settings, night.interval, dataset_path, version)
     return {**metrics, "ope": asdict(estimated)} if estimated else metrics

@@ -186,6 +186,10 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_TRENDING_HALF_LIFE_DAYS", FLOAT, "the trending baseline's half-life: an event this many days "
            "older than the window's newest counts half (a news surface wants about 1)", "night",
            fields=("trending_half_life_days",)),
+    EnvVar("RECSYS_PROPENSITY_GAMMA", FLOAT, "gamma of the item propensity p_i ~ n_i^gamma (n_i: the item's "
+           "users in the window) that weighs each held-out positive by 1 / p_i in the propensity-weighted recall "
+           "and NDCG beside the plain ones (Yang et al. 2018); 0 = the plain figures", "night",
+           fields=("propensity_gamma",)),
     EnvVar("RECSYS_DATASET_KEEP_DAYS", INT, "days a night's dataset artifact is kept before the artifact "
            "retention deletes it (never one a live version was trained on); 0 = keep every dataset", "night",
            fields=("dataset_keep_days",)),

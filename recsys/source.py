@@ -55,7 +55,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 # what the absence of each optional column turns off, said once by the extract
 ABSENT_MEANS: dict[str, str] = {
     "value": "every event has value NULL (with RECSYS_MF_CONFIDENCE=value, each event counts its type's weight)",
-    "session_id": "impressions are grouped into sessions per user and day by the RL models",
+    "session_id": "impressions are grouped into sessions per user and day by the RL models, and the evaluate "
+                  "stage computes no per-impression metrics (AUC, MRR, nDCG@5/10 of each shown slate)",
     "model_version": "per-model retention and the A/B read-out stay empty (no serving model to attribute users to)",
     "propensity": "no off-policy estimate can be made, and the RL models estimate the behaviour policy "
                   "from the logged impressions",

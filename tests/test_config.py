@@ -49,6 +49,7 @@ FIELD_CASES = {
     "RECSYS_SERVING_ALIAS": ("winner", {"serving_alias": "winner"}),
     "RECSYS_DATASET_KEEP_DAYS": ("0", {"dataset_keep_days": 0}),
     "RECSYS_TRENDING_HALF_LIFE_DAYS": ("1.5", {"trending_half_life_days": 1.5}),
+    "RECSYS_PROPENSITY_GAMMA": ("1.0", {"propensity_gamma": 1.0}),
     "RECSYS_SEED": ("7", {"als.seed": 7, "bpr.seed": 7, "rl.seed": 7, "ope.seed": 7, "gate_seed": 7}),
     "RECSYS_NUM_THREADS": ("2", {"als.num_threads": 2, "bpr.num_threads": 2}),
     "RECSYS_GATE_METRIC": ("dr_return_lcb", {"gate_metric": "dr_return_lcb"}),

@@ -102,6 +102,7 @@ def write_metrics(settings: Settings, version: str, rows: list[dict[str, Any]], 
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute(load_sql("registry/eval_metrics_clear"), {"model_version": version})
         for row in rows:
-            cur.execute(load_sql("registry/eval_metrics_write"), {"model_version": version, **row})
+            cur.execute(load_sql("registry/eval_metrics_write"), {"model_version": version, "n_impressions": None,
+                                                                  **row})
         cur.execute(load_sql("registry/model_run_metrics_write"), {"metrics": Json(summary), "model_version": version})
     logger.info("metrics of %s: %s", version, json.dumps(summary))

@@ -20,7 +20,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from recsys.config import Settings
-from recsys.dataset import EVENT_TYPES, WindowDataset
+from recsys.dataset import EVENT_TYPES, NO_SESSION, WindowDataset
 from recsys.db.engine import copy_out, load_sql, raw_connection
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.interval import DataInterval
@@ -78,8 +78,8 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
             )
         buf = copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window)
     frame = pd.read_csv(
-        buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value"],
-        dtype={"event_type": "string"}, na_values=[""], keep_default_na=False,
+        buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value", "session_id"],
+        dtype={"event_type": "string", "session_id": "Int64"}, na_values=[""], keep_default_na=False,
     )
     read_s = time.perf_counter() - started
     dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp(),
@@ -91,6 +91,8 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
         if not log.has("value"):
             logger.warning("%s has no value column but RECSYS_MF_CONFIDENCE=value: every event's MF confidence is "
                            "its type's weight", settings.source_table)
+    if log.has("session_id"):  # without the column, describe_shape has said what that turns off
+        _report_holdout_impressions(settings, dataset, interval)
     path = dataset.save(dataset_path(settings, interval))
     manifest = ExtractManifest(str(path), dataset.n_events, len(dataset.user_ids), len(dataset.item_ids), n_interval)
     logger.info(
@@ -158,12 +160,33 @@ def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,
             raise DataValidationError(table, column, f"the window holds a single {column[:4]} ({column} {int(ids[0])}): "
                                       "collaborative filtering needs at least two users and two items")
     codes = pd.Categorical(frame["event_type"], categories=list(event_types)).codes.astype(np.int8)
+    sessions = None
+    if "session_id" in frame and frame["session_id"].notna().any():
+        sessions = frame["session_id"].astype("Int64").to_numpy(dtype=np.int64, na_value=NO_SESSION)
     return WindowDataset(
         user_ids=user_ids, item_ids=item_ids,
         user_index=user_index.astype(np.int32), item_index=item_index.astype(np.int32),
         event_code=codes, ts=frame["ts"].to_numpy(np.float64), value=frame["value"].to_numpy(np.float64),
-        event_types=tuple(event_types),
+        event_types=tuple(event_types), session_id=sessions,
     )
+
+
+def _report_holdout_impressions(settings: Settings, dataset: WindowDataset, interval: DataInterval) -> None:
+    """Say once a night whether the evaluate stage will have impressions to compute AUC, MRR and nDCG
+    per impression on (recsys.stages.evaluate), and if not, why."""
+    if settings.holdout != "last_day" or settings.holdout_last_n > 0:
+        logger.info("per-impression metrics skipped: they are computed on the window's last day, and the hold-out "
+                    "is %s", f"each user's last {settings.holdout_last_n} events" if settings.holdout_last_n > 0
+                    else settings.holdout)
+        return
+    slots = dataset.shown_slots(settings.impression_types, settings.rl_click_types,
+                                (interval.end - timedelta(days=1)).timestamp(), interval.end.timestamp())
+    if not len(slots):
+        logger.info("per-impression metrics skipped: %s has no impression with a session_id on the hold-out day "
+                    "%s", settings.source_table, (interval.end - timedelta(days=1)).date().isoformat())
+    else:
+        logger.info("hold-out day: %d shown slots with a session, %d clicked, for the per-impression metrics",
+                    len(slots), int(slots.clicked.sum()))
 
 
 def report_far_past_events(ts: np.ndarray, table: str) -> FarPastDays | None:
@@ -185,14 +208,16 @@ def report_far_past_events(ts: np.ndarray, table: str) -> FarPastDays | None:
 
 
 def _drop_duplicates(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Keep one of each set of identical events (a producer that delivered twice)."""
+    """Keep one of each set of identical events (a producer that delivered twice); the same item shown
+    at the same time in two sessions is two events."""
     # rows come ordered by event_time, so identical events sit in runs of equal ts: only those are hashed
     ts = frame["ts"]
     candidates = (ts.eq(ts.shift()) | ts.eq(ts.shift(-1))).to_numpy()
     if not candidates.any():
         return frame
     duplicate = np.zeros(len(frame), dtype=bool)
-    duplicate[candidates] = frame.loc[candidates, ["user_id", "item_id", "event_type", "ts", "value"]].duplicated().to_numpy()
+    columns = [c for c in ("user_id", "item_id", "event_type", "ts", "value", "session_id") if c in frame]
+    duplicate[candidates] = frame.loc[candidates, columns].duplicated().to_numpy()
     if duplicate.any():
         logger.warning("%s: dropped %d duplicate events (same user, item, type, time and value; kept one of each)",
                        table, int(duplicate.sum()))

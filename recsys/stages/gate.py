@@ -26,9 +26,11 @@ What it compares is `Settings.gate_metric`:
      for their evaluate steps). Baselines are not held to themselves.
 
   `force_publish` publishes whatever the rules say, and the reason says what it was
-  forced past. RL models have no ranking hold-out and pass this gate, as they did
-  before it applied to them: their read-out is their A/B arm and the off-policy
-  estimate. A model the catalogue gives no evaluate step passes with "no ... on a
+  forced past. RL models are not held to this gate while they have an off-policy
+  estimate (their read-out is their A/B arm and the estimate); without one, their
+  ranking hold-out (the evaluate stage fits a policy on the window minus its last day)
+  is held to these three rules, and with neither nothing speaks for them and they are
+  not published unless forced (`_decide_evidence`; the reason names the evidence used). A model the catalogue gives no evaluate step passes with "no ... on a
   common hold-out to compare".
 * `dr_return_lcb` (`config.DR_GATE_METRIC`), for every model: the lower bound of
   the 95% bootstrap interval of the challenger's doubly robust estimate of its D1
@@ -85,7 +87,7 @@ if TYPE_CHECKING:  # the OPE stage imports numpy and pandas; the gate loads it o
 logger = logging.getLogger(__name__)
 
 # the reason given for a model without a ranking hold-out (the RL models: `ranking_gate=False`)
-RL_RANKING_REASON = "no ranking gate for RL: read out by A/B arm and OPE"
+RL_RANKING_REASON = "RL: read out by its A/B arm and off-policy estimate, else its ranking hold-out"
 FORCED = "forced by the run's force_publish parameter"
 
 
@@ -152,7 +154,7 @@ def decide(settings: Settings, version: str, force: bool = False) -> GateDecisio
     if force and (dr_gate or not ranking_gate):
         decision = _with(decision, FORCED)
     elif not ranking_gate and not dr_gate:
-        decision = _decide_evidence(settings, version, run_date, decision, force)
+        decision = _decide_evidence(settings, version, run_date, decision, force, n_users, artifact_path)
     elif live_version is not None and live_version == version:
         decision = _with(decision, "re-run of the live version")
     elif live_version is not None and live_date > run_date:
@@ -188,21 +190,34 @@ def _no_estimate_possible(settings: Settings, version: str, run_date: date) -> b
 
 
 def _decide_evidence(settings: Settings, version: str, run_date: date, decision: GateDecision,
-                     force: bool) -> GateDecision:
-    """A model without a ranking gate (the RL policies) goes live only with evidence: an off-policy
-    estimate of its return rate (it has no ranking hold-out), and lists that are not collapsed onto
-    a few items for everyone (fewer than `gate_min_distinct_items` distinct items)."""
+                     force: bool, n_users: int | None = None, artifact_path: str | None = None) -> GateDecision:
+    """A model without a ranking gate (the RL policies) goes live only with evidence, and the reason
+    says which it used: an off-policy estimate of its return rate; else its ranking hold-out (the
+    evaluate stage's, on the window's last day), held to the ranking rules of `_decide_ranking`
+    (minimum users, paired interval against the live version, baseline floor); and in either case
+    lists that are not collapsed onto a few items for everyone (fewer than
+    `gate_min_distinct_items` distinct items)."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         cur.execute(load_sql("gate/rl_evidence"), {"model_version": version, "k": settings.k})
         distinct, gini, top_share, users, dr_return = cur.fetchone()
     parts = [RL_RANKING_REASON]
     held_back: list[str] = []
-    if dr_return is None:
+    metric = decision.metric
+    if dr_return is not None:
+        parts.append(f"evidence: the off-policy estimate, DR D1 return {dr_return:.4f}")
+        if decision.challenger is not None:  # reported, not gated: the estimate is the read-out
+            parts.append(f"ranking hold-out {metric} {decision.challenger:.4f} on {n_users or 0} users")
+    elif decision.challenger is not None and artifact_path is not None:
+        parts.append(f"no off-policy estimate (no logged impressions with propensities on "
+                     f"{run_date - timedelta(days=2)})")
+        decision, body, ranking_held, _ = _ranking_rules(settings, version, run_date, "rl", n_users, artifact_path,
+                                                         decision)
+        parts.append(f"evidence: the ranking hold-out, {body}")
+        held_back += ranking_held
+    else:
         parts.append(f"no off-policy estimate (no logged impressions with propensities on "
                      f"{run_date - timedelta(days=2)}) and no ranking hold-out: no evidence")
         held_back.append("no evidence")
-    else:
-        parts.append(f"DR D1 return {dr_return:.4f}")
     if distinct is not None:
         spread = (f"its lists hold {int(distinct)} distinct items over {int(users or 0)} users (Gini of exposure "
                   f"{gini:.2f}, the most listed item in {100 * (top_share or 0):.0f}% of lists)")
@@ -218,11 +233,21 @@ def _decide_ranking(settings: Settings, version: str, run_date: date, kind: str,
                     n_users: int | None, artifact_path: str, decision: GateDecision, force: bool) -> GateDecision:
     """The hold-out ranking rules: the minimum number of users, the paired bootstrap against
     the live model with a relative tolerance, and the baseline floor (see the module doc)."""
-    metric, live = decision.metric, decision.champion_version
+    live = decision.champion_version
     if not evaluated:  # a model the catalogue gives no hold-out evaluation: nothing to compare
         reason = "no live model yet" if live is None else \
-            f"no {metric} on a common hold-out to compare: publishing the fresher model"
+            f"no {decision.metric} on a common hold-out to compare: publishing the fresher model"
         return _conclude(decision, reason, (), live, force, verdict="")
+    decision, body, held_back, verdict = _ranking_rules(settings, version, run_date, kind, n_users, artifact_path,
+                                                        decision)
+    return _conclude(decision, body, held_back, live, force, verdict=verdict)
+
+
+def _ranking_rules(settings: Settings, version: str, run_date: date, kind: str, n_users: int | None,
+                   artifact_path: str, decision: GateDecision) -> tuple[GateDecision, str, tuple[str, ...], str]:
+    """The ranking rules on an evaluated version: (decision with the figures, the reason's body, the
+    rules that hold it back, the verdict suffix `_conclude` appends when none does)."""
+    metric, live = decision.metric, decision.champion_version
     name = settings.gate_metric
     users = holdout_users.load(holdout_users.path_for(artifact_path), version, settings.k)
     mine = users.get("model", name) if users is not None else None
@@ -240,9 +265,8 @@ def _decide_ranking(settings: Settings, version: str, run_date: date, kind: str,
         body = (f"{figures}{' on ' if figures else ''}{n} hold-out users < {settings.gate_min_users} "
                 f"(RECSYS_GATE_MIN_USERS), so the metric decides nothing")
         if live is None:
-            return _conclude(decision, f"no live model yet; {body}: the first model goes live", (), live, force,
-                             verdict="")
-        return _conclude(decision, body, ("minimum hold-out users",), live, force)
+            return decision, f"no live model yet; {body}: the first model goes live", (), ""
+        return decision, body, ("minimum hold-out users",), ": accepted"
     parts: list[str] = []
     held_back: list[str] = []
     if live is None:
@@ -278,7 +302,7 @@ def _decide_ranking(settings: Settings, version: str, run_date: date, kind: str,
                 parts.append(f"below the best baseline, {baseline}'s {value:.4f} (RECSYS_GATE_BASELINE_FLOOR)")
             else:
                 parts.append(f">= the best baseline, {baseline}'s {value:.4f}")
-    return _conclude(decision, "; ".join(parts), tuple(held_back), live, force)
+    return decision, "; ".join(parts), tuple(held_back), ": accepted"
 
 
 def _conclude(decision: GateDecision, body: str, held_back: tuple[str, ...], live: str | None,

@@ -29,16 +29,18 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
-from recsys.errors import EmptyWindowError
+from recsys.errors import EmptyWindowError, ModelFitError
 from recsys.source import inspect_source
 from recsys.interval import DataInterval
 from recsys.models.factors import FactorModel, sha256_file
@@ -121,7 +123,12 @@ def mf_item_init(settings: Settings, interval: DataInterval, dataset: WindowData
     mf = FactorModel.load(Path(run.artifact_path), expected_sha256=run.artifact_sha256)
     if not np.array_equal(mf.item_ids, dataset.item_ids) or not np.isfinite(mf.item_factors).all():
         return None
-    centred = mf.item_factors - mf.item_factors.mean(axis=0)
+    return project_item_factors(mf.item_factors, dim)
+
+
+def project_item_factors(item_factors: np.ndarray, dim: int) -> np.ndarray:
+    """(n_items, dim) the factors on their top `dim` principal axes, scaled to a standard deviation of 0.1."""
+    centred = item_factors - item_factors.mean(axis=0)
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
     proj = u[:, :dim] * s[:dim]
     if proj.shape[1] < dim:
@@ -130,12 +137,66 @@ def mf_item_init(settings: Settings, interval: DataInterval, dataset: WindowData
 
 
 def build_trajectories(settings: Settings, interval: DataInterval, dataset: WindowDataset) -> trajectories.Trajectories:
-    ev = read_logged_events(settings, interval, dataset)
+    return _trajectories(settings, read_logged_events(settings, interval, dataset), len(dataset.item_ids),
+                         interval.end.timestamp())
+
+
+def _trajectories(settings: Settings, ev: LoggedEvents, n_items: int, end_ts: float) -> trajectories.Trajectories:
     cfg = settings.rl
     return trajectories.build(ev.user, ev.item, ev.event_code, ev.ts, ev.session_id, ev.propensity,
-                              len(dataset.item_ids), cfg.history_len, cfg.gamma, cfg.retention_weight,
-                              cfg.return_horizon_days, interval.end.timestamp(), cfg.retention_credit,
+                              n_items, cfg.history_len, cfg.gamma, cfg.retention_weight,
+                              cfg.return_horizon_days, end_ts, cfg.retention_credit,
                               cfg.consume_weight, cfg.abandon_penalty)
+
+
+def _fit(settings: Settings, dataset: WindowDataset, traj: trajectories.Trajectories, learner: str,
+         item_init: np.ndarray | None, end_ts: float) -> tuple[torch.nn.Module, Any, np.ndarray, np.ndarray]:
+    """Fit the policy on `traj`; returns (network, fit record, user factors, item factors) of its
+    serving projection, every user served from her positives before `end_ts`."""
+    cfg = settings.rl
+    if learner == "cql":
+        net, fit = fit_cql(traj, cfg, item_init)
+    else:
+        net, fit = fit_reinforce(traj, cfg, settings.k, item_init)
+    # the state every user is served from: their recent positives up to end_ts
+    positives = dataset.positive_mask(settings.positive_types, before_ts=end_ts)
+    hist = trajectories.user_histories(dataset.user_index, dataset.item_index, dataset.ts, positives,
+                                       np.arange(len(dataset.user_ids)), np.full(len(dataset.user_ids), end_ts),
+                                       cfg.history_len, len(dataset.item_ids))
+    user_f, item_f = serving_factors(net, hist, head="q" if learner == "cql" else "policy")
+    return net, fit, user_f, item_f
+
+
+def fit_before(settings: Settings, interval: DataInterval, dataset: WindowDataset, before_ts: float,
+               learner: str, mf_init: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(user factors, item factors) of the serving projection of a policy fitted on the window's logs
+    before `before_ts` only (the evaluate stage's ranking hold-out: it never sees the hold-out day),
+    its users served from their positives before it.
+
+    Args:
+        mf_init: the hold-out's training matrix when the served model's item embeddings started
+            from ALS: they start from ALS fitted on it (the night's ALS saw the hold-out day).
+
+    Raises:
+        EmptyWindowError: no impression before `before_ts`.
+    """
+    from recsys.models.mf.als import fit_als
+
+    ev = read_logged_events(settings, interval, dataset)
+    keep = ev.ts < before_ts
+    ev = LoggedEvents(*(getattr(ev, f.name)[keep] for f in dataclasses.fields(LoggedEvents)))
+    traj = _trajectories(settings, ev, len(dataset.item_ids), before_ts)
+    if traj.n == 0:
+        raise EmptyWindowError(f"no impressions in {settings.source_table} before the hold-out day: "
+                               "no RL policy to score on it")
+    item_init = None
+    if mf_init is not None:
+        item_init = project_item_factors(fit_als(mf_init, settings.als)[1], settings.rl.embedding_dim)
+    _, _, user_f, item_f = _fit(settings, dataset, traj, learner, item_init, before_ts)
+    for name, array in (("user", user_f), ("item", item_f)):
+        if not np.isfinite(array).all():
+            raise ModelFitError(f"the hold-out {learner} policy's {name} factors hold NaN/inf values")
+    return user_f, item_f
 
 
 def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual",
@@ -159,17 +220,7 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
     cfg = settings.rl
     item_init = (mf_item_init(settings, interval, dataset, cfg.embedding_dim, init_from)
                  if cfg.init_from_mf and init_from else None)
-    if learner == "cql":
-        net, fit = fit_cql(traj, cfg, item_init)
-    else:
-        net, fit = fit_reinforce(traj, cfg, settings.k, item_init)
-    ev_end = interval.end.timestamp()
-    # the state every user is served from: their recent positives up to the window's end
-    positives = dataset.positive_mask(settings.positive_types)
-    hist = trajectories.user_histories(dataset.user_index, dataset.item_index, dataset.ts, positives,
-                                       np.arange(len(dataset.user_ids)), np.full(len(dataset.user_ids), ev_end),
-                                       cfg.history_len, len(dataset.item_ids))
-    user_f, item_f = serving_factors(net, hist, head="q" if learner == "cql" else "policy")
+    net, fit, user_f, item_f = _fit(settings, dataset, traj, learner, item_init, interval.end.timestamp())
     version = model_version(model_name, interval.run_date)
     directory = Path(settings.artifact_dir) / interval.run_date.isoformat() / model_name
     meta = {

@@ -65,10 +65,11 @@ def render_live(live: Sequence[LiveModel], aliases: Sequence[ServingAlias] = (),
     rows = "".join(
         f"<tr><td>{escape(m.model)}</td><td><code>{escape(m.model_version)}</code></td>"
         f"<td>{m.run_date.isoformat()}</td><td>{_ts(m.published_at)}</td><td>{escape(m.model_kind or '')}</td>"
-        f"{_headline(m.metrics, 'ndcg', k)}{_headline(m.metrics, 'recall', k)}<td>{_all_metrics(m.metrics)}</td>"
-        "</tr>" for m in live)
+        f"{_headline(m.metrics, 'ndcg', k)}{_headline(m.metrics, 'recall', k)}{_impressions(m.metrics)}"
+        f"<td>{_all_metrics(m.metrics)}</td></tr>" for m in live)
     return (f"{said}<table><thead><tr><th>model</th><th>live version</th><th>as-of date</th><th>published at</th>"
-            f"<th>kind</th><th>NDCG@{k} (vs pop, vs live)</th><th>recall@{k} (vs pop, vs live)</th><th>all metrics</th>"
+            f"<th>kind</th><th>NDCG@{k} (vs pop, vs live)</th><th>recall@{k} (vs pop, vs live)</th>"
+            "<th>per impression: AUC, MRR (vs pop)</th><th>all metrics</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -177,6 +178,22 @@ def _headline(metrics: dict[str, Any], metric: str, k: int) -> str:
     diffs = [f"{value - other:+.4f}" if isinstance(other := metrics.get(f"{subject}_{metric}@{k}"), (int, float))
              else "-" for subject in ("popularity", "champion")]
     return f'<td class="num">{value:.4f} ({diffs[0]}, {diffs[1]})</td>'
+
+
+def _impressions(metrics: dict[str, Any]) -> str:
+    """MIND's AUC and MRR per hold-out impression (recsys.stages.evaluate), with the differences to
+    popularity on the same impressions; empty for a log without impressions."""
+    cells = []
+    for name, label in (("impression_auc", "AUC"), ("impression_mrr", "MRR")):
+        value = metrics.get(name)
+        if not isinstance(value, (int, float)):
+            continue
+        other = metrics.get(f"popularity_{name}")
+        diff = f"{value - other:+.4f}" if isinstance(other, (int, float)) else "-"
+        cells.append(f"{label} {value:.4f} ({diff})")
+    if not cells:
+        return "<td></td>"
+    return f'<td class="num">{", ".join(cells)}; {metrics.get("impressions", "?")} impressions</td>'
 
 
 def _gate_reason(metrics: dict[str, Any]) -> str:

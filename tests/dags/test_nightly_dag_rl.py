@@ -29,7 +29,10 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     monkeypatch.setenv("RECSYS_GATE_BASELINE_FLOOR", "0")
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["recsys_nightly"]
     # the estimate comes before the gate (the DR gate reads it); realised rates after retention
-    assert dag.get_task("rl_reinforce.gate").upstream_task_ids == {"rl_reinforce.ope", "rl_reinforce.train", "health"}
+    # ... and its ranking hold-out (its evidence without an estimate), held to the baselines' floor
+    assert dag.get_task("rl_reinforce.gate").upstream_task_ids == {
+        "rl_reinforce.ope", "rl_reinforce.train", "rl_reinforce.evaluate", "health",
+        "baseline_popular.evaluate", "baseline_trending.evaluate"}
     assert "rl_reinforce.gate" in dag.get_task("rl_reinforce.publish").upstream_task_ids
     assert dag.get_task("ope_realised").upstream_task_ids == {"retention"}
     run = dag.test(logical_date=datetime(2026, 1, 3, tzinfo=timezone.utc),
@@ -47,7 +50,7 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     assert estimates == [("rl_reinforce", "rl_reinforce@2026-01-03")]
     # the default ranking gate lets RL through, as before gate_rl existed
     # evidence: a DR estimate and lists that are not one list for everyone
-    assert rl_gate.startswith(f"{RL_RANKING_REASON}; DR D1 return ") and " distinct items over " in rl_gate, rl_gate
+    assert rl_gate.startswith(f"{RL_RANKING_REASON}; evidence: the off-policy estimate, DR D1 return ") and " distinct items over " in rl_gate, rl_gate
 
 
 def test_dr_gate_compares_both_models_with_their_live_versions(airflow_db, settings, monkeypatch):

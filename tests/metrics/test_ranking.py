@@ -193,3 +193,25 @@ def test_per_user_ranking_is_what_ranking_metrics_averages():
     means = ranking_metrics(top, rel, users, 3)
     assert means["recall"] == pytest.approx(per_user["recall"].mean())
     assert means["ndcg"] == pytest.approx(per_user["ndcg"].mean())
+
+
+def test_propensity_weighted_recall_and_ndcg_by_hand_and_at_gamma_zero():
+    from recsys.metrics.ranking import accuracy_per_user, item_propensities, propensity_weighted_per_user
+
+    # user 0 lists items 0, 1, 2 and held out 1 (popular) and 3 (rare); user 1 lists 3, 0 and held out 3
+    top = TopK(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 3, 0]), np.array([1, 2, 3, 1, 2]),
+               np.zeros(5, np.float32))
+    relevant = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 0, 1]], np.float32))
+    users = np.array([0, 1])
+    p = item_propensities(np.array([10, 100, 5, 25]), gamma=0.5)  # item 1: 1, item 3: 0.5
+    assert p[1] == 1.0 and p[3] == pytest.approx(0.5)
+    got = propensity_weighted_per_user(top, relevant, users, 3, p)
+    # user 0: hit item 1 (weight 1) at rank 2; relevant weights 1 + 2; ideal puts item 3 (2) then item 1 (1)
+    assert got["pw_recall"][0] == pytest.approx(1 / 3)
+    assert got["pw_ndcg"][0] == pytest.approx((1 / np.log2(3)) / (2 + 1 / np.log2(3)))
+    assert got["pw_recall"][1] == got["pw_ndcg"][1] == 1.0
+    plain = accuracy_per_user(top, relevant, users, 3)
+    flat = propensity_weighted_per_user(top, relevant, users, 3, item_propensities(np.array([10, 100, 5, 25]), 0.0))
+    assert np.allclose(flat["pw_recall"], plain["recall"]) and np.allclose(flat["pw_ndcg"], plain["ndcg"])
+    with pytest.raises(ValueError, match="gamma"):
+        item_propensities(np.array([1, 2]), -1.0)

@@ -142,7 +142,7 @@ def test_challenger_below_the_champion_beyond_tolerance_is_rejected(dr, tmp_path
     challenger = _challenger(dr, model, BAD, tmp_path)
     ranking = dataclasses.replace(dr, gate_metric="ndcg")
     if model == "rl_reinforce":  # no ranking gate for RL, but its four items for everyone are a collapse
-        with pytest.raises(PublishRejected, match=f"{RL_RANKING_REASON}; DR D1 return 0.[0-9]+; collapsed: its lists "
+        with pytest.raises(PublishRejected, match=f"{RL_RANKING_REASON}; evidence: the off-policy estimate, DR D1 return 0.[0-9]+; collapsed: its lists "
                                                   f"hold 4 distinct items over {USERS} users .* < 20 "
                                                   r"\(RECSYS_GATE_MIN_DISTINCT_ITEMS\): rejected"):
             decide(ranking, challenger)
