@@ -383,3 +383,23 @@ def approval_answered(context: Any, asked: dict[str, Any], answer: dict[str, Any
     except SKIP_ERRORS as exc:
         raise AirflowSkipException(str(exc)) from exc
     return manifest_of(request, request.model_version, outcome, by)
+
+
+def run_fresh_task(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context
+    """The body of recsys_fresh_items' task: merge the data interval's new items into the live
+    lists of the `model` param (recsys.stages.fresh); nothing new, or no such model live, is a skip."""
+    import dataclasses
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from recsys.stages.fresh import run_fresh_hour
+
+    params = context["params"]
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    try:
+        with no_retry_on_bad_input():
+            settings = settings_for_task(k=int(params["k"]))
+            manifest = run_fresh_hour(settings, start, end, model=str(params["model"]))
+    except SKIP_ERRORS as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    return dataclasses.asdict(manifest)

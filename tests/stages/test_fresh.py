@@ -42,8 +42,8 @@ def add_item(settings, key: str, title: str, topic: str, body: str | None, **bou
         write_catalogue(cur, "test", ids, [key], columns)
     return int(ids[0])
 
-NIGHT = date(2019, 11, 15)
-H5 = datetime(2019, 11, 15, 5, tzinfo=timezone.utc)
+NIGHT = date(2019, 11, 14)
+H5 = datetime(2019, 11, 14, 5, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 
 
@@ -76,7 +76,7 @@ def test_two_hours_a_rerun_an_empty_hour_and_expiry(hybrid_live):
     user, clicked_key = query(s, """
         WITH clicks AS (SELECT m.user_key, m.news_key, m.event_time FROM mind_impressions AS m
                         JOIN items AS i ON i.item_key = m.news_key
-                        WHERE m.clicked AND i.body IS NOT NULL AND m.event_time < '2019-11-14')
+                        WHERE m.clicked AND i.body IS NOT NULL AND m.event_time < '2019-11-13')
         SELECT user_key, (array_agg(news_key ORDER BY event_time DESC))[1] FROM clicks
         GROUP BY user_key ORDER BY count(*) DESC, user_key LIMIT 1""")[0]
     user_id = query(s, "SELECT user_id FROM user_keys WHERE user_key = %(k)s", k=user)[0][0]
@@ -92,7 +92,7 @@ def test_two_hours_a_rerun_an_empty_hour_and_expiry(hybrid_live):
     add_item(s, "NSHORT", f"Short: {title}", topic, body, published_at=H5, available_until=H5 + timedelta(minutes=30))
 
     m5 = run_fresh_hour(s, H5, H5 + HOUR)
-    assert (m5.model_version, m5.base_lists, m5.new_items, m5.live) == ("hybrid@2019-11-15T06", "hybrid@2019-11-15",
+    assert (m5.model_version, m5.base_lists, m5.new_items, m5.live) == ("hybrid@2019-11-14T06", "hybrid@2019-11-14",
                                                                        1, True)
     assert m5.users_changed > 0
     lists = live_lists(s)
@@ -104,23 +104,23 @@ def test_two_hours_a_rerun_an_empty_hour_and_expiry(hybrid_live):
         kept = [i for i in items if i != first]
         assert kept == night_lists[u][:len(kept)]
     assert query(s, "SELECT lists_version, model_version FROM live_models WHERE model = 'hybrid'") == [
-        ("hybrid@2019-11-15T06", "hybrid@2019-11-15")]
+        ("hybrid@2019-11-14T06", "hybrid@2019-11-14")]
 
     m6 = run_fresh_hour(s, H5 + HOUR, H5 + 2 * HOUR)
-    assert (m6.model_version, m6.base_lists, m6.live) == ("hybrid@2019-11-15T07", "hybrid@2019-11-15T06", True)
+    assert (m6.model_version, m6.base_lists, m6.live) == ("hybrid@2019-11-14T07", "hybrid@2019-11-14T06", True)
     lists = live_lists(s)
     assert {first, second} <= set(lists[user_id])  # the hours add up
-    hour6 = lists_of(s, "hybrid@2019-11-15T07")
+    hour6 = lists_of(s, "hybrid@2019-11-14T07")
 
     # a re-run of hour 05 gives the same lists, and does not push the later hour out of serving
-    before = lists_of(s, "hybrid@2019-11-15T06")
+    before = lists_of(s, "hybrid@2019-11-14T06")
     again = run_fresh_hour(s, H5, H5 + HOUR)
-    assert (again.base_lists, again.live) == ("hybrid@2019-11-15", False)
-    assert lists_of(s, "hybrid@2019-11-15T06") == before
-    assert query(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-15T07",)]
+    assert (again.base_lists, again.live) == ("hybrid@2019-11-14", False)
+    assert lists_of(s, "hybrid@2019-11-14T06") == before
+    assert query(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-14T07",)]
     # and a re-run of the live hour too
     assert run_fresh_hour(s, H5 + HOUR, H5 + 2 * HOUR).live
-    assert lists_of(s, "hybrid@2019-11-15T07") == hour6
+    assert lists_of(s, "hybrid@2019-11-14T07") == hour6
 
     with pytest.raises(NothingFresh, match="no catalogue item became available"):
         run_fresh_hour(s, H5 + 5 * HOUR, H5 + 6 * HOUR)
@@ -134,8 +134,8 @@ def test_two_hours_a_rerun_an_empty_hour_and_expiry(hybrid_live):
     report = run_night(s, DataInterval.for_date(NIGHT + timedelta(days=1)), models=["hybrid"])
     assert report.states["hybrid.publish"] == "success", (report.states, report.failures, report.skips)
     assert query(s, "SELECT lists_version, model_version FROM live_models WHERE model = 'hybrid'") == [
-        ("hybrid@2019-11-16", "hybrid@2019-11-16")]
-    assert {r[0] for r in query(s, "SELECT DISTINCT model_version FROM live_recommendations")} == {"hybrid@2019-11-16"}
+        ("hybrid@2019-11-15", "hybrid@2019-11-15")]
+    assert {r[0] for r in query(s, "SELECT DISTINCT model_version FROM live_recommendations")} == {"hybrid@2019-11-15"}
 
 
 def test_no_live_hybrid_is_a_skip(settings):

@@ -1,0 +1,62 @@
+"""`dag.test()` of recsys_fresh_items after a real `hybrid` night on the MIND sample: an hour
+with a new item merges it into the live lists, an hour without one is skipped, not failed."""
+
+import dataclasses
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.db.engine import raw_connection
+from recsys.interval import DataInterval
+from recsys.loaders.catalogue import write_catalogue
+from recsys.loaders.mind import load_mind
+from recsys.pipeline import run_night
+from recsys.source import assign_listed_keys
+
+REPO = Path(__file__).resolve().parents[2]
+MIND = REPO.parent / "shared" / "datasets" / "mind-small-sample"
+pytestmark = pytest.mark.slow
+
+
+def _rows(settings, statement, **params):
+    with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+def _states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+def test_fresh_dag_merges_an_hour_and_skips_an_empty_one(airflow_db, settings, monkeypatch):
+    if not (MIND / "news.tsv").exists():
+        pytest.skip(f"shared dataset missing: {MIND}")
+    load_mind(settings, MIND)
+    s = dataclasses.replace(settings, source_table="mind_events", train_window_days=7,
+                            als=dataclasses.replace(settings.als, iterations=3))
+    assert run_night(s, DataInterval.for_date(date(2019, 11, 14)), models=["hybrid"]).states["hybrid.publish"] == "success"
+    title, topic, body = _rows(s, "SELECT title, topic, body FROM items WHERE body IS NOT NULL ORDER BY item_id LIMIT 1")[0]
+    with raw_connection(s.database_url, s.schema) as conn, conn.cursor() as cur:
+        ids = assign_listed_keys(cur, s.schema, "item", np.array(["NDAG5"], dtype=object))
+        write_catalogue(cur, "test", ids, ["NDAG5"], {"title": [f"Now: {title}"], "topic": [topic], "body": [body],
+                                                        "published_at": [datetime(2019, 11, 14, 5, 20, tzinfo=timezone.utc)]})
+    for name, value in {"RECSYS_DATABASE_URL": s.database_url, "RECSYS_ARTIFACT_DIR": str(s.artifact_dir),
+                        "RECSYS_SOURCE_TABLE": "mind_events"}.items():
+        monkeypatch.setenv(name, value)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors
+    dag = bag.dags["recsys_fresh_items"]
+
+    run = dag.test(logical_date=datetime(2019, 11, 14, 5, tzinfo=timezone.utc))
+    assert _states(run) == {"merge_new_items": "success"}
+    assert _rows(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-14T06",)]
+    assert _rows(s, "SELECT new_items FROM fresh_lists") == [(1,)]
+
+    run = dag.test(logical_date=datetime(2019, 11, 14, 9, tzinfo=timezone.utc))
+    assert str(getattr(run.state, "value", run.state)) == "success", _states(run)
+    assert _states(run) == {"merge_new_items": "skipped"}
+    assert _rows(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-14T06",)]
