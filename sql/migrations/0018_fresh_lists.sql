@@ -5,10 +5,9 @@
 -- recommendation_lists the live view reads: the model's own lists after a nightly publish,
 -- or an hourly version '<model>@YYYY-MM-DDTHH' (the hour's end, UTC) that merged the hour's
 -- new items into them. A nightly publish sets it back to its own version, so the next night
--- supersedes the hourly lists.
+-- supersedes the hourly lists. NULL (a row written without it) means the model's own lists.
 ALTER TABLE live_models ADD COLUMN lists_version text;
 UPDATE live_models SET lists_version = model_version;
-ALTER TABLE live_models ALTER COLUMN lists_version SET NOT NULL;
 
 -- One row per hourly version: what it was built from, so a re-run of the hour merges into
 -- the same lists (idempotent) and the partitions can be found and dropped.

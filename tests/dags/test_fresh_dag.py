@@ -51,12 +51,14 @@ def test_fresh_dag_merges_an_hour_and_skips_an_empty_one(airflow_db, settings, m
     assert not bag.import_errors
     dag = bag.dags["recsys_fresh_items"]
 
-    run = dag.test(logical_date=datetime(2019, 11, 14, 5, tzinfo=timezone.utc))
+    # a run triggered with a logical date covers the hour that ends there (the timetable's manual interval)
+    run = dag.test(logical_date=datetime(2019, 11, 14, 6, tzinfo=timezone.utc))
     assert _states(run) == {"merge_new_items": "success"}
     assert _rows(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-14T06",)]
     assert _rows(s, "SELECT new_items FROM fresh_lists") == [(1,)]
+    assert _rows(s, "SELECT count(*) > 0 FROM live_recommendations WHERE item_id = %(i)s", i=int(ids[0])) == [(True,)]
 
-    run = dag.test(logical_date=datetime(2019, 11, 14, 9, tzinfo=timezone.utc))
+    run = dag.test(logical_date=datetime(2019, 11, 14, 10, tzinfo=timezone.utc))
     assert str(getattr(run.state, "value", run.state)) == "success", _states(run)
     assert _states(run) == {"merge_new_items": "skipped"}
     assert _rows(s, "SELECT lists_version FROM live_models WHERE model = 'hybrid'") == [("hybrid@2019-11-14T06",)]

@@ -8,7 +8,7 @@ SELECT f.model_version
 FROM fresh_lists AS f
 WHERE f.model = %(model)s
   AND f.model_version <> %(model_version)s
-  AND f.model_version NOT IN (SELECT lists_version FROM live_models)
+  AND f.model_version NOT IN (SELECT coalesce(lists_version, model_version) FROM live_models)
   AND to_regclass(quote_ident('recommendations_' || f.model || '_'
                               || lower(replace(split_part(f.model_version, '@', 2), '-', '')))) IS NOT NULL
 ORDER BY f.hour_end DESC

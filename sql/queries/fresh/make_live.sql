@@ -12,6 +12,6 @@ UPDATE live_models
 SET lists_version = %(lists_version)s, published_at = now()
 WHERE model = %(model)s
   AND model_version = %(base_version)s
-  AND (lists_version = model_version OR lists_version <= %(lists_version)s)
+  AND (lists_version IS NULL OR lists_version = model_version OR lists_version <= %(lists_version)s)
   AND %(hour_end)s > (run_date::timestamp AT TIME ZONE 'UTC')
 RETURNING lists_version

@@ -4,7 +4,7 @@
 -- Parameters: none.
 -- Read by: recsys.stages.publish.define_live_view: each alias gets a branch of
 --   live_recommendations over its model's live partition, named by the alias.
-SELECT a.alias, a.model, l.lists_version
+SELECT a.alias, a.model, coalesce(l.lists_version, l.model_version)
 FROM serving_aliases AS a
 JOIN live_models AS l ON l.model = a.model
 ORDER BY a.alias

@@ -4,4 +4,4 @@
 -- Grain: one row per model in live_models, by model.
 -- Parameters: none.
 -- Read by: recsys.stages.publish.define_live_view, to redefine live_recommendations.
-SELECT model, lists_version FROM live_models ORDER BY model
+SELECT model, coalesce(lists_version, model_version) FROM live_models ORDER BY model
