@@ -9,7 +9,8 @@ user vectors, and merged into each user's live list of that model (`model` param
 is a new version `<model>@YYYY-MM-DDTHH` (the hour's end) made live in one transaction;
 the next nightly publish supersedes it. An hour with no new item, or no live model to
 score with, is **skipped**, not failed. A re-run of an hour gives the same lists; an
-older hour's backfill fills history and never goes live. See docs/fresh.md.
+older hour's backfill fills history and never goes live. When the hour's lists went live,
+an event goes out on `recsys://<schema>/live/hybrid` (as the nightly publish's). See docs/fresh.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, dag, task
+
+# Standard library only: the assets' names.
+from recsys import assets
+
+MODEL = "hybrid"
+SCHEMA = assets.deployment_schema()
 
 
 @dag(
@@ -29,12 +36,14 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
     doc_md=__doc__,
     tags=["recsys"],
     params={
-        "model": Param("hybrid", type="string", description="the live model whose lists take the hour's items"),
+        "model": Param(MODEL, type="string", description="the live model whose lists take the hour's items"),
         "k": Param(10, type="integer", minimum=1, maximum=500, title="Recommendations per user"),
     },
 )
 def recsys_fresh_items():  # noqa: ANN201
-    @task(doc_md="Merge the hour's new items into the live lists (recsys.stages.fresh); skipped when none.")
+    @task(doc_md="Merge the hour's new items into the live lists (recsys.stages.fresh); skipped when none. "
+                 "When they went live, emit an event on the asset recsys://<schema>/live/<model>.",
+          outlets=[AssetAlias(assets.went_live_alias(SCHEMA, MODEL))])
     def merge_new_items() -> dict:
         from airflow.sdk import get_current_context
 

@@ -45,6 +45,8 @@ class FreshManifest:
     model_version: str       # the hour's lists version
     base_version: str
     base_lists: str
+    run_date: str            # the base model's as-of date (ISO)
+    hour_end: str            # ISO, UTC
     new_items: int
     users: int
     users_changed: int
@@ -107,8 +109,9 @@ def run_fresh_hour(settings: Settings, hour_start: datetime, hour_end: datetime,
         saved, item_ids, cold_item_factors(saved.content_map, vectors), base, seen, settings.k)
     live_now = publish_lists(settings, model, version, run.run_date, user_ids, ranks, out_items, out_scores,
                              fresh=FreshTarget(base_version, base_lists, hour_start, hour_end, len(item_ids)))
-    manifest = FreshManifest(model, version, base_version, base_lists, len(item_ids), len(base), changed, live_now,
-                             round(time.perf_counter() - started, 3))
+    manifest = FreshManifest(model, version, base_version, base_lists, run.run_date.isoformat(),
+                             hour_end.astimezone(timezone.utc).isoformat(), len(item_ids), len(base), changed,
+                             live_now, round(time.perf_counter() - started, 3))
     logger.info("%s: %d new items merged into %s (%d of %d users' lists changed) in %.2fs (%s)", version,
                 len(item_ids), base_lists, changed, len(base), manifest.seconds,
                 "live" if live_now else "history only: newer lists are live")
