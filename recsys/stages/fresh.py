@@ -136,12 +136,14 @@ def _vectors(settings: Settings, encoder_version: str, rows: list[tuple]) -> tup
 
 
 def merge_lists(model: HybridModel, new_ids: np.ndarray, new_factors: np.ndarray, base: list[tuple],
-                seen: list[tuple], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+                seen: list[tuple], k: int, chunk_users: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                           np.ndarray, int]:
     """Each base list's users' top-k of (her list's items, the new items she has not seen and that
     are not in her list), by score; users the model does not know keep their list.
 
     Returns (user_ids, ranks, item_ids, scores) one entry per recommendation sorted by user and
     rank, and how many lists changed. Ties keep the list's items first, then the lower item id.
+    Users are scored `chunk_users` at a time, so memory stays at chunk x new items, not users x new items.
     """
     n_users = len(base)
     width = max([k] + [len(r[1]) for r in base]) if base else k
@@ -152,26 +154,38 @@ def merge_lists(model: HybridModel, new_ids: np.ndarray, new_factors: np.ndarray
         base_items[n, :len(items)], base_scores[n, :len(items)] = items, scores
     row_of = {u: n for n, u in enumerate(model.user_ids.tolist())}
     at = np.array([row_of.get(u, -1) for u in users.tolist()], dtype=np.int64)
-    known = at >= 0
-    new_scores = np.full((n_users, len(new_ids)), -np.inf, np.float32)
-    new_scores[known] = model.user_factors[at[known]] @ new_factors.T
     col_of = {i: n for n, i in enumerate(new_ids.tolist())}
     row_of_user = {u: n for n, u in enumerate(users.tolist())}
-    for user, item in seen:
-        if user in row_of_user and item in col_of:
-            new_scores[row_of_user[user], col_of[item]] = -np.inf
-    for item in np.intersect1d(new_ids, base_items).tolist():  # already listed: not twice
-        new_scores[(base_items == item).any(axis=1), col_of[item]] = -np.inf
+    blocked = [(row_of_user[u], col_of[i]) for u, i in seen if u in row_of_user and i in col_of]
+    # a new item already in a user's list (a backfilled hour merging into later lists) is not listed twice
+    listed = np.isin(base_items, new_ids)
+    for r, c in zip(*np.nonzero(listed)):
+        blocked.append((int(r), col_of[int(base_items[r, c])]))
+    blocked_rows = np.array([b[0] for b in blocked], dtype=np.int64)
+    blocked_cols = np.array([b[1] for b in blocked], dtype=np.int64)
     top = min(k, len(new_ids))
-    best = np.argsort(-new_scores, axis=1, kind="stable")[:, :top]
-    cand_items = np.hstack([base_items, new_ids[best]])
-    cand_scores = np.hstack([base_scores, np.take_along_axis(new_scores, best, axis=1)])
-    order = np.argsort(-cand_scores, axis=1, kind="stable")[:, :k]
-    out_items = np.take_along_axis(cand_items, order, axis=1)
-    out_scores = np.take_along_axis(cand_scores, order, axis=1)
+    out_items = np.empty((n_users, k), np.int64)
+    out_scores = np.empty((n_users, k), np.float32)
+    changed = 0
+    for lo in range(0, n_users, chunk_users):
+        hi = min(lo + chunk_users, n_users)
+        rows = at[lo:hi]
+        known = rows >= 0
+        scores = np.full((hi - lo, len(new_ids)), -np.inf, np.float32)
+        scores[known] = model.user_factors[rows[known]] @ new_factors.T
+        mine = (blocked_rows >= lo) & (blocked_rows < hi)
+        scores[blocked_rows[mine] - lo, blocked_cols[mine]] = -np.inf
+        # the chunk's best `top` new items, then in score order (ties: the lower item id, as new_ids is sorted)
+        best = np.argpartition(-scores, top - 1, axis=1)[:, :top] if top < len(new_ids) else \
+            np.broadcast_to(np.arange(len(new_ids)), scores.shape)
+        best = np.sort(best, axis=1)
+        cand_items = np.hstack([base_items[lo:hi], new_ids[best]])
+        cand_scores = np.hstack([base_scores[lo:hi], np.take_along_axis(scores, best, axis=1)])
+        order = np.argsort(-cand_scores, axis=1, kind="stable")[:, :k]
+        out_items[lo:hi] = np.take_along_axis(cand_items, order, axis=1)
+        out_scores[lo:hi] = np.take_along_axis(cand_scores, order, axis=1)
+        changed += int(((order >= width) & np.isfinite(out_scores[lo:hi])).any(axis=1).sum())
     keep = np.isfinite(out_scores)
-    changed = int(((order >= width) & keep).any(axis=1).sum())  # a new item got into the list
-    lengths = keep.sum(axis=1)
-    ranks = (np.cumsum(keep, axis=1))[keep]
-    return (np.repeat(users, lengths), ranks.astype(np.int64), out_items[keep], out_scores[keep].astype(np.float32),
-            changed)
+    ranks = np.cumsum(keep, axis=1)[keep]
+    return (np.repeat(users, keep.sum(axis=1)), ranks.astype(np.int64), out_items[keep],
+            out_scores[keep].astype(np.float32), changed)

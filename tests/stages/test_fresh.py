@@ -142,3 +142,30 @@ def test_no_live_hybrid_is_a_skip(settings):
     add_item(settings, "NX", "Some title", "news", "a body", published_at=H5)
     with pytest.raises(NothingFresh, match="no hybrid model is live"):
         run_fresh_hour(settings, H5, H5 + HOUR)
+
+
+def test_merge_keeps_the_top_k_by_score_and_leaves_out_seen_listed_and_unknown():
+    from recsys.models.hybrid import HybridModel
+    from recsys.stages.fresh import merge_lists
+
+    rng = np.random.default_rng(1)
+    model = HybridModel(rng.standard_normal((50, 4)).astype(np.float32), np.zeros((1, 4), np.float32),
+                        np.arange(50, dtype=np.int64), np.zeros(1, np.int64), {}, np.zeros((2, 2), np.float32))
+    new_ids = np.array([100, 101, 102], dtype=np.int64)
+    factors = rng.standard_normal((3, 4)).astype(np.float32)
+    base = [(u, [1, 2, 3], [0.5, 0.0, -0.5]) for u in range(50)] + [(999, [7], [9.0])]  # 999: not in the model
+    seen = [(0, 100), (0, 101), (0, 102)]
+    base[1] = (1, [100, 2, 3], [0.5, 0.0, -0.5])  # already lists a new item
+    users, ranks, items, scores, changed = merge_lists(model, new_ids, factors, base, seen, k=3)
+    one_chunk = merge_lists(model, new_ids, factors, base, seen, k=3, chunk_users=7)
+    assert all(np.array_equal(a, b) for a, b in zip((users, ranks, items, scores), one_chunk[:4]))
+    lists = {u: list(items[users == u]) for u in np.unique(users).tolist()}
+    assert lists[0] == [1, 2, 3] and lists[999] == [7]  # seen everything new / unknown to the model
+    assert lists[1].count(100) == 1
+    for u in range(2, 50):
+        expected = sorted([(0.5, 1), (0.0, 2), (-0.5, 3)] + [(float(model.user_factors[u] @ factors[j]), i)
+                                                              for j, i in enumerate(new_ids)], key=lambda p: -p[0])
+        assert lists[u] == [i for _, i in expected[:3]]
+    assert changed == sum(1 for u, v in lists.items() if set(v) & set(new_ids.tolist()) and u != 1) + \
+        (1 if set(lists[1]) - {100, 2, 3} else 0)
+    assert set(ranks[users == 2].tolist()) == {1, 2, 3}
