@@ -383,3 +383,42 @@ def approval_answered(context: Any, asked: dict[str, Any], answer: dict[str, Any
     except SKIP_ERRORS as exc:
         raise AirflowSkipException(str(exc)) from exc
     return manifest_of(request, request.model_version, outcome, by)
+
+
+def run_fresh_task(context: Any) -> dict[str, Any]:  # noqa: ANN401 - Airflow's Context
+    """The body of recsys_fresh_items' task: merge the data interval's new items into the live
+    lists of the `model` param (recsys.stages.fresh); nothing new, or no such model live, is a skip.
+
+    When the lists went live, an event on recsys://<schema>/live/<model> goes out through the
+    alias the task declared when the DAG was parsed (for the default model); a `model` param
+    whose alias was not declared gets no event, and the log says so.
+    """
+    import dataclasses
+    from datetime import date
+
+    from airflow.sdk import Asset, AssetAlias
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from recsys.stages.fresh import run_fresh_hour
+
+    params = context["params"]
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    try:
+        with no_retry_on_bad_input():
+            settings = settings_for_task(k=int(params["k"]))
+            manifest = run_fresh_hour(settings, start, end, model=str(params["model"]))
+    except SKIP_ERRORS as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    result = dataclasses.asdict(manifest)
+    extra = assets.went_live_extra("fresh", manifest.model, date.fromisoformat(manifest.run_date), result)
+    alias, uri = assets.went_live_alias(settings.schema, manifest.model), assets.live_uri(settings.schema, manifest.model)
+    declared = {o.name for o in context["task"].outlets if isinstance(o, AssetAlias)}
+    if extra is None:
+        logger.info("no event on %s (the hour's lists did not go live)", uri)
+    elif alias not in declared:
+        logger.warning("no event on %s: the task declares %s, not %s (another model or RECSYS_SCHEMA than when "
+                       "the DAG was parsed)", uri, sorted(declared), alias)
+    else:
+        context["outlet_events"][AssetAlias(alias)].add(Asset(uri=uri), extra=extra)
+        logger.info("event on %s with %s", uri, extra)
+    return result

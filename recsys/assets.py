@@ -8,6 +8,9 @@ on it means those lists changed and are live now:
 * a model's publish emits one when its lists went live; a history-only publish (a
   backfill of a date older than the live one) emits none, and a model the gate
   rejects has no publish, hence no event;
+* the hourly job (`recsys_fresh_items`, recsys.stages.fresh) emits one on its model's asset
+  when the hour's lists went live (not when it was skipped, nor for an older hour's backfill,
+  which is history only);
 * the choose step emits one for the serving alias when the alias now serves another
   version than it did by the previous choice (`AliasChoice.changed`); a backfill, which
   never moves the alias, and a night that leaves it on the same version (the winner's
@@ -33,7 +36,7 @@ from urllib.parse import quote
 
 SCHEME = "recsys"
 # the stages whose task moves a set of live lists, hence may emit a "went live" event
-EMITTING_STAGES = frozenset({"publish", "choose"})
+EMITTING_STAGES = frozenset({"publish", "choose", "fresh"})
 
 
 def live_uri(schema: str, name: str) -> str:
@@ -59,7 +62,7 @@ def deployment_serving_alias() -> str:
 def lists_moved_by(stage: str, model: str | None, serving_alias: str) -> str | None:
     """The name whose live lists a step of `stage` moves: its model for a publish, the
     serving alias for the choose step (None when the alias is off); None for the others."""
-    if stage == "publish":
+    if stage in ("publish", "fresh"):
         return model
     if stage == "choose":
         return serving_alias or None
@@ -74,8 +77,17 @@ def went_live_extra(stage: str, model: str | None, run_date: date, result: Mappi
     Choose (`recsys.stages.choose.AliasChoice` as a dict): {"alias", "model", "model_version",
     "served_before", "run_date", "live", "reason"}; None when the alias did not move (a backfill,
     no candidate) or still serves the version it served before.
+    Fresh (`recsys.stages.fresh.FreshManifest` as a dict): {"model", "model_version" (the hour's
+    lists), "base_version" (the model scored with), "run_date", "hour_end", "live", "users",
+    "new_items"}; None when `live` is false.
     `live` is always true in an emitted event: it is there so that a consumer can say so.
     """
+    if stage == "fresh":
+        if not result.get("live"):
+            return None
+        return {"model": model, "model_version": result["model_version"], "base_version": result["base_version"],
+                "run_date": run_date.isoformat(), "hour_end": result["hour_end"], "live": True,
+                "users": int(result["users"]), "new_items": int(result["new_items"])}
     if stage == "publish":
         if not result.get("live"):
             return None

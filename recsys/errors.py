@@ -41,6 +41,11 @@ class PublishRejected(RecsysError):
     """The gate kept the live model: the challenger is worse beyond the tolerance."""
 
 
+class NothingFresh(RecsysError):
+    """The hourly job has nothing to merge: no item became available in the hour, or no model
+    it can score them with is live."""
+
+
 class NotApproved(PublishRejected):
     """A publish that needed a person's approval (`RECSYS_APPROVAL`) was rejected, timed out or not asked."""
 
@@ -63,4 +68,4 @@ PERMANENT_ERRORS: tuple[type[RecsysError], ...] = (DataValidationError, SchemaMi
                                                    InputFormatError, ConfigurationError, MissingEstimateError)
 # "Nothing to do" rather than an error: the step is skipped (Airflow's skip), and so are
 # the steps that read it; the live tables stay.
-SKIP_ERRORS: tuple[type[RecsysError], ...] = (EmptyWindowError, PublishRejected)
+SKIP_ERRORS: tuple[type[RecsysError], ...] = (EmptyWindowError, PublishRejected, NothingFresh)

@@ -49,6 +49,18 @@ def test_a_publish_that_went_live_emits_its_figures_and_a_history_only_one_nothi
     assert assets.went_live_extra("publish", "mf_als", NIGHT, {**manifest, "live": False}) is None
 
 
+def test_an_hour_that_went_live_emits_its_lists_version_and_a_history_only_one_nothing():
+    manifest = {"model": "hybrid", "model_version": "hybrid@2026-01-20T06", "base_version": "hybrid@2026-01-20",
+                "base_lists": "hybrid@2026-01-20", "run_date": "2026-01-20", "hour_end": "2026-01-20T06:00:00+00:00",
+                "new_items": 3, "users": 40, "users_changed": 7, "live": True, "seconds": 0.5}
+    assert assets.lists_moved_by("fresh", "hybrid", "default") == "hybrid"
+    assert assets.went_live_extra("fresh", "hybrid", NIGHT, manifest) == {
+        "model": "hybrid", "model_version": "hybrid@2026-01-20T06", "base_version": "hybrid@2026-01-20",
+        "run_date": "2026-01-20", "hour_end": "2026-01-20T06:00:00+00:00", "live": True, "users": 40,
+        "new_items": 3}
+    assert assets.went_live_extra("fresh", "hybrid", NIGHT, {**manifest, "live": False}) is None
+
+
 def test_choose_emits_only_when_the_alias_moved_to_another_version():
     choice = {"alias": "default", "run_date": NIGHT, "model": "mf_als", "model_version": "mf_als@2026-01-20",
               "moved": True, "reason": "mf_als ...", "figures": {}, "served_before": "mf_als@2026-01-19"}

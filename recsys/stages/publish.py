@@ -19,7 +19,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from psycopg2 import sql
@@ -32,6 +32,18 @@ from recsys.db.registry import get_run
 from recsys.source import keyed_id_columns
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FreshTarget:
+    """An hourly version's lists (recsys.stages.fresh): published like a night's, but made live
+    by moving only live_models.lists_version, and recorded in fresh_lists instead of model_runs."""
+
+    base_version: str        # the live model the new items were scored with
+    base_lists: str          # the lists they were merged into
+    hour_start: datetime
+    hour_end: datetime
+    new_items: int
 
 
 @dataclass(frozen=True)
@@ -71,9 +83,24 @@ def partition_name(model: str, run_date: date) -> str:
     return f"recommendations_{model}_{run_date:%Y%m%d}"
 
 
+def lists_partition(model: str, lists_version: str) -> str:
+    """Table holding the lists of `lists_version`: a night's `model@YYYY-MM-DD` is
+    `partition_name`'s table; an hour's `model@YYYY-MM-DDTHH` (recsys.stages.fresh) is
+    `recommendations_<model>_<yyyymmdd>t<hh>`."""
+    tag = lists_version.rsplit("@", 1)[1]
+    if "T" not in tag:
+        return partition_name(model, date.fromisoformat(tag))
+    return f"recommendations_{model}_{tag.replace('-', '').lower()}"
+
+
 def publish_lists(settings: Settings, model: str, version: str, run_date: date, user_ids: np.ndarray,
-                  ranks: np.ndarray, item_ids: np.ndarray, scores: np.ndarray) -> bool:
+                  ranks: np.ndarray, item_ids: np.ndarray, scores: np.ndarray,
+                  fresh: FreshTarget | None = None) -> bool:
     """Write one version's lists as a partition and make it live; True when it went live.
+
+    `fresh` makes it an hourly version (`model@YYYY-MM-DDTHH`, recsys.stages.fresh): the same
+    transaction, but fresh/make_live.sql moves the live lists (not the live model), the hour
+    is recorded in fresh_lists, and the hourly partitions beyond `keep_versions` are dropped.
 
     Input: one entry per recommendation; each user's ranks must run 1, 2, 3, ...
     (they become array positions). Rows are sent with binary COPY, one per user.
@@ -89,7 +116,7 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
             user_ids, ranks, item_ids, scores = user_ids[order], ranks[order], item_ids[order], scores[order]
     _check_ranks(version, user_ids, ranks)
     payload = recommendation_list_rows(model, version, run_date, user_ids, item_ids, scores)
-    partition = partition_name(model, run_date)
+    partition = partition_name(model, run_date) if fresh is None else lists_partition(model, version)
     staging = f"{partition}_staging"
     ident = sql.Identifier
     drop_table = sql.SQL(load_sql("publish/lists_table_drop"))
@@ -126,7 +153,12 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
         cur.execute(sql.SQL(load_sql("publish/staging_constraints")).format(
             staging=ident(staging), version_check=ident(f"{staging}_version"), model_check=ident(f"{staging}_model")),
             {"model_version": version, "model": model})
-        cur.execute(load_sql("publish/make_live"), {"model": model, "model_version": version, "run_date": run_date})
+        if fresh is None:
+            cur.execute(load_sql("publish/make_live"), {"model": model, "model_version": version,
+                                                        "run_date": run_date})
+        else:
+            cur.execute(load_sql("fresh/make_live"), {"model": model, "base_version": fresh.base_version,
+                                                      "lists_version": version, "hour_end": fresh.hour_end})
         went_live = cur.fetchone() is not None
         # the view must stop referencing the old table of this version before it is dropped
         define_live_view(cur, model if went_live else None, staging)
@@ -139,10 +171,18 @@ def publish_lists(settings: Settings, model: str, version: str, run_date: date, 
                 index=ident(f"{staging}_user_key"), new_name=ident(f"{partition}_user_key")))
         cur.execute(sql.SQL(load_sql("publish/partition_attach")).format(partition=ident(partition)),
                     {"model_version": version})
-        cur.execute(load_sql("publish/mark_status"), {"model": model, "model_version": version})
-        cur.execute(load_sql("publish/expired_versions"), {"model": model, "keep": settings.keep_versions})
+        if fresh is None:
+            cur.execute(load_sql("publish/mark_status"), {"model": model, "model_version": version})
+            cur.execute(load_sql("publish/expired_versions"), {"model": model, "keep": settings.keep_versions})
+        else:
+            cur.execute(load_sql("fresh/record"), {
+                "model_version": version, "model": model, "base_version": fresh.base_version,
+                "base_lists": fresh.base_lists, "run_date": run_date, "hour_start": fresh.hour_start,
+                "hour_end": fresh.hour_end, "new_items": fresh.new_items, "users": int(len(np.unique(user_ids)))})
+            cur.execute(load_sql("fresh/expired"), {"model": model, "model_version": version,
+                                                    "keep": settings.keep_versions})
         for (expired,) in cur.fetchall():
-            cur.execute(drop_table.format(table=ident(partition_name(model, get_run_date(expired)))))
+            cur.execute(drop_table.format(table=ident(lists_partition(model, expired))))
             logger.info("dropped the lists of %s (keeping %d versions)", expired, settings.keep_versions)
         publish_s = time.perf_counter() - t0
     logger.info("published %d rows of %s in %.2fs (COPY %.2fs)", len(ranks), version, publish_s, copy_s)
@@ -206,7 +246,7 @@ def define_live_view(cur, model: str | None = None, table_of_model: str | None =
     cur.execute(load_sql("publish/live_partitions"))
     branch = sql.SQL(load_sql("publish/live_recommendations_branch"))
     tables = {live_model: table_of_model if live_model == model and table_of_model
-              else partition_name(live_model, live_date) for live_model, live_date in cur.fetchall()}
+              else lists_partition(live_model, lists_version) for live_model, lists_version in cur.fetchall()}
     branches = [branch.format(table=sql.Identifier(table), model=sql.Literal(live_model))
                 for live_model, table in tables.items()]
     cur.execute(load_sql("publish/live_aliases"))

@@ -150,7 +150,7 @@ def test_the_live_lists_refresh_dag_is_scheduled_on_every_live_lists_asset(airfl
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors
-    assert sorted(bag.dags) == ["recsys_closed_loop", "recsys_live_lists_refresh", "recsys_nightly"]
+    assert sorted(bag.dags) == ["recsys_closed_loop", "recsys_fresh_items", "recsys_live_lists_refresh", "recsys_nightly"]
     dag = bag.dags["recsys_live_lists_refresh"]
     # any one of them: each model's lists, and the serving alias's
     assert isinstance(dag.schedule, AssetAny)

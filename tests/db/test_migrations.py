@@ -82,7 +82,8 @@ def test_0005_converts_published_rows_to_lists_and_keeps_history_and_the_live_vi
                                                            "0010_live_lists_snapshot.sql",
                                                            "0011_data_health.sql",
                                                            "0012_item_vectors.sql",
-                                                           "0013_eval_metrics_impressions.sql"]
+                                                           "0013_eval_metrics_impressions.sql",
+                                                           "0014_fresh_lists.sql"]
     columns = "model, model_version, run_date, user_id, rank, item_id, score"
     with engine.begin() as conn:
         assert conn.execute(text(f"SELECT {columns} FROM recommendations ORDER BY 2, 4, 5")).fetchall() == before_all

@@ -10,10 +10,12 @@
 --   so no reader sees the pointer without its partition. publish_lists then
 --   redefines live_recommendations over each model's live partition, the view
 --   serving/top_k.sql reads.
-INSERT INTO live_models AS live (model, model_version, run_date, published_at)
-VALUES (%(model)s, %(model_version)s, %(run_date)s, now())
+INSERT INTO live_models AS live (model, model_version, run_date, published_at, lists_version)
+VALUES (%(model)s, %(model_version)s, %(run_date)s, now(), %(model_version)s)
 ON CONFLICT (model) DO UPDATE SET
     model_version = EXCLUDED.model_version,
+    -- the night's own lists serve again: they supersede the hourly ones (recsys.stages.fresh)
+    lists_version = EXCLUDED.lists_version,
     run_date      = EXCLUDED.run_date,
     published_at  = EXCLUDED.published_at
 WHERE live.run_date <= EXCLUDED.run_date
