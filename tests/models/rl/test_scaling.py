@@ -10,7 +10,8 @@ from torch import nn
 
 from recsys.config import RLConfig
 from recsys.models.rl import reinforce
-from recsys.models.rl.reinforce import PolicyNet, capped_importance_weight, fit_reinforce, reinforce_loss, topk_correction
+from recsys.models.rl.reinforce import (PolicyNet, capped_importance_weight, fit_reinforce, reinforce_loss,
+                                        topk_correction)
 from recsys.models.rl.training import epoch_sessions, session_batches
 from recsys.models.rl.trajectories import Trajectories
 
