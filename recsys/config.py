@@ -279,6 +279,9 @@ class RLConfig:
     dropout: float = 0.1  # sasrec only; off at serving time (eval mode)
     epochs: int = 6
     batch_sessions: int = 256
+    # REINFORCE: sessions drawn per epoch, clicked ones first, reweighted (0 = all; training.epoch_sessions).
+    # Bounds a night's fit: the demo and the closed loop (< 100,000 sessions) train on all of theirs.
+    sessions_per_epoch: int = 100_000
     learning_rate: float = 0.005
     gamma: float = 0.9
     retention_weight: float = 1.0
@@ -296,6 +299,9 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         # fail when the settings are read, not hours later when the nightly fit starts
+        if self.sessions_per_epoch < 0:
+            raise ValueError("RLConfig.sessions_per_epoch (RECSYS_RL_SESSIONS_PER_EPOCH) must be >= 0 (0 = every "
+                             f"session), got {self.sessions_per_epoch!r}")
         if self.encoder not in ("gru", "sasrec"):
             raise ValueError(f"RLConfig.encoder (RECSYS_RL_ENCODER) must be 'gru' or 'sasrec', got {self.encoder!r}")
         if self.retention_credit not in ("clicked", "consumed", "session"):

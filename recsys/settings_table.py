@@ -372,6 +372,9 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_RL_WEIGHT_CAP", FLOAT, "importance weights pi / beta are clipped here in training", "rl",
            fields=("rl.weight_cap",)),
     EnvVar("RECSYS_RL_EPOCHS", INT, "training epochs over the logged sessions", "rl", fields=("rl.epochs",)),
+    EnvVar("RECSYS_RL_SESSIONS_PER_EPOCH", INT, "REINFORCE's sessions per epoch: sessions with a click first, the "
+           "rest drawn at random and reweighted (1 / inclusion probability); 0 = every session", "rl",
+           fields=("rl.sessions_per_epoch",)),
     EnvVar("RECSYS_RL_NUM_THREADS", INT, "torch threads of the RL fits; 0 = 1 too (the networks are small)", "rl",
            fields=("rl.num_threads",)),
     # OPE

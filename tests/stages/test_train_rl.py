@@ -34,6 +34,10 @@ def test_night_trains_scores_and_publishes_rl_with_finite_scores(settings):
     assert run.model_kind == "rl" and run.artifact_sha256
     assert report.results["rl_reinforce.train"]["propensity_coverage"] == 1.0
     assert report.results["rl_reinforce.train"]["mf_init"] is True
+    # the last epoch's fit diagnostics are kept with the version (docs/rl-training.md)
+    diag = _rows(s, "SELECT params -> 'fit_diagnostics' FROM model_runs"
+                    " WHERE model_version = 'rl_reinforce@2026-01-03'")[0][0]
+    assert 0 < diag["ess_share"] <= 1 and 0 <= diag["clipped_share"] <= 1 and diag["entropy"] > 0
     rows = _rows(s, "SELECT count(DISTINCT user_id), count(*), bool_and(score = score AND abs(score) < 'Infinity')"
                     " FROM live_recommendations WHERE model = 'rl_reinforce'")
     assert rows[0][0] > 0 and rows[0][1] == rows[0][0] * s.k and rows[0][2]

@@ -42,9 +42,12 @@ class QNet(nn.Module):
 
 def cql_loss(net: QNet, target: QNet, traj: Trajectories, sess: np.ndarray, imp: np.ndarray, local: np.ndarray,
              config: RLConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    q_all = net.q(net.encoder(torch.from_numpy(traj.history[sess])))[torch.from_numpy(local)]
+    """The loss of one minibatch. Q(s, .) and its logsumexp are taken once per session (an
+    impression shares its session's state), then read per impression."""
+    q_sess = net.q(net.encoder(torch.from_numpy(traj.history[sess])))  # (B_sessions, n_items)
+    rows = torch.from_numpy(local)
     action = torch.from_numpy(traj.action[imp])
-    q_taken = q_all.gather(1, action[:, None]).squeeze(1)
+    q_taken = q_sess[rows, action]
     immediate = traj.immediate[imp] if traj.immediate is not None else traj.click[imp]  # hand-built: clicks
     reward = torch.from_numpy((immediate + traj.session_reward[traj.session_of[imp]]).astype(np.float32))
     nxt = traj.next_session[sess]
@@ -54,9 +57,9 @@ def cql_loss(net: QNet, target: QNet, traj: Trajectories, sess: np.ndarray, imp:
         if has.any():
             q_next = target.q(target.encoder(torch.from_numpy(traj.history[nxt[has]])))
             bootstrap[torch.from_numpy(has)] = q_next.max(dim=1).values
-        y = reward + config.gamma * bootstrap[torch.from_numpy(local)]
+        y = reward + config.gamma * bootstrap[rows]
     td = nn.functional.mse_loss(q_taken, y)
-    conservative = (torch.logsumexp(q_all, dim=1) - q_taken).mean()
+    conservative = (torch.logsumexp(q_sess, dim=1)[rows] - q_taken).mean()
     return td + config.cql_alpha * conservative, {"critic": td.item(), "actor": conservative.item()}
 
 
@@ -75,8 +78,9 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
         for epoch in range(config.epochs):
             target = copy.deepcopy(net).eval()
             means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator),
-                              lambda sess, imp, local, target=target: cql_loss(net, target, traj, sess, imp, local,
-                                                                               config),
+                              # CQL trains on every session: its batches' sample weights are all 1
+                              lambda sess, imp, local, _weight, target=target: cql_loss(
+                                  net, target, traj, sess, imp, local, config),
                               ("loss", "critic", "actor"), "CQL", epoch)
             for name, mean in means.items():
                 getattr(result, name).append(mean)

@@ -35,9 +35,13 @@ from torch import nn
 from recsys.config import RLConfig
 from recsys.models.rl.encoders import make_encoder
 from recsys.models.rl.trajectories import Trajectories
-from recsys.models.rl.training import FitResult, check_finite, fit_setup, run_epoch, session_batches
+from recsys.models.rl.training import (FitResult, check_finite, epoch_diagnostics, epoch_sessions, fit_setup,
+                                      run_epoch, session_batches)
 
 logger = logging.getLogger(__name__)
+
+BEHAVIOUR_FIT_SHARE = 0.25  # share of a batch's sessions the behaviour head fits on where propensities are logged
+ENTROPY_ROWS = 32  # sessions per batch whose policy entropy the diagnostics average
 
 
 def topk_correction(pi: torch.Tensor, k: int) -> torch.Tensor:
@@ -62,27 +66,59 @@ class PolicyNet(nn.Module):
 
 
 def reinforce_loss(net: PolicyNet, traj: Trajectories, sess: np.ndarray, imp: np.ndarray, local: np.ndarray,
-                   config: RLConfig, k: int) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of one minibatch (see the module docstring)."""
+                   config: RLConfig, k: int, sample_weight: np.ndarray | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of one minibatch (see the module docstring) and its diagnostics.
+
+    Every impression of a session shares the session's state, so the policy and behaviour
+    heads' softmaxes over the catalogue are taken once per session, (B_sessions, n_items),
+    and each impression reads its action's entry: the same loss as one softmax per
+    impression at a slate size's fraction of the cost (the heads were ~90% of an epoch).
+    `sample_weight` (n_imp,): 1 / the impression's session's inclusion probability when the
+    epoch samples sessions (`training.epoch_sessions`); each term is a weighted mean.
+    """
     state = net.encoder(torch.from_numpy(traj.history[sess]))
-    state_i = state[torch.from_numpy(local)]
+    rows = torch.from_numpy(local)
     action = torch.from_numpy(traj.action[imp])
     reward = torch.from_numpy(traj.reward[imp].astype(np.float32))
-    log_pi = torch.log_softmax(net.policy(state_i), dim=1).gather(1, action[:, None]).squeeze(1)
-    behaviour_logits = net.behaviour(state_i.detach())
-    behaviour_ce = nn.functional.cross_entropy(behaviour_logits, action)
-    value = net.value(state_i).squeeze(1)
+    log_pi_all = torch.log_softmax(net.policy(state), dim=1)  # (B_sessions, n_items)
+    log_pi = log_pi_all[rows, action]
+    value = net.value(state).squeeze(1)[rows]
+    sw = torch.ones(len(imp)) if sample_weight is None else torch.from_numpy(sample_weight.astype(np.float32))
+    logged_np = traj.propensity[imp] / traj.slate_size[imp]
+    missing = ~np.isfinite(logged_np)
+    # The behaviour head's estimate is used only where no propensity was logged, and its input
+    # is detached, so on logged sessions it just keeps learning its own fit: a random share of
+    # the batch (the batch order is random) is enough there, at that share of its softmax's cost.
+    fit_rows = np.zeros(len(sess), dtype=bool)
+    fit_rows[:max(1, int(np.ceil(BEHAVIOUR_FIT_SHARE * len(sess))))] = True
+    fit_rows[local[missing]] = True
+    b_rows = np.flatnonzero(fit_rows)
+    position = np.full(len(sess), -1, dtype=np.int64)
+    position[b_rows] = np.arange(len(b_rows))
+    b_imp = np.flatnonzero(fit_rows[local])
+    log_beta = torch.log_softmax(net.behaviour(state.detach()[torch.from_numpy(b_rows)]), dim=1)[
+        torch.from_numpy(position[local[b_imp]]), action[b_imp]]
+    behaviour_ce = -(sw[b_imp] * log_beta).sum() / max(len(b_imp), 1)
     with torch.no_grad():
         pi = log_pi.exp()
-        logged = torch.from_numpy(traj.propensity[imp] / traj.slate_size[imp]).float()
-        learned = torch.softmax(behaviour_logits, dim=1).gather(1, action[:, None]).squeeze(1)
-        beta = torch.where(torch.isfinite(logged), logged, learned).clamp_min(1e-6)
+        learned = torch.ones(len(imp))
+        learned[torch.from_numpy(b_imp)] = log_beta.exp()
+        beta = torch.where(torch.from_numpy(missing), learned, torch.from_numpy(logged_np).float()).clamp_min(1e-6)
+        ratio = pi / beta
         weight = capped_importance_weight(pi, beta, config.weight_cap) * topk_correction(pi, k)
         advantage = reward - value
-    actor = -(weight * advantage * log_pi).mean()
-    critic = nn.functional.mse_loss(value, reward)
+        head = log_pi_all[:ENTROPY_ROWS]  # a diagnostic: a few random sessions per batch are enough
+        entropy = -(head.exp() * head).sum(dim=1)
+    actor = -(sw * weight * advantage * log_pi).mean()
+    critic = (sw * (value - reward) ** 2).mean()
     total = actor + config.value_loss_weight * critic + config.behaviour_loss_weight * behaviour_ce
-    return total, {"actor": actor.item(), "critic": critic.item(), "behaviour": behaviour_ce.item()}
+    capped = torch.clamp(ratio, max=config.weight_cap)
+    return total, {"actor": actor.item(), "critic": critic.item(), "behaviour": behaviour_ce.item(),
+                   # sums over the epoch's impressions (run_epoch adds them; `_fit` turns them into figures)
+                   "n_sum": float(len(imp)), "w_sum": float(capped.sum()), "w_sq_sum": float((capped ** 2).sum()),
+                   "clipped_sum": float((ratio > config.weight_cap).sum()), "w_max": float(capped.max()),
+                   "entropy_sum": float(entropy.sum()), "sessions_sum": float(len(entropy))}
 
 
 def fit_reinforce(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | None = None) -> tuple[PolicyNet, FitResult]:
@@ -106,13 +142,20 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
         logger.warning("%.1f%% of impressions lack a logged propensity: the behaviour head estimates beta there",
                        100 * (1 - result.propensity_coverage))
     for epoch in range(config.epochs):
-        means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator),
-                          lambda sess, imp, local: reinforce_loss(net, traj, sess, imp, local, config, k),
+        sessions, weights = epoch_sessions(traj, config.sessions_per_epoch, generator)
+        means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator, sessions, weights),
+                          lambda sess, imp, local, w: reinforce_loss(net, traj, sess, imp, local, config, k, w),
                           ("loss", "actor", "critic", "behaviour"), "REINFORCE", epoch)
-        for name, mean in means.items():
-            getattr(result, name).append(mean)
-        logger.info("REINFORCE epoch %d: loss %.4f (actor %.4f, critic %.4f, behaviour %.4f)", epoch,
-                    result.loss[-1], result.actor[-1], result.critic[-1], result.behaviour[-1])
+        for name in ("loss", "actor", "critic", "behaviour"):
+            getattr(result, name).append(means[name])
+        diag = epoch_diagnostics(means)
+        result.diagnostics.append(diag)
+        logger.info("REINFORCE epoch %d (%d sessions, %.1f s): loss %.4f (actor %.4f, critic %.4f, behaviour %.4f); "
+                    "pi/beta capped at %g: mean %.3f, max %.2f, clipped %.2f%%, ESS %.1f%%; policy entropy %.2f nats "
+                    "(uniform %.2f)", epoch, len(sessions), time.perf_counter() - started, result.loss[-1],
+                    result.actor[-1], result.critic[-1], result.behaviour[-1], config.weight_cap, diag["weight_mean"],
+                    diag["weight_max"], 100 * diag["clipped_share"], 100 * diag["ess_share"], diag["entropy"],
+                    np.log(traj.n_items))
     check_finite(net)
     result.seconds = time.perf_counter() - started
     return net.eval(), result

@@ -27,11 +27,77 @@ class FitResult:
     behaviour: list[float] = field(default_factory=list)
     propensity_coverage: float = 0.0
     seconds: float = 0.0
+    diagnostics: list[dict[str, float]] = field(default_factory=list)  # per epoch, `epoch_diagnostics`
 
 
-def session_batches(traj: Trajectories, batch_sessions: int, generator: torch.Generator):
-    """Yield (session ids, impression indices, position of each impression's session in the batch)."""
+def epoch_diagnostics(parts: dict[str, float]) -> dict[str, float]:
+    """What tells a healthy off-policy fit from a diverging one, from one epoch's summed parts.
+
+    Over the epoch's impressions, w = min(pi(a|s) / beta(a|s), cap), the ratio the actor
+    loss is weighted by (before the top-K factor):
+    `weight_mean` (about 1 while pi stays on the log's support: E_beta[pi / beta] = 1;
+    below 1 when pi moves mass to items the log rarely shows), `weight_max`, `clipped_share`
+    (share of impressions whose ratio reached the cap), `ess_share` (Kish's effective
+    sample size (sum w)^2 / sum w^2 over the number of impressions: 1 when every weight
+    is equal, near 0 when a few impressions carry the epoch), `entropy` (mean entropy of
+    pi over the epoch's sessions, nats; log(n_items) is uniform, 0 one item for everyone).
+    """
+    n = max(parts["n_sum"], 1.0)
+    return {"weight_mean": parts["w_sum"] / n, "weight_max": parts["w_max"], "clipped_share": parts["clipped_sum"] / n,
+            "ess_share": parts["w_sum"] ** 2 / max(parts["w_sq_sum"], 1e-12) / n,
+            "entropy": parts["entropy_sum"] / max(parts["sessions_sum"], 1.0),
+            "actor": parts["actor"], "critic": parts["critic"], "behaviour": parts["behaviour"]}
+
+
+def epoch_sessions(traj: Trajectories, sessions_per_epoch: int, generator: torch.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The sessions one epoch trains on and each one's weight, 1 / its inclusion probability.
+
+    `sessions_per_epoch` <= 0, or at least the log's sessions: every session, weight 1.
+    Otherwise a stratified sample of that many: sessions holding a click are kept whole
+    (they carry most of the reward signal), and the others are drawn uniformly without
+    replacement to fill the budget, each with weight n_other / n_drawn; when the clicked
+    sessions alone exceed the budget, all sessions are drawn uniformly, weight
+    n_sessions / budget; all weights are then multiplied by m / n_sessions (m drawn), so they
+    average about 1. So n_sessions / m times the weighted sum of any per-impression term
+    over the sample is an unbiased estimate of its sum over the whole log (Horvitz-Thompson),
+    and each epoch draws afresh, so the epochs together see more of the log than one.
+
+    Returns:
+        (sessions, weights): (m,) session indices in ascending order, (m,) float64.
+    """
     sessions = np.unique(traj.session_of)
+    n = len(sessions)
+    if sessions_per_epoch <= 0 or sessions_per_epoch >= n:
+        return sessions, np.ones(n)
+    clicked_by_session = np.bincount(traj.session_of, weights=traj.click, minlength=int(sessions.max()) + 1)
+    clicked = clicked_by_session[sessions] > 0
+    if clicked.sum() <= sessions_per_epoch:
+        keep, rest = sessions[clicked], sessions[~clicked]
+        m = min(sessions_per_epoch - len(keep), len(rest))
+        drawn = rest[torch.randperm(len(rest), generator=generator).numpy()[:m]]
+        picked = np.r_[keep, drawn]
+        weights = np.r_[np.ones(len(keep)), np.full(m, len(rest) / max(m, 1))]
+    else:
+        picked = sessions[torch.randperm(n, generator=generator).numpy()[:sessions_per_epoch]]
+        weights = np.full(sessions_per_epoch, n / sessions_per_epoch)
+    order = np.argsort(picked)
+    # scaled by m / n so they average about 1: the loss keeps the scale of an unsampled epoch
+    # (the weighted mean over the sample estimates the mean over the log), and its logged parts too
+    return picked[order], weights[order] * (len(picked) / n)
+
+
+def session_batches(traj: Trajectories, batch_sessions: int, generator: torch.Generator,
+                    sessions: np.ndarray | None = None, weights: np.ndarray | None = None):
+    """Yield (session ids, impression indices, position of each impression's session in the batch,
+    each impression's sample weight) over `sessions` (default: all) in a seeded random order.
+
+    `weights` (one per session, as `epoch_sessions` gives) become the impressions' weights;
+    without them every weight is 1."""
+    if sessions is None:
+        sessions = np.unique(traj.session_of)
+    if weights is None:
+        weights = np.ones(len(sessions))
     starts = np.searchsorted(traj.session_of, sessions, side="left")
     ends = np.searchsorted(traj.session_of, sessions, side="right")
     order = torch.randperm(len(sessions), generator=generator).numpy()
@@ -40,7 +106,7 @@ def session_batches(traj: Trajectories, batch_sessions: int, generator: torch.Ge
         lengths = ends[pick] - starts[pick]
         local = np.repeat(np.arange(len(pick)), lengths)
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        yield sessions[pick], np.repeat(starts[pick], lengths) + offsets, local
+        yield sessions[pick], np.repeat(starts[pick], lengths) + offsets, local, np.repeat(weights[pick], lengths)
 
 
 @contextmanager
@@ -65,17 +131,18 @@ def fit_setup(traj: Trajectories, config: RLConfig) -> Iterator[None]:
 
 def run_epoch(net: nn.Module, optimiser: torch.optim.Optimizer, batches, loss_of,  # noqa: ANN001
               names: tuple[str, ...], label: str, epoch: int) -> dict[str, float]:
-    """One epoch of gradient steps, shared by the RL learners; returns each loss part's mean.
+    """One epoch of gradient steps, shared by the RL learners; returns each loss part's mean
+    over the batches, except parts named `*_sum` (added up) and `*_max` (the largest).
 
-    `batches` yields (sessions, impressions, local index) as `session_batches` does;
-    `loss_of(sess, imp, local)` returns (loss tensor, {part name: float}).
+    `batches` yields (sessions, impressions, local index, sample weight) as `session_batches`
+    does; `loss_of(sess, imp, local, weight)` returns (loss tensor, {part name: float}).
 
     Raises:
         ModelFitError: the loss turned NaN or infinite.
     """
     sums, count = dict.fromkeys(names, 0.0), 0
-    for sess, imp, local in batches:
-        loss, parts = loss_of(sess, imp, local)
+    for sess, imp, local, weight in batches:
+        loss, parts = loss_of(sess, imp, local, weight)
         if not torch.isfinite(loss):
             raise ModelFitError(f"{label} loss became {float(loss)} in epoch {epoch}")
         optimiser.zero_grad()
@@ -84,9 +151,9 @@ def run_epoch(net: nn.Module, optimiser: torch.optim.Optimizer, batches, loss_of
         optimiser.step()
         sums["loss"] += loss.item()
         for name, value in parts.items():
-            sums[name] += value
+            sums[name] = max(sums.get(name, value), value) if name.endswith("_max") else sums.get(name, 0.0) + value
         count += 1
-    return {name: total / max(count, 1) for name, total in sums.items()}
+    return {name: total if name.endswith(("_sum", "_max")) else total / max(count, 1) for name, total in sums.items()}
 
 
 def check_finite(net: nn.Module) -> None:

@@ -107,7 +107,7 @@ def test_cql_reward_is_the_immediate_reward_plus_retention():
     with torch.no_grad():
         for param in net.parameters():
             param.zero_()
-    sess, imp, local = next(session_batches(t, 10, torch.Generator().manual_seed(0)))
+    sess, imp, local, _ = next(session_batches(t, 10, torch.Generator().manual_seed(0)))
     _, parts = cql_loss(net, net, t, sess, imp, local, config)
     # session A (returned, session_reward 1): items 1, 2, 3 -> 0 + 1, 3 + 1, -2 + 1; session B: 3 + 0
     expected = {1: 1.0, 2: 4.0, 3: -1.0, 0: 3.0}
