@@ -30,8 +30,8 @@ same table whatever the machine's core count, CPU affinity or `OMP_NUM_THREADS`
 (`--no-pin` turns it off, to see the difference). `--jobs N` runs N seeds at once instead.
 A closed loop amplifies the last digits of float sums, which is why one seed on one CPU is
 not a result: `--sweep` runs 10 seeds at the quick size and the claim is the mean RL - MF
-D7 difference over seeds with its 95% t-interval (`SUMMARY ... seeds=<n> d7_diff=<mean>
-d7_diff_low=<..> d7_diff_high=<..>`). `--world flat_consume` is a boundary check: there a clicked item is
+D7 difference over seeds with its 95% t-interval (`SUMMARY ... rl_minus_mf_d7=<mean>
+ci_low=<..> ci_high=<..> seeds=<n>`). `--world flat_consume` is a boundary check: there a clicked item is
 consumed with the same probability whatever its quality, so the log's consumption and
 abandonment say nothing about quality and only the retention term of the RL reward can.
 """
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
           f"[{low:+.4f}, {high:+.4f}] ({'pinned numerics' if pin else 'unpinned'}, "
           f"{time.perf_counter() - started:.0f} s with {max(1, args.jobs)} job(s))")
     print(f"SUMMARY rl_d7={rl[0]:.4f} mf_d7={mf[0]:.4f} p_value={p_value:.4g} ope_rel_error={ope_err:.4f} "
-          f"seeds={len(results)} d7_diff={diff:.4f} d7_diff_low={low:.4f} d7_diff_high={high:.4f}")
+          f"rl_minus_mf_d7={diff:.4f} ci_low={low:.4f} ci_high={high:.4f} seeds={len(results)}")
     return 0
 
 
