@@ -51,7 +51,7 @@ def test_a_model_declared_in_the_catalogue_runs_in_the_dag(airflow_db, movielens
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", states
     assert {t: st for t, st in states.items() if t.startswith("toy_popular.")} == {
         "toy_popular.train": "success", "toy_popular.evaluate": "success", "toy_popular.gate": "success",
-        "toy_popular.score": "success", "toy_popular.publish": "success"}
+        "toy_popular.score": "success", "toy_popular.approval": "success", "toy_popular.publish": "success"}
     assert states["mf_als.train"] == "skipped"  # not in this run's models
     assert _rows(s, "SELECT model_version, model_kind, status FROM model_runs") == [
         ("toy_popular@1998-04-23", "mf", "published")]
