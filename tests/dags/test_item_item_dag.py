@@ -33,7 +33,7 @@ def test_itemknn_and_ease_run_in_the_nightly_dag(airflow_db, movielens_settings,
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", states
     for model in ("itemknn", "ease"):
         assert {t: st for t, st in states.items() if t.startswith(f"{model}.")} == {
-            f"{model}.{stage}": "success" for stage in ("train", "evaluate", "gate", "score", "publish")}, states
+            f"{model}.{stage}": "success" for stage in ("train", "evaluate", "gate", "score", "approval", "publish")}, states
     assert states["mf_als.train"] == "skipped"  # not in this run's models
     with db.get_engine(s.database_url, s.schema).connect() as conn:
         runs = conn.execute(text("SELECT model_version, model_kind, status FROM model_runs ORDER BY 1")).fetchall()
