@@ -26,7 +26,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
     report = run_night(s, DataInterval.for_date(LAST_ML_DAY))
     assert report.skipped is None
     assert list(report.seconds) == ["extract", "health", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",
-                                    "mf_als.publish", "choose", "retention", "ope_realised", "cleanup_artifacts"]
+                                    "mf_als.approval", "mf_als.publish", "choose", "retention", "ope_realised", "cleanup_artifacts"]
     assert set(report.states.values()) == {"success"} and not report.failures
     assert report.results["health"]["held"] == []  # MovieLens's last day looks like the week before it
 

@@ -58,7 +58,7 @@ def test_tasks_run_on_a_celery_worker(settings, metadata_url, tmp_path):
                             {"logical_date": "2026-01-10T00:00:00Z", "conf": {"score_shards": 2}})
         [done] = stack.wait_for_runs("recsys_nightly", lambda r: r["dag_run_id"] == run["dag_run_id"], 1)
         assert done["state"] == "success", stack.logs()
-        tis = stack.request("GET", f"/api/v2/dags/recsys_nightly/dagRuns/{run['dag_run_id']}/taskInstances")
+        tis = stack.request("GET", f"/api/v2/dags/recsys_nightly/dagRuns/{run['dag_run_id']}/taskInstances?limit=100")
         instances = tis["task_instances"]
         states = {ti["task_id"]: ti["state"] for ti in instances}
         for task_id in ("extract", "mf_als.train", "mf_als.evaluate", "mf_als.gate", "mf_als.score",

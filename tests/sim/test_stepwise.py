@@ -27,7 +27,7 @@ def _snapshot(settings):
 
 def _clear(settings):
     with db.get_engine(settings.database_url, settings.schema).begin() as conn:
-        conn.execute(text("TRUNCATE interactions, items, sim_items, sim_user_days"))
+        conn.execute(text("TRUNCATE interactions, items, sim_items, sim_user_days CASCADE"))
 
 
 def test_a_saved_and_loaded_state_steps_like_the_original(tmp_path):
