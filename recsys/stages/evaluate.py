@@ -12,7 +12,7 @@ users under subject `champion`, for the gate (`recsys.stages.gate`). Item-item m
 (item-kNN, EASE) are refitted on the same events with the hyper-parameters their search
 chose and scored as they are served (`recsys.stages.train_item_item.item_item_top`); they
 have no item factors, so their lists' diversity is not measured. The hybrid is refitted on the
-same events with its own encoder version and profile weight and ranks the window's items like
+same events (the confidences its nightly fit saw) with its own encoder version and profile weight and ranks the window's items like
 the others (an item first clicked on the hold-out day is in the window, and only the hybrid can
 place it from its text). Every metric of
 `recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
@@ -252,7 +252,9 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
         # the version's own encoder space and profile weight; ranked over the window's items, as the others
         ids, vectors = load_vectors(settings, meta["encoder_version"], item_ids=dataset.item_ids)
         window = vectors_for(dataset.item_ids, ids, vectors, vectors.shape[1] if len(ids) else 1)
-        return hybrid_split_factors(settings, dataset, split, window, float(meta.get("profile_weight", 0.0)))
+        # its MF part sees the confidence the nightly fit saw (weights, values, decay), as mf_als's refit does
+        return hybrid_split_factors(settings, dataset, split, window, float(meta.get("profile_weight", 0.0)),
+                                    matrix=_als_train(settings, meta, dataset, split))
     if algorithm == "als":
         config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
         # the nightly fit may have been a short warm-started one: the hold-out model starts cold

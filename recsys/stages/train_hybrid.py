@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
@@ -126,10 +127,12 @@ def _fit(settings: Settings, dataset: WindowDataset, matrix, mask: np.ndarray,
 
 
 def hybrid_split_factors(settings: Settings, dataset: WindowDataset, split: Split, vectors: np.ndarray,
-                         weight: float) -> tuple[np.ndarray, np.ndarray]:
+                         weight: float, matrix: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(user factors, item factors) of the hybrid fitted on `split`'s training part, over the window's
-    items (`vectors`: their content vectors), with profile weight `weight`."""
-    users, items, profiles, content_map, warm = _fit(settings, dataset, split.train, split.train_mask, vectors)
+    items (`vectors`: their content vectors), with profile weight `weight`; `matrix` is that part's
+    confidence matrix for the MF fit (default: `split.train`)."""
+    train = split.train if matrix is None else matrix
+    users, items, profiles, content_map, warm = _fit(settings, dataset, train, split.train_mask, vectors)
     return hybrid_factors(users, items, warm, vectors, content_map, profiles, weight)
 
 

@@ -100,3 +100,30 @@ def test_a_hybrid_night_on_mind_lists_items_the_window_never_saw(settings):
     position = int(np.searchsorted(model.item_ids, twin))
     assert np.allclose(fresh[0], model.item_factors[position], atol=1e-4)
     assert as_of.date() == NIGHT
+
+
+def test_the_hybrids_holdout_refit_sees_the_nightly_fits_decayed_confidence(settings, monkeypatch):
+    """With a decay half-life, the hybrid's MF part is fitted on decayed confidences at night, and the
+    evaluate stage's hold-out refit of it is fitted on the same decayed values (not on counts), so the
+    hold-out measures the model that was trained."""
+    if not (MIND / "news.tsv").exists():
+        pytest.skip(f"shared dataset missing: {MIND}")
+    from recsys.stages import evaluate, train_hybrid
+
+    load_mind(settings, MIND)
+    s = dataclasses.replace(settings, source_table="mind_events", train_window_days=7, mf_decay_half_life_days=2.0,
+                            als=dataclasses.replace(settings.als, iterations=2))
+    fitted, refit_inputs = [], []
+    real_fit, real_als_train = train_hybrid.fit_als, evaluate._als_train
+    monkeypatch.setattr(train_hybrid, "fit_als", lambda m, *a, **k: fitted.append(m.copy()) or real_fit(m, *a, **k))
+    monkeypatch.setattr(evaluate, "_als_train",
+                        lambda *a, **k: refit_inputs.append(real_als_train(*a, **k)) or refit_inputs[-1])
+    report = run_night(s, DataInterval.for_date(NIGHT), models=["hybrid"])
+    assert report.states["hybrid.evaluate"] == "success", (report.states, report.failures)
+    assert len(refit_inputs) == 1 and len(fitted) >= 2
+    nightly, refit = fitted[-2].tocsr(), fitted[-1]
+    assert (refit != refit_inputs[0]).nnz == 0  # the refit's MF part was fitted on _als_train's matrix
+    values = refit.tocoo()
+    assert not np.allclose(values.data, np.round(values.data))  # decayed, not counts
+    # each kept pair's confidence is at most the nightly one: a subset of its events, aged alike
+    assert np.all(values.data <= np.asarray(nightly[values.row, values.col]).ravel() + 1e-5)
