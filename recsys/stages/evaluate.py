@@ -12,8 +12,8 @@ users under subject `champion`, for the gate (`recsys.stages.gate`). Item-item m
 (item-kNN, EASE) are refitted on the same events with the hyper-parameters their search
 chose and scored as they are served (`recsys.stages.train_item_item.item_item_top`); they
 have no item factors, so their lists' diversity is not measured. The hybrid is refitted on the
-same events (the confidences its nightly fit saw) with its own encoder version and profile weight and ranks the window's items like
-the others (an item first clicked on the hold-out day is in the window, and only the hybrid can
+same events (the confidences its nightly fit saw) with its own encoder version and profile
+weight and ranks the window's items like the others (an item first clicked on the hold-out day is in the window, and only the hybrid can
 place it from its text). Every metric of
 `recsys.metrics.ranking` goes to `eval_metrics` under the version; the headline
 ones to `model_runs.metrics`; each hold-out user's accuracy metrics, for every subject,
