@@ -290,6 +290,11 @@ class RLConfig:
     consume_weight: float = 4.0  # reward of a consumption on top of its click's 1 (RECSYS_RL_CONSUME_WEIGHT)
     abandon_penalty: float = 6.0  # cost of a click the user did not consume (RECSYS_RL_ABANDON_PENALTY)
     weight_cap: float = 10.0  # importance weights pi / beta are clipped here
+    # REINFORCE stops early, keeping the last healthy epoch, when an epoch's effective sample
+    # size of pi / beta falls below this share of its impressions, or its policy entropy below
+    # this share of the uniform policy's (a collapse onto a few items); 0 turns a rule off
+    stop_min_ess_share: float = 0.02
+    stop_min_entropy_share: float = 0.1
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0
     cql_alpha: float = 1.0  # conservative penalty of CQL
@@ -302,6 +307,10 @@ class RLConfig:
         if self.sessions_per_epoch < 0:
             raise ValueError("RLConfig.sessions_per_epoch (RECSYS_RL_SESSIONS_PER_EPOCH) must be >= 0 (0 = every "
                              f"session), got {self.sessions_per_epoch!r}")
+        for name, env in (("stop_min_ess_share", "RECSYS_RL_STOP_MIN_ESS_SHARE"),
+                          ("stop_min_entropy_share", "RECSYS_RL_STOP_MIN_ENTROPY_SHARE")):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"RLConfig.{name} ({env}) must be in [0, 1) (0 = off), got {getattr(self, name)!r}")
         if self.encoder not in ("gru", "sasrec"):
             raise ValueError(f"RLConfig.encoder (RECSYS_RL_ENCODER) must be 'gru' or 'sasrec', got {self.encoder!r}")
         if self.retention_credit not in ("clicked", "consumed", "session"):

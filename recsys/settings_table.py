@@ -371,6 +371,12 @@ TABLE: tuple[EnvVar, ...] = (
            fields=("rl.encoder",)),
     EnvVar("RECSYS_RL_WEIGHT_CAP", FLOAT, "importance weights pi / beta are clipped here in training", "rl",
            fields=("rl.weight_cap",)),
+    EnvVar("RECSYS_RL_STOP_MIN_ESS_SHARE", FLOAT, "REINFORCE stops early (keeping the last healthy epoch) when an "
+           "epoch's effective sample size of pi / beta falls below this share of its impressions; 0 = off", "rl",
+           fields=("rl.stop_min_ess_share",)),
+    EnvVar("RECSYS_RL_STOP_MIN_ENTROPY_SHARE", FLOAT, "REINFORCE stops early (keeping the last healthy epoch) when "
+           "the policy's entropy falls below this share of the uniform policy's (a collapse); 0 = off", "rl",
+           fields=("rl.stop_min_entropy_share",)),
     EnvVar("RECSYS_RL_EPOCHS", INT, "training epochs over the logged sessions", "rl", fields=("rl.epochs",)),
     EnvVar("RECSYS_RL_SESSIONS_PER_EPOCH", INT, "REINFORCE's sessions per epoch: sessions with a click first, the "
            "rest drawn at random and reweighted (1 / inclusion probability); 0 = every session", "rl",

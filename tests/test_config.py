@@ -120,6 +120,8 @@ FIELD_CASES = {
     "RECSYS_RL_EPOCHS": ("2", {"rl.epochs": 2}),
     "RECSYS_RL_NUM_THREADS": ("2", {"rl.num_threads": 2}),
     "RECSYS_RL_SESSIONS_PER_EPOCH": ("5000", {"rl.sessions_per_epoch": 5000}),
+    "RECSYS_RL_STOP_MIN_ESS_SHARE": ("0.05", {"rl.stop_min_ess_share": 0.05}),
+    "RECSYS_RL_STOP_MIN_ENTROPY_SHARE": ("0", {"rl.stop_min_entropy_share": 0.0}),
     "RECSYS_OPE_WEIGHT_CAP": ("7.5", {"ope.weight_cap": 7.5}),
     "RECSYS_OPE_BOOTSTRAP": ("50", {"ope.n_bootstrap": 50}),
     "RECSYS_OPE_EXPLORE": ("0.3", {"ope.explore": 0.3}),

@@ -229,6 +229,7 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
         "train_window_days": settings.train_window_days, "mf_init": item_init is not None,
         "loss_history": fit.loss, "propensity_coverage": fit.propensity_coverage,
         "fit_diagnostics": fit.diagnostics,  # per epoch (REINFORCE): docs/rl-training.md says how to read them
+        "stopped_early": fit.stopped_early, "epochs_kept": fit.epochs_kept,
     }
     model = FactorModel(user_f, item_f, dataset.user_ids, dataset.item_ids, meta)
     model.check_finite()  # before anything is written
@@ -243,7 +244,8 @@ def train_rl(settings: Settings, interval: DataInterval, dataset_path: str, trig
         "n_interactions": traj.n, "n_users": int(len(np.unique(traj.session_user))), "n_items": len(dataset.item_ids),
         "params": {**dataclasses.asdict(cfg), "train_window_days": settings.train_window_days,
                    "mf_init": item_init is not None, "final_loss": fit.loss[-1] if fit.loss else None,
-                   "fit_diagnostics": fit.diagnostics[-1] if fit.diagnostics else None},
+                   "fit_diagnostics": fit.diagnostics[-1] if fit.diagnostics else None,
+                   "stopped_early": fit.stopped_early, "epochs_kept": fit.epochs_kept},
         "triggered_by": triggered_by, "artifact_path": str(npz), "artifact_sha256": digest,
     })
     manifest = RLTrainManifest(version, str(npz), len(dataset.user_ids), len(dataset.item_ids), traj.n,

@@ -86,6 +86,7 @@ def fit_cql(traj: Trajectories, config: RLConfig, item_init: np.ndarray | None =
                 getattr(result, name).append(mean)
             logger.info("CQL epoch %d: loss %.4f (TD %.4f, conservative %.4f)", epoch, result.loss[-1],
                         result.critic[-1], result.actor[-1])
+        result.epochs_kept = config.epochs  # no off-policy weights to diverge: CQL never stops early
         check_finite(net)
     result.seconds = time.perf_counter() - started
     return net.eval(), result

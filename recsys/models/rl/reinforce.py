@@ -25,6 +25,7 @@ always scores in eval mode.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 
@@ -35,8 +36,8 @@ from torch import nn
 from recsys.config import RLConfig
 from recsys.models.rl.encoders import make_encoder
 from recsys.models.rl.trajectories import Trajectories
-from recsys.models.rl.training import (FitResult, check_finite, epoch_diagnostics, epoch_sessions, fit_setup,
-                                      run_epoch, session_batches)
+from recsys.models.rl.training import (FitResult, check_finite, divergence_reason, epoch_diagnostics, epoch_sessions,
+                                      fit_setup, run_epoch, session_batches)
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
     if result.propensity_coverage < 1.0:
         logger.warning("%.1f%% of impressions lack a logged propensity: the behaviour head estimates beta there",
                        100 * (1 - result.propensity_coverage))
+    healthy = None  # the parameters after the last epoch whose diagnostics were healthy
     for epoch in range(config.epochs):
         sessions, weights = epoch_sessions(traj, config.sessions_per_epoch, generator)
         means = run_epoch(net, optimiser, session_batches(traj, config.batch_sessions, generator, sessions, weights),
@@ -150,12 +152,23 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
             getattr(result, name).append(means[name])
         diag = epoch_diagnostics(means)
         result.diagnostics.append(diag)
+        reason = divergence_reason(diag, config, traj.n_items)
         logger.info("REINFORCE epoch %d (%d sessions, %.1f s): loss %.4f (actor %.4f, critic %.4f, behaviour %.4f); "
                     "pi/beta capped at %g: mean %.3f, max %.2f, clipped %.2f%%, ESS %.1f%%; policy entropy %.2f nats "
                     "(uniform %.2f)", epoch, len(sessions), time.perf_counter() - started, result.loss[-1],
                     result.actor[-1], result.critic[-1], result.behaviour[-1], config.weight_cap, diag["weight_mean"],
                     diag["weight_max"], 100 * diag["clipped_share"], 100 * diag["ess_share"], diag["entropy"],
                     np.log(traj.n_items))
+        if reason is not None:
+            result.stopped_early = f"epoch {epoch}: {reason}"
+            if healthy is not None:  # keep the last healthy epoch's parameters, not the diverged step
+                net.load_state_dict(healthy)
+            logger.warning("REINFORCE stopped early after epoch %d of %d, keeping epoch %s's parameters: %s",
+                           epoch, config.epochs, epoch - 1 if healthy is not None else epoch, reason)
+            result.epochs_kept = epoch if healthy is not None else 1
+            break
+        healthy = copy.deepcopy(net.state_dict())
+        result.epochs_kept = epoch + 1
     check_finite(net)
     result.seconds = time.perf_counter() - started
     return net.eval(), result

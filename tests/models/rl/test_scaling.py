@@ -126,3 +126,37 @@ def test_fit_reports_diagnostics_and_sampling_changes_only_what_is_drawn():
     _, fit_b = fit_reinforce(traj, sampled, k=3)
     assert fit_a.loss == fit_b.loss and fit_a.loss != fit.loss  # seeded, and a different sample
     assert all(np.isfinite(fit_a.loss))
+
+
+def test_a_healthy_fit_runs_every_epoch():
+    _, fit = fit_reinforce(tiny(n_sessions=120, seed=1), CFG, k=3)
+    assert fit.stopped_early is None and fit.epochs_kept == CFG.epochs
+
+
+def test_a_diverging_fit_stops_early_says_why_and_keeps_the_last_healthy_epoch():
+    # a step size 30x the default with the cap lifted: the policy collapses onto a few items within a few epochs
+    traj = tiny(n_sessions=120, seed=1)
+    diverging = dataclasses.replace(CFG, epochs=8, learning_rate=0.3, weight_cap=1e4)
+    net, fit = fit_reinforce(traj, diverging, k=3)
+    assert fit.stopped_early is not None and "entropy" in fit.stopped_early, fit.stopped_early
+    assert 0 < fit.epochs_kept < diverging.epochs
+    assert len(fit.diagnostics) == fit.epochs_kept + 1  # the diverged epoch's figures say why
+    assert fit.diagnostics[-1]["entropy"] < diverging.stop_min_entropy_share * np.log(N_ITEMS)
+    # the returned parameters are those after the last healthy epoch: the same seeded fit run for that many epochs
+    unchecked = dataclasses.replace(diverging, epochs=fit.epochs_kept, stop_min_ess_share=0.0, stop_min_entropy_share=0.0)
+    reference, reference_fit = fit_reinforce(traj, unchecked, k=3)
+    assert reference_fit.stopped_early is None
+    for (name, got), want in zip(net.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(got, want), name
+
+
+def test_the_stop_rules_read_the_effective_sample_size_and_the_entropy():
+    from recsys.models.rl.training import divergence_reason
+    healthy = {"ess_share": 0.6, "entropy": 3.0, "clipped_share": 0.3}
+    assert divergence_reason(healthy, CFG, N_ITEMS) is None
+    assert "effective sample size" in divergence_reason({**healthy, "ess_share": 0.01}, CFG, N_ITEMS)
+    assert "entropy" in divergence_reason({**healthy, "entropy": 0.1}, CFG, N_ITEMS)
+    off = dataclasses.replace(CFG, stop_min_ess_share=0.0, stop_min_entropy_share=0.0)
+    assert divergence_reason({**healthy, "ess_share": 0.001, "entropy": 0.0}, off, N_ITEMS) is None
+    with pytest.raises(ValueError, match="RECSYS_RL_STOP_MIN_ESS_SHARE"):
+        RLConfig(stop_min_ess_share=1.5)
