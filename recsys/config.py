@@ -295,6 +295,9 @@ class RLConfig:
     # this share of the uniform policy's (a collapse onto a few items); 0 turns a rule off
     stop_min_ess_share: float = 0.02
     stop_min_entropy_share: float = 0.1
+    # published RL lists hold at least this many distinct items: a collapsed policy's lists are
+    # spread (recsys.models.coverage_floor); the gate's collapse line by default; 0 = off
+    min_distinct_items: int = 20
     value_loss_weight: float = 0.5
     behaviour_loss_weight: float = 1.0
     cql_alpha: float = 1.0  # conservative penalty of CQL
@@ -311,6 +314,9 @@ class RLConfig:
                           ("stop_min_entropy_share", "RECSYS_RL_STOP_MIN_ENTROPY_SHARE")):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"RLConfig.{name} ({env}) must be in [0, 1) (0 = off), got {getattr(self, name)!r}")
+        if self.min_distinct_items < 0:
+            raise ValueError("RLConfig.min_distinct_items (RECSYS_RL_MIN_DISTINCT_ITEMS) must be >= 0 (0 = off), "
+                             f"got {self.min_distinct_items!r}")
         if self.encoder not in ("gru", "sasrec"):
             raise ValueError(f"RLConfig.encoder (RECSYS_RL_ENCODER) must be 'gru' or 'sasrec', got {self.encoder!r}")
         if self.retention_credit not in ("clicked", "consumed", "session"):

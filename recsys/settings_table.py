@@ -377,6 +377,9 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_RL_STOP_MIN_ENTROPY_SHARE", FLOAT, "REINFORCE stops early (keeping the last healthy epoch) when "
            "the policy's entropy falls below this share of the uniform policy's (a collapse); 0 = off", "rl",
            fields=("rl.stop_min_entropy_share",)),
+    EnvVar("RECSYS_RL_MIN_DISTINCT_ITEMS", INT, "coverage floor: an RL policy's published lists hold at least this "
+           "many distinct items (a collapsed policy's lists are spread, each item capped at 1/floor of the slots); "
+           "0 = off", "rl", fields=("rl.min_distinct_items",)),
     EnvVar("RECSYS_RL_EPOCHS", INT, "training epochs over the logged sessions", "rl", fields=("rl.epochs",)),
     EnvVar("RECSYS_RL_SESSIONS_PER_EPOCH", INT, "REINFORCE's sessions per epoch: sessions with a click first, the "
            "rest drawn at random and reweighted (1 / inclusion probability); 0 = every session", "rl",

@@ -122,6 +122,7 @@ FIELD_CASES = {
     "RECSYS_RL_SESSIONS_PER_EPOCH": ("5000", {"rl.sessions_per_epoch": 5000}),
     "RECSYS_RL_STOP_MIN_ESS_SHARE": ("0.05", {"rl.stop_min_ess_share": 0.05}),
     "RECSYS_RL_STOP_MIN_ENTROPY_SHARE": ("0", {"rl.stop_min_entropy_share": 0.0}),
+    "RECSYS_RL_MIN_DISTINCT_ITEMS": ("50", {"rl.min_distinct_items": 50}),
     "RECSYS_OPE_WEIGHT_CAP": ("7.5", {"ope.weight_cap": 7.5}),
     "RECSYS_OPE_BOOTSTRAP": ("50", {"ope.n_bootstrap": 50}),
     "RECSYS_OPE_EXPLORE": ("0.3", {"ope.explore": 0.3}),

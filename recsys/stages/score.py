@@ -32,10 +32,12 @@ from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import load_sql, raw_connection
 from recsys.db.registry import get_run
+from recsys.models.coverage_floor import distinct_items, spread_over_items
+from recsys.models.factors import FactorModel
 from recsys.models.hybrid import HybridModel
 from recsys.models.item_item.model import ItemItemModel
 from recsys.models.saved import load_model
-from recsys.models.topk import top_k_factors, top_k_popular
+from recsys.models.topk import TopK, top_k_factors, top_k_popular
 from recsys.stages.train_item_item import item_item_top
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,24 @@ def _widen(seen: sp.csr_matrix, item_ids: np.ndarray, wider_ids: np.ndarray) -> 
     return sp.csr_matrix((seen.data, columns[seen.indices], seen.indptr), shape=(seen.shape[0], len(wider_ids)))
 
 
+def _with_coverage_floor(settings: Settings, model: FactorModel, seen: sp.csr_matrix, warm: np.ndarray,
+                         unavailable: np.ndarray, top: TopK, version: str) -> TopK:
+    """An RL policy's lists, spread over at least `settings.rl.min_distinct_items` items when
+    they collapse onto fewer (recsys.models.coverage_floor); unchanged otherwise. Each shard
+    keeps the floor on its own users' lists, so their union keeps it too."""
+    floor = settings.rl.min_distinct_items
+    before = distinct_items(top)
+    if floor <= 0 or before >= floor or not len(warm):
+        return top
+    candidates = top_k_factors(model.user_factors, model.item_factors, seen, settings.k + 2 * floor,
+                               batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)
+    spread = spread_over_items(candidates, settings.k, floor)
+    logger.warning("%s's lists collapsed onto %d distinct items over %d users: spread over %d "
+                   "(coverage floor RECSYS_RL_MIN_DISTINCT_ITEMS=%d, each item in at most 1/%d of the list slots)",
+                   version, before, len(warm), distinct_items(spread), floor, floor)
+    return spread
+
+
 def score_shard(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
     """Top-K of the users in `shard` of `n_shards`; saves (user_id, rank, item_id, score) arrays."""
     if not 0 <= shard < n_shards:
@@ -113,6 +133,8 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     else:
         warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
                                  batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)
+        if run.model_kind == "rl":
+            warm_top = _with_coverage_floor(settings, model, seen, warm, unavailable, warm_top, version)
     popularity = np.asarray(seen.sum(axis=0)).ravel()
     cold_top = top_k_popular(popularity, seen, settings.k, cold, exclude_items=unavailable)
     cold_scores = cold_top.score / max(float(popularity.max()), 1.0)  # a share in [0, 1], comparable across nights

@@ -287,3 +287,31 @@ def test_gowalla_first_night_gives_every_mature_cell_as_pandas_does(settings, mo
     assert cli.main(["retention", "rebuild", "--as-of", night.isoformat()]) == 0
     assert "retention rebuilt as of 2010-10-23" in capsys.readouterr().out
     assert {(c, n): (size, kept) for c, n, size, kept in _sql(s, cells_sql)} == want
+
+
+def test_mind_rl_lists_keep_the_coverage_floor(mind_settings, capsys):
+    """MIND has no propensities and no consumption: REINFORCE's lists once held 15 distinct
+    items over 4,637 users. Scored with the floor they hold at least RECSYS_RL_MIN_DISTINCT_ITEMS;
+    lists that already did are left as they were."""
+    import numpy as np
+
+    from recsys.stages.extract import dataset_path
+    from recsys.stages.score import score_shard
+    s = dataclasses.replace(mind_settings, rl=dataclasses.replace(mind_settings.rl, epochs=2))
+    interval = DataInterval.for_date(date(2019, 11, 15))
+    run_night(s, interval, models=["mf_als", "rl_reinforce"])
+    path, version = str(dataset_path(s, interval)), "rl_reinforce@2019-11-15"
+
+    def lists(settings):
+        scored = np.load(score_shard(settings, path, version).path)
+        return scored["user_id"], scored["item_id"]
+
+    raw_users, raw_items = lists(dataclasses.replace(s, rl=dataclasses.replace(s.rl, min_distinct_items=0)))
+    users, items = lists(s)
+    with capsys.disabled():
+        print(f"\nMIND rl_reinforce lists: {len(np.unique(raw_items))} distinct items without the floor, "
+              f"{len(np.unique(items))} with it, over {len(np.unique(users))} users")
+    assert len(np.unique(items)) >= s.rl.min_distinct_items == 20
+    assert len(np.unique(users)) == len(np.unique(raw_users)) and len(items) == len(raw_items)  # nobody's list shrank
+    if len(np.unique(raw_items)) >= s.rl.min_distinct_items:
+        assert np.array_equal(items, raw_items)
