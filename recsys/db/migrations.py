@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2.errors
 from psycopg2 import sql
 
 from recsys.db.engine import SQL_DIR, raw_connection
@@ -73,13 +74,29 @@ def upgrade(database_url: str, schema: str, target: int | None = None) -> list[s
                     logger.warning("migration %s changed after it was applied", migration.path.name)
                 continue
             logger.info("applying migration %s to schema %s", migration.path.name, schema)
-            cur.execute(migration.path.read_text())
+            _apply(cur, migration)
             cur.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),
             )
             applied_now.append(migration.path.name)
     return applied_now
+
+
+def _apply(cur, migration: Migration) -> None:  # noqa: ANN001
+    """Run one migration's SQL. Roles are cluster-wide: two databases migrated at once (two
+    benchmark seeds, two test workers) can both see `recsys_reader` missing and both create it;
+    the second then fails on pg_authid's unique index although its check was right. That one
+    failure is retried once, from a savepoint, when the role is there for everyone to see."""
+    cur.execute("SAVEPOINT recsys_migration")
+    try:
+        cur.execute(migration.path.read_text())
+    except psycopg2.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != "pg_authid_rolname_index":
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT recsys_migration")
+        cur.execute(migration.path.read_text())
+    cur.execute("RELEASE SAVEPOINT recsys_migration")
 
 
 def current_version(database_url: str, schema: str) -> int | None:
