@@ -92,6 +92,18 @@ def policy_lists(net, traj, sessions: np.ndarray, k: int) -> np.ndarray:  # noqa
     return np.argsort(-logits, axis=1, kind="stable")[:, :k]
 
 
+def ope_inputs(frame, traj, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+    """What the nightly OPE reads for logged day `day` (`sql/queries/ope/logged_impressions.sql`),
+    from the trajectories: the day's impressions (indices into `traj`), their users, and
+    returned = 1 when the user clicked or consumed on the next day (the default active types)."""
+    day_of_event = frame["event_time"].astype("int64").to_numpy() // 86_400_000_000
+    active = np.isin(frame["event_type"].astype(str).to_numpy(), ("click", "consume"))
+    came_back = np.unique(frame["user_id"].to_numpy(np.int64)[active & (day_of_event == day + 1)])
+    on_day = np.flatnonzero(traj.session_day[traj.session_of] == day)
+    user = traj.session_user[traj.session_of[on_day]]
+    return on_day, user, np.isin(user, came_back).astype(np.float64)
+
+
 def run(days: int, users: int, items: int, epochs: int, seed: int) -> dict:
     from recsys.config import OPEConfig
     from recsys.metrics.off_policy import evaluate_list_policy
@@ -141,15 +153,8 @@ def run(days: int, users: int, items: int, epochs: int, seed: int) -> dict:
     # OPE on one logged day (the nightly estimates day D-2, whose next day is observed): the
     # second-to-last day, returned = the user clicked or consumed on the next day
     ope_cfg = OPEConfig()
-    day_of_event = (frame["event_time"].astype("int64").to_numpy() // 86_400_000_000)
-    last_day = int(day_of_event.max())
-    day = last_day - 1
-    active = np.isin(frame["event_type"].astype(str).to_numpy(), ("click", "consume"))
-    came_back = np.unique(frame["user_id"].to_numpy(np.int64)[active & (day_of_event == day + 1)])
-    sess_day = traj.session_day[traj.session_of]
-    on_day = np.flatnonzero(sess_day == day)
-    user = traj.session_user[traj.session_of[on_day]]
-    returned = np.isin(user, came_back).astype(np.float64)
+    day = int(traj.session_day.max()) - 1
+    on_day, user, returned = ope_inputs(frame, traj, day)
     # the fixed target: the logged-propensity fit's top-K at each user's first session state of the day
     day_sessions = np.unique(traj.session_of[on_day])
     list_users, first = np.unique(traj.session_user[day_sessions], return_index=True)
