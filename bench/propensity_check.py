@@ -29,7 +29,7 @@ and the bench prints the gap between the logged column and that truth as well, a
 estimate with the true inclusion probabilities as a third column.
 
     python bench/propensity_check.py            # 14 days, 3,000 users, 300 items, 6 epochs
-    python bench/propensity_check.py --quick    # 7 days, 600 users, 150 items, 2 epochs; under a minute
+    python bench/propensity_check.py --quick    # 10 days, 1,500 users, 200 items, 3 epochs; under a minute
 
 Ends with `SUMMARY propensity_mae=<..> propensity_rel_err=<median relative error>
 propensity_corr=<Spearman> ope_return_logged=<..> ope_return_estimated=<..> ope_return_diff=<..>`
@@ -159,6 +159,8 @@ def run(days: int, users: int, items: int, epochs: int, seed: int) -> dict:
     day_sessions = np.unique(traj.session_of[on_day])
     list_users, first = np.unique(traj.session_user[day_sessions], return_index=True)
     lists = policy_lists(fits["logged"][0], traj, day_sessions[first], K)
+    hidden_lists = policy_lists(fits["hidden"][0], traj, day_sessions[first], K)
+    overlap = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(lists, hidden_lists)])) / K
 
     def ope(propensity: np.ndarray) -> dict:
         return evaluate_list_policy(user, traj.action[on_day], traj.session_of[on_day], propensity,
@@ -169,7 +171,8 @@ def run(days: int, users: int, items: int, epochs: int, seed: int) -> dict:
                 "true P(a in slate)": ope(inclusion[on_day])}
     print(f"\nOPE of the logged-propensity fit's top-{K} lists (explore {ope_cfg.explore}, cap {ope_cfg.weight_cap}) "
           f"on day {day - int(traj.session_day.min())} of the log: {len(on_day):,} impressions, "
-          f"{len(day_sessions):,} sessions, {len(list_users):,} users")
+          f"{len(day_sessions):,} sessions, {len(list_users):,} users; the hidden-propensity fit's lists share "
+          f"{100 * overlap:.0f}% of their items with them")
     for target in ("click", "return"):
         for estimator in ("ips", "snips", "dr"):
             cells = "  ".join(f"{name} {e.value:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}] ESS {e.ess:.0f}"
@@ -177,12 +180,12 @@ def run(days: int, users: int, items: int, epochs: int, seed: int) -> dict:
             diff = ope_runs["head x K"][target][estimator].value - ope_runs["logged column"][target][estimator].value
             print(f"{target:<6} {estimator:<5} {cells}  head - logged {diff:+.4f}")
     return {"comparisons": comparisons, "ope": ope_runs, "seconds": time.perf_counter() - started,
-            "n_impressions": traj.n, "ope_impressions": len(on_day)}
+            "n_impressions": traj.n, "ope_impressions": len(on_day), "list_overlap": overlap}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="7 days, 600 users, 150 items, 2 epochs")
+    parser.add_argument("--quick", action="store_true", help="10 days, 1,500 users, 200 items, 3 epochs")
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--items", type=int, default=300)
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     if args.quick:
-        args.days, args.users, args.items, args.epochs = 7, 600, 150, 2
+        args.days, args.users, args.items, args.epochs = 10, 1500, 200, 3
     result = run(args.days, args.users, args.items, args.epochs, args.seed)
     main_cmp = result["comparisons"]["head x K vs logged column (as the fit and OPE read it)"]
     like = result["comparisons"]["head x K vs true P(a in slate) (like for like)"]
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
           f"propensity_mean_ratio={main_cmp['mean_ratio']:.4f} inclusion_mae={like['mae']:.5f} "
           f"inclusion_rel_err={like['rel_err']:.4f} inclusion_corr={like['spearman']:.4f} "
           f"ope_return_logged={dr['logged column']:.4f} ope_return_estimated={dr['head x K']:.4f} "
-          f"ope_return_diff={dr['head x K'] - dr['logged column']:.4f} ope_return_inclusion={dr['true P(a in slate)']:.4f}")
+          f"ope_return_diff={dr['head x K'] - dr['logged column']:.4f} ope_return_inclusion={dr['true P(a in slate)']:.4f} "
+          f"list_overlap={result['list_overlap']:.3f}")
     return 0
 
 
