@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
           f"propensity_mean_ratio={main_cmp['mean_ratio']:.4f} inclusion_mae={like['mae']:.5f} "
           f"inclusion_rel_err={like['rel_err']:.4f} inclusion_corr={like['spearman']:.4f} "
           f"ope_return_logged={dr['logged column']:.4f} ope_return_estimated={dr['head x K']:.4f} "
-          f"ope_return_diff={dr['head x K'] - dr['logged column']:.4f} ope_return_inclusion={dr['true P(a in slate)']:.4f} "
+          f"ope_return_diff={dr['head x K'] - dr['logged column']:.4f} "
+          f"ope_return_inclusion={dr['true P(a in slate)']:.4f} "
           f"list_overlap={result['list_overlap']:.3f}")
     return 0
 

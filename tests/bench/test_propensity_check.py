@@ -61,8 +61,9 @@ def test_ope_with_the_logged_column_is_evaluate_list_policy_on_the_raw_log(bench
     on_day, user, returned = bench.ope_inputs(frame, traj, day)
     cfg = OPEConfig()
     popular = np.argsort(-np.bincount(traj.action, minlength=40), kind="stable")[:bench.K]
+    listed = np.unique(user)
     ours = evaluate_list_policy(user, traj.action[on_day], traj.session_of[on_day], traj.propensity[on_day],
-                                traj.click[on_day], returned, np.unique(user), np.tile(popular, (len(np.unique(user)), 1)),
+                                traj.click[on_day], returned, listed, np.tile(popular, (len(listed), 1)),
                                 40, cfg.explore, cfg.weight_cap, 50, cfg.seed, cfg.session_weight)
 
     ev = frame.assign(day=frame["event_time"].astype("int64") // 86_400_000_000, type=frame["event_type"].astype(str))
