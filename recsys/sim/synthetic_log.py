@@ -178,6 +178,32 @@ def item_catalog(items: int, seed: int, params: SimParams | None = None) -> pd.D
     return pd.DataFrame({"item_id": np.arange(items, dtype=np.int64), "topic": [f"topic_{t:02d}" for t in topic]})
 
 
+def slate_inclusion_probability(items: int, seed: int, params: SimParams | None = None, draws: int = 200_000,
+                                draw_seed: int = 0) -> np.ndarray:
+    """(items,) P(item in slate) under the logging policy, by Monte Carlo over `draws` slates.
+
+    The logged `propensity` is the per-slot draw probability (see the module docstring); an
+    item-level estimator wants the inclusion probability of the whole slate instead, which
+    has no closed form for slot-by-slot sampling without replacement. The logging policy does
+    not depend on the user, so one vector serves every session. The slates come from the
+    simulator's own sampler (`_draw_slates`) with a stream of their own (`draw_seed`), so the
+    log is not touched; the standard error of an entry p is sqrt(p (1 - p) / draws).
+    """
+    params = params or SimParams()
+    _, _, policy = _draw_items(items, seed, params)
+    cdf = np.cumsum(policy)
+    cdf[-1] = 1.0
+    world = _World(arrival=np.zeros(0, np.int64), last_day=np.zeros(0, np.int64), return_p=np.zeros(0),
+                   preference=np.zeros((0, params.topics)), topic=np.zeros(items, np.int64),
+                   appeal=np.zeros(items), policy=policy, cdf=cdf)
+    rng = np.random.default_rng([seed, 3, draw_seed])
+    counts = np.zeros(items)
+    for lo in range(0, draws, 50_000):
+        slate, _ = _draw_slates(world, min(50_000, draws - lo), params.slate_size, rng)
+        counts += np.bincount(slate.ravel(), minlength=items)
+    return counts / max(draws, 1)
+
+
 def expected_events(days: int, users: int, params: SimParams | None = None) -> float:
     """Expected number of events of a `days` x `users` simulation (items do not matter)."""
     p = params or SimParams()

@@ -14,6 +14,7 @@ from recsys.sim.synthetic_log import (
     item_catalog,
     iter_day_events,
     simulate_log,
+    slate_inclusion_probability,
     users_for_target_events,
 )
 
@@ -83,6 +84,20 @@ def test_first_slot_propensity_matches_how_often_the_item_is_drawn(log):
     top = first.groupby("item_id").agg(count=("propensity", "size"), propensity=("propensity", "first")).nlargest(5, "count")
     sigma = np.sqrt(n * top["propensity"] * (1 - top["propensity"]))
     assert (abs(top["count"] - n * top["propensity"]) < 4 * sigma).all()
+
+
+def test_inclusion_probability_matches_how_often_the_log_shows_an_item(log):
+    incl = slate_inclusion_probability(ITEMS, seed=11, draws=50_000)
+    assert incl.sum() == pytest.approx(SimParams().slate_size)  # every slate holds slate_size distinct items
+    impressions = log[log["event_type"] == "impression"]
+    first = impressions.groupby("session_id").head(1).groupby("item_id")["propensity"].first()
+    assert (incl[first.index.to_numpy()] >= first.to_numpy()).all()  # in the slate at least as often as in slot 1
+    n = impressions["session_id"].nunique()
+    shown = impressions.groupby("item_id")["session_id"].nunique().nlargest(20)
+    p = incl[shown.index.to_numpy()]
+    # the log's share of sessions showing an item, within 4 sigma of both binomial errors
+    assert (abs(shown.to_numpy() / n - p) < 4 * np.sqrt(p * (1 - p) * (1 / n + 1 / 50_000))).all()
+    np.testing.assert_array_equal(slate_inclusion_probability(10, seed=0, draws=100), np.ones(10))
 
 
 def test_consumption_values_are_star_ratings(log):

@@ -122,6 +122,35 @@ def reinforce_loss(net: PolicyNet, traj: Trajectories, sess: np.ndarray, imp: np
                    "entropy_sum": float(entropy.sum()), "sessions_sum": float(len(entropy))}
 
 
+def behaviour_propensities(net: PolicyNet, traj: Trajectories, chunk_sessions: int = 4096) -> np.ndarray:
+    """The behaviour head's beta(a|s) of each logged impression's action, (n,) float64.
+
+    This is the figure `reinforce_loss` puts in place of a missing propensity: the softmax
+    of the behaviour head over the catalogue at the impression's session state, read at the
+    shown item, so it is on the per-impression scale (the share of a slate's impressions
+    that are item a, P(a in slate) / K). Multiply by `traj.slate_size` for the scale the log's
+    propensity column is read on (an inclusion probability P(a in slate)). Computed without
+    gradients and in eval mode (no dropout), restoring the network's mode afterwards.
+    """
+    out = np.empty(traj.n, dtype=np.float64)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for lo in range(0, len(traj.history), chunk_sessions):
+                hi = min(lo + chunk_sessions, len(traj.history))
+                first, last = np.searchsorted(traj.session_of, [lo, hi])
+                if first == last:
+                    continue
+                state = net.encoder(torch.from_numpy(traj.history[lo:hi]))
+                log_beta = torch.log_softmax(net.behaviour(state), dim=1)
+                rows = torch.from_numpy(traj.session_of[first:last] - lo)
+                out[first:last] = log_beta[rows, torch.from_numpy(traj.action[first:last])].exp().numpy()
+    finally:
+        net.train(was_training)
+    return out
+
+
 def fit_reinforce(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | None = None) -> tuple[PolicyNet, FitResult]:
     """Train the actor-critic on the logged examples.
 

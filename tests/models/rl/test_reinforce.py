@@ -10,7 +10,8 @@ import torch
 from recsys.config import RLConfig
 from recsys.errors import ModelFitError
 from recsys.models.rl import trajectories
-from recsys.models.rl.reinforce import capped_importance_weight, fit_reinforce, topk_correction
+from recsys.models.rl.reinforce import (behaviour_propensities, capped_importance_weight, fit_reinforce,
+                                        reinforce_loss, topk_correction)
 from recsys.models.rl.training import check_finite, serving_factors
 from recsys.sim.closed_loop import ArmServer, day_events
 from recsys.sim.world import World
@@ -155,3 +156,19 @@ def test_cql_loss_falls_and_next_sessions_link_each_user():
     assert fit.loss[-1] < fit.loss[0]
     user_f, item_f = serving_factors(net, traj.history[:3], head="q")
     assert np.isfinite(user_f).all() and item_f.shape == (60, 9)
+
+
+def test_behaviour_propensities_are_the_beta_the_loss_uses_where_none_is_logged():
+    traj = small_log(days=2, users=150, propensities=False)
+    net, _ = fit_reinforce(traj, dataclasses.replace(CFG, epochs=1), k=10)
+    beta = behaviour_propensities(net, traj, chunk_sessions=7)  # chunks that split the log unevenly
+    assert beta.shape == (traj.n,) and ((beta > 0) & (beta < 1)).all()
+    sess = np.unique(traj.session_of)
+    imp = np.arange(traj.n)
+    with torch.no_grad():
+        pi = torch.softmax(net.policy(net.encoder(torch.from_numpy(traj.history))), dim=1).numpy()[
+            traj.session_of, traj.action]
+        _, parts = reinforce_loss(net, traj, sess, imp, traj.session_of, CFG, 10)
+    # the loss's capped pi / beta summed over the impressions, from the estimate given here
+    assert parts["w_sum"] == pytest.approx(np.minimum(pi / beta, CFG.weight_cap).sum(), rel=1e-4)
+    assert parts["w_max"] == pytest.approx(np.minimum(pi / beta, CFG.weight_cap).max(), rel=1e-4)
