@@ -131,7 +131,8 @@ def log_days(settings: Settings) -> list[date]:
     """The UTC days on which the source log has events, in order."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         source = inspect_source(cur, settings).relation()
-        cur.execute(sql.SQL("SELECT DISTINCT (event_time AT TIME ZONE 'UTC')::date FROM {} AS events ORDER BY 1").format(source))
+        cur.execute(sql.SQL("SELECT DISTINCT (event_time AT TIME ZONE 'UTC')::date FROM {} AS events"
+                            " ORDER BY 1").format(source))
         return [row[0] for row in cur.fetchall()]
 
 
