@@ -188,6 +188,19 @@ def _cmd_retention_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from recsys.stages.replay import REPLAY_MODELS, replay, report_lines
+
+    models = tuple(args.models.split(",")) if args.models else tuple(REPLAY_MODELS)
+    unknown = [m for m in models if m not in REPLAY_MODELS]
+    if unknown:
+        print(f"unknown replay model(s) {', '.join(unknown)}: choose from {', '.join(REPLAY_MODELS)}", file=sys.stderr)
+        return 2
+    for line in report_lines(replay(settings, days=args.day or None, models=models)):
+        print(line)
+    return 0
+
+
 def _cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     from recsys.registry_table import as_records, format_table, read_entries
 
@@ -364,6 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("version", help="<model>@<as-of date>, e.g. "
                                       f"{catalogue.default_names()[0]}@2026-01-29")
     show.set_defaults(func=_cmd_models_show)
+
+    rep = sub.add_parser("replay", help="replay a log with impressions day by day (train on the days before, "
+                                        "evaluate on the day; cold and warm clicks apart), e.g. after `load mind`")
+    rep.add_argument("--day", type=date.fromisoformat, action="append",
+                     help="a day to replay (repeatable; default: every day of the log after its first)")
+    rep.add_argument("--models", default=None, help="comma-separated (default: hybrid,mf_als,baseline_popular,"
+                                                    "baseline_trending)")
+    rep.set_defaults(func=_cmd_replay)
 
     retention = sub.add_parser("retention", help="retention tables").add_subparsers(dest="retention_command",
                                                                                    required=True)

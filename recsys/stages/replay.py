@@ -127,6 +127,26 @@ class ReplayResult:
         return float(np.mean(values)) if values else float("nan")
 
 
+def report_lines(result: ReplayResult) -> list[str]:
+    """The replay as text: per day its cold shares and each model's figures by part, then the
+    mean AUC over days per part (what `recsys replay` and bench/fresh.py print)."""
+    lines = [f"{len(result.days)} day(s) in {result.seconds:.1f}s; per part: per impression AUC / MRR / nDCG@10, "
+             f"top-K recall@{result.k} (r), impressions in brackets"]
+    for d in result.days:
+        lines.append(f"{d.day}: {d.clicked_items} clicked items, {100 * d.cold_item_share:.1f}% cold "
+                     f"({100 * d.cold_click_share:.1f}% of {d.clicks} clicks; {d.cold_items_with_text} cold clicked "
+                     f"items with a text), hybrid profile weight {d.profile_weight}")
+        for model, parts in d.models.items():
+            cells = [f"{part} {f.auc:.3f}/{f.mrr:.3f}/{f.ndcg10:.3f} r{f.recall:.3f} [{f.impressions}]"
+                     for part, f in parts.items()]
+            lines.append(f"  {model:<18} " + "  ".join(cells))
+    if result.days:
+        for part in PARTS:
+            lines.append(f"mean AUC {part:<9} " + "  ".join(f"{m} {result.mean(m, part, 'auc'):.4f}"
+                                                         for m in result.days[0].models))
+    return lines
+
+
 def log_days(settings: Settings) -> list[date]:
     """The UTC days on which the source log has events, in order."""
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:

@@ -84,3 +84,14 @@ def test_replay_two_mind_days(settings):
     rows = as_rows(result)
     assert len(rows) == len(DAYS) * len(REPLAY_MODELS) * len(PARTS)
     assert not math.isnan(result.mean("hybrid", "all", "auc"))
+
+    # the same replay from the command line, as a newcomer runs it after `recsys load mind`
+    import os
+    from unittest import mock
+
+    from recsys import cli
+    env = {"RECSYS_DATABASE_URL": s.database_url, "RECSYS_SCHEMA": s.schema, "RECSYS_SOURCE_TABLE": "mind_events",
+           "RECSYS_TRAIN_WINDOW_DAYS": "7", "RECSYS_ARTIFACT_DIR": str(s.artifact_dir), "RECSYS_ALS_ITERATIONS": "3"}
+    with mock.patch.dict(os.environ, env):
+        assert cli.main(["replay", "--day", "2019-11-14", "--models", "hybrid,nonsense"]) == 2
+        assert cli.main(["replay", "--day", "2019-11-14", "--models", "baseline_popular"]) == 0
