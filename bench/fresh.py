@@ -185,23 +185,6 @@ def mind_figures(settings: Settings, quick: bool) -> dict[str, float]:
     print("(c) MIND replay")
     for line in report_lines(result):
         print("  " + line)
-    return {"mind_auc_hybrid": math.nan, "mind_auc_popularity": math.nan}
-    load_mind(settings, MIND)
-    s = dataclasses.replace(settings, source_table="mind_events", train_window_days=7)
-    result = replay(s, days=[date(2019, 11, 14)] if quick else None)
-    print(f"(c) MIND replay, {len(result.days)} day(s), {result.seconds:.1f}s; per impression AUC / MRR / "
-          f"nDCG@10, top-K recall@{result.k}; impressions in brackets")
-    for d in result.days:
-        print(f"  {d.day}: {d.clicked_items} clicked items, {100 * d.cold_item_share:.1f}% cold "
-              f"({100 * d.cold_click_share:.1f}% of {d.clicks} clicks; {d.cold_items_with_text} cold clicked items "
-              f"with a text), hybrid profile weight {d.profile_weight}")
-        for model, parts in d.models.items():
-            cells = [f"{part} {f.auc:.3f}/{f.mrr:.3f}/{f.ndcg10:.3f} r{f.recall:.3f} [{f.impressions}]"
-                     for part, f in parts.items()]
-            print(f"    {model:<18} " + "  ".join(cells))
-    for part in PARTS:
-        print(f"  mean AUC {part:<9} " + "  ".join(f"{m} {result.mean(m, part, 'auc'):.4f}"
-                                                   for m in result.days[0].models))
     return {"mind_auc_hybrid": result.mean("hybrid", "all", "auc"),
             "mind_auc_popularity": result.mean("baseline_popular", "all", "auc")}
 
