@@ -53,6 +53,7 @@ from psycopg2 import sql
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
 from recsys.db.engine import raw_connection
+from recsys.errors import ConfigurationError
 from recsys.interval import DataInterval
 from recsys.metrics.impressions import impression_metrics
 from recsys.metrics.ranking import Split, accuracy_per_user, temporal_split
@@ -161,11 +162,12 @@ def replay(settings: Settings, days: list[date] | None = None,
     """Replay `days` (default: every day of the log after the first) with `models` (REPLAY_MODELS keys).
 
     Raises:
-        ValueError: an unknown model, or a day without a day of log before it.
+        ConfigurationError: an unknown model.
+        ValueError: a day without a day of log before it.
     """
     unknown = [m for m in models if m not in REPLAY_MODELS]
     if unknown:
-        raise ValueError(f"replay: models must be among {tuple(REPLAY_MODELS)}, got {unknown}")
+        raise ConfigurationError(f"unknown replay model(s) {', '.join(unknown)}: choose from {', '.join(REPLAY_MODELS)}")
     started = time.perf_counter()
     available = log_days(settings)
     if days is None:

@@ -192,9 +192,9 @@ def _fit(traj: Trajectories, config: RLConfig, k: int, item_init: np.ndarray | N
             result.stopped_early = f"epoch {epoch}: {reason}"
             if healthy is not None:  # keep the last healthy epoch's parameters, not the diverged step
                 net.load_state_dict(healthy)
-            logger.warning("REINFORCE stopped early after epoch %d of %d, keeping epoch %s's parameters: %s",
-                           epoch, config.epochs, epoch - 1 if healthy is not None else epoch, reason)
-            result.epochs_kept = epoch if healthy is not None else 1
+            result.epochs_kept = epoch if healthy is not None else 1  # the first epoch's, when it already fails
+            logger.warning("REINFORCE stopped early after epoch %d of %d, keeping the parameters after %d epoch(s): %s",
+                           epoch, config.epochs, result.epochs_kept, reason)
             break
         healthy = copy.deepcopy(net.state_dict())
         result.epochs_kept = epoch + 1
