@@ -32,35 +32,47 @@ def bench_database(prefix: str, state_dir: Path) -> Iterator[str]:
 
 
 class PeakRss:
-    """Samples this process's resident memory every 20 ms while active."""
+    """Samples this process's resident memory every 20 ms while active; with `children`, the
+    sum over it and its child processes (spark-submit's JVM and its Python workers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, children: bool = False) -> None:
         self._proc = psutil.Process()
+        self._children = children
         self.peak = 0
         self._stop = threading.Event()
 
     def __enter__(self) -> "PeakRss":
-        self.peak = self._proc.memory_info().rss
+        self.peak = self._rss()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        if self._children:
+            for child in self._proc.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # ended between the listing and the read
+                    pass
+        return total
+
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
 
     @property
     def mb(self) -> float:
         return self.peak / 2**20
 
 
-def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN201 - tiny helper
-    with PeakRss() as rss:
+def timed(fn, *args, children: bool = False, **kwargs):  # noqa: ANN001, ANN201 - tiny helper
+    with PeakRss(children) as rss:
         started = time.perf_counter()
         result = fn(*args, **kwargs)
     return result, time.perf_counter() - started, rss.mb

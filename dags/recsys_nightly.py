@@ -20,6 +20,11 @@ named after the model, and runs in it only when the run's `models` param lists i
   embeddings) -> **score** -> **ope** (the off-policy estimate of its click and D1 return
   rates on day D-2, in `ope_estimates`) -> **gate** -> **publish**.
 
+With the `mf_backend` param (default `RECSYS_MF_BACKEND`) at `spark`, `mf_als` is fitted on
+Spark: **spark_export** writes the window's new days to Parquet in the artifact store,
+**spark_fit** submits `pyspark.ml` ALS through the `spark_default` connection
+(`SparkSubmitOperator`), and **train** registers its factors; both are skipped on torch.
+
 **health** checks the interval's day of the log (volume against the trailing 7-day median,
 click-through, new users and items, impressions with a propensity and a model version,
 serving compliance) into `data_health`; every gate waits for it, and a check out of
@@ -67,6 +72,7 @@ import os
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import (AssetAlias, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, SyncCallback,
                          TaskGroup, dag, task)
@@ -75,6 +81,7 @@ from airflow.sdk import (AssetAlias, CronDataIntervalTimetable, DeadlineAlert, D
 from recsys import assets, deadline
 from recsys.catalogue import MODELS, default_names, names
 from recsys.night import input_key, night_steps
+from recsys.spark import BACKENDS, JOB_PATH, python_conf
 
 KNOWN_MODELS = names()
 # Scheduled runs train these (a comma-separated list); manual runs choose in the `models` param.
@@ -176,6 +183,10 @@ def _lists_live_by() -> DeadlineAlert | None:
         "train_window_days": Param(90, type="integer", minimum=1, maximum=3650, title="Training window (days)"),
         "force_publish": Param(False, type="boolean", title="Publish even if worse than the live model"),
         "score_shards": Param(2, type="integer", minimum=1, maximum=64, title="User shards for scoring"),
+        "mf_backend": Param(os.environ.get("RECSYS_MF_BACKEND", "torch"), type="string", enum=list(BACKENDS),
+                            title="Where the MF model is fitted",
+                            description="torch: on this worker; spark: exported to Parquet and fitted by "
+                                        "pyspark.ml ALS through the spark_default connection (docs/scaling.md)"),
     },
 )
 def recsys_nightly():
@@ -191,6 +202,16 @@ def recsys_nightly():
             outputs[step.id] = tasks[step.id].output
             for upstream in step.inputs:
                 tasks[upstream] >> tasks[step.id]
+            continue
+        if step.stage == "spark_fit":
+            # the hand-off to Spark: spark-submit against the spark_default connection (local[2],
+            # a standalone master, a team's cluster); skipped with its export on the torch backend
+            (export,) = step.inputs
+            tasks[step.id] = SparkSubmitOperator(
+                task_id=step.name, task_group=groups.get(step.model), doc_md=step.doc, pool=TRAINING_POOL,
+                conn_id="spark_default", application=str(JOB_PATH), name=f"recsys-{step.model}",
+                application_args=[f"{{{{ ti.xcom_pull(task_ids='{export}')['job_path'] }}}}"], conf=python_conf())
+            tasks[export] >> tasks[step.id]
             continue
         run = task(_run_step, task_id=step.name, task_group=groups.get(step.model), doc_md=step.doc,
                    trigger_rule=step.trigger_rule, pool=TRAINING_POOL if step.heavy else None,

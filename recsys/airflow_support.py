@@ -60,7 +60,8 @@ def night_for_task(context: Any):  # noqa: ANN001, ANN201 - Airflow's Context ->
     from recsys.pipeline import Night
 
     params = context["params"]
-    settings = settings_for_task(k=int(params["k"]), train_window_days=int(params["train_window_days"]))
+    backend = {"mf_backend": str(params["mf_backend"])} if params.get("mf_backend") else {}
+    settings = settings_for_task(k=int(params["k"]), train_window_days=int(params["train_window_days"]), **backend)
     interval = DataInterval.from_airflow(context.get("data_interval_start"), context.get("data_interval_end"),
                                          context["dag_run"].run_after)
     return Night(settings, interval, triggered_by(context), force_publish=bool(params["force_publish"]),

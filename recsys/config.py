@@ -420,6 +420,10 @@ class Settings:
         mf_decay_half_life_days: > 0: each positive event's share of its pair's MF input is
             multiplied by 2 ** (-age / half-life), its age in days at the window's end (the
             as-of date, so a backfill fits the same model whenever it runs); 0: no decay.
+        mf_backend: where mf_als is fitted (`RECSYS_MF_BACKEND`): `torch` on this worker, or
+            `spark` through spark-submit (recsys.spark; docs/scaling.md).
+        spark_master: the master `recsys run` gives spark-submit (the DAG reads its
+            `spark_default` connection instead).
         keep_versions: published versions of each model kept as history.
         serving_alias: the model name (`RECSYS_SERVING_ALIAS`) whose live lists are those of the
             candidate whose live lists did best on the night's hold-out (recsys.stages.choose);
@@ -494,6 +498,8 @@ class Settings:
     positive_event_types: tuple[str, ...] = ("click", "consume")
     event_types: tuple[EventType, ...] = DEFAULT_EVENT_TYPES
     mf_confidence: str = "count"  # 'count', 'weight' or 'value' (CONFIDENCE_MODES)
+    mf_backend: str = "torch"  # 'torch' or 'spark' (recsys.spark.BACKENDS): where mf_als is fitted
+    spark_master: str = "local[2]"  # the master `recsys run` submits the spark backend's job to
     mf_decay_half_life_days: float = 0.0  # > 0: an event's MF confidence halves every this many days of age
     keep_versions: int = 7
     serving_alias: str = "default"
@@ -549,6 +555,8 @@ class Settings:
         if self.mf_confidence not in CONFIDENCE_MODES:
             raise ConfigurationError(f"RECSYS_MF_CONFIDENCE must be one of {', '.join(CONFIDENCE_MODES)}, "
                                      f"got {self.mf_confidence!r}")
+        if self.mf_backend not in ("torch", "spark"):
+            raise ConfigurationError(f"RECSYS_MF_BACKEND must be torch or spark, got {self.mf_backend!r}")
         if not 0.0 <= self.mf_decay_half_life_days < float("inf"):  # NaN fails the comparison too
             raise ConfigurationError("RECSYS_MF_DECAY_HALF_LIFE_DAYS must be finite and >= 0 (0 = no decay), "
                                      f"got {self.mf_decay_half_life_days!r}")

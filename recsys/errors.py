@@ -50,6 +50,10 @@ class NotApproved(PublishRejected):
     """A publish that needed a person's approval (`RECSYS_APPROVAL`) was rejected, timed out or not asked."""
 
 
+class OtherBackend(RecsysError):
+    """A step of one MF backend in a run that fits the model on the other (the Spark steps of a torch run)."""
+
+
 class MissingEstimateError(RecsysError):
     """The DR gate found logged impressions but no stored estimate of the challenger (an ordering error)."""
 
@@ -68,4 +72,4 @@ PERMANENT_ERRORS: tuple[type[RecsysError], ...] = (DataValidationError, SchemaMi
                                                    InputFormatError, ConfigurationError, MissingEstimateError)
 # "Nothing to do" rather than an error: the step is skipped (Airflow's skip), and so are
 # the steps that read it; the live tables stay.
-SKIP_ERRORS: tuple[type[RecsysError], ...] = (EmptyWindowError, PublishRejected, NothingFresh)
+SKIP_ERRORS: tuple[type[RecsysError], ...] = (EmptyWindowError, PublishRejected, NothingFresh, OtherBackend)

@@ -42,5 +42,11 @@ class DataInterval:
     def from_airflow(cls, start: datetime | None, end: datetime | None, run_after: datetime) -> "DataInterval":
         """Interval of an Airflow run; runs with no logical date use the day before `run_after`."""
         if start is not None and end is not None and end > start:
-            return cls(start.astimezone(timezone.utc), end.astimezone(timezone.utc))
+            # plain datetimes: arithmetic on pendulum's (Airflow's) after astimezone(utc) drops the zone
+            return cls(_utc(start), _utc(end))
         return cls.for_date(run_after.astimezone(timezone.utc).date())
+
+
+def _utc(moment: datetime) -> datetime:
+    """`moment` as a standard-library datetime in UTC."""
+    return datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)

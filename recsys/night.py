@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from recsys.catalogue import ModelSpec
+from recsys.spark import SPARK_MODELS
 
 ALL_SUCCESS = "all_success"
 ALL_DONE = "all_done"
@@ -58,7 +59,13 @@ STAGE_DOCS = {
     "health": "Data health of the interval's day (volume against the trailing median, click-through, new users "
               "and items, impressions with a propensity and a model version, serving compliance) into data_health; "
               "a check out of bounds puts every model's publish on hold at its gate (unless force_publish).",
-    "train": "Fit the model on the window and register its version in model_runs.",
+    "spark_export": "Spark backend only (RECSYS_MF_BACKEND=spark or the mf_backend param; skipped on torch): "
+                    "export the window's new or changed days from the log to Parquet in the artifact store and "
+                    "write the Spark job's file.",
+    "spark_fit": "Spark backend only: spark-submit the ALS job (pyspark.ml ALS, implicit; each user's top-K "
+                 "without seen items; the hold-out fit) to the spark_default connection's master.",
+    "train": "Fit the model on the window and register its version in model_runs (on the Spark backend: "
+             "register the factors the Spark job fitted).",
     "evaluate": "Score the new model, the live model and popularity on the window's temporal hold-out "
                 "(eval_metrics); under a DR gate also store the off-policy estimate the gate reads.",
     "ope": "Off-policy (IPS, SNIPS, DR) estimate of the candidate's click and D1 return rates on the "
@@ -85,7 +92,7 @@ STAGE_DOCS = {
                     "has matured (after the night's retention refresh).",
 }
 # Steps that use every core they are given: the DAG puts them in the training pool.
-HEAVY_STAGES = frozenset({"train", "evaluate"})
+HEAVY_STAGES = frozenset({"train", "evaluate", "spark_fit"})
 
 
 @dataclass(frozen=True)
@@ -146,11 +153,18 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
     model's gate holds it to (the baseline floor), so it waits for their evaluate steps."""
     m = spec.name
     after = tuple(f"{other}.train" for other in spec.after if other in set(selected))
-    train = Step(f"{m}.train", "train", m, ("extract",), after)
+    spark: list[Step] = []
+    if m in SPARK_MODELS:  # a run may fit it on Spark: export -> spark-submit -> train registers the output
+        spark = [Step(f"{m}.spark_export", "spark_export", m, ("extract",)),
+                 Step(f"{m}.spark_fit", "spark_fit", m, (f"{m}.spark_export",))]
+        # skipped on the torch backend, which must not skip train; failed on Spark, which must fail it
+        train = Step(f"{m}.train", "train", m, ("extract",), after, after_unless_failed=(f"{m}.spark_fit",))
+    else:
+        train = Step(f"{m}.train", "train", m, ("extract",), after)
     if spec.readout == "holdout":
         floor = tuple(f"{b}.evaluate" for b in baselines if b != m) if spec.kind != "baseline" and spec.ranking_gate \
             else ()
-        return [train,
+        return [*spark, train,
                 Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train")),
                 Step(f"{m}.gate", "gate", m, (f"{m}.train", f"{m}.evaluate", "health"), after_unless_failed=floor),
                 Step(f"{m}.score", "score", m, ("extract", f"{m}.train", f"{m}.gate"), mapped=True),
@@ -161,7 +175,7 @@ def model_steps(spec: ModelSpec, selected: Iterable[str], baselines: Iterable[st
     # and holds it to the baselines like any learned model
     evaluate = [Step(f"{m}.evaluate", "evaluate", m, ("extract", f"{m}.train"))] if spec.evaluate is not None else []
     floor = tuple(f"{b}.evaluate" for b in baselines if b != m) if evaluate else ()
-    return [train,
+    return [*spark, train,
             *evaluate,
             Step(f"{m}.score", "score", m, ("extract", f"{m}.train")),
             # the DR gate reads the candidate's estimate, so the estimate comes before the gate

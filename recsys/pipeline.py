@@ -18,7 +18,7 @@ from typing import Any
 from recsys import catalogue
 from recsys.catalogue import ModelSpec
 from recsys.config import Settings
-from recsys.errors import SKIP_ERRORS
+from recsys.errors import SKIP_ERRORS, OtherBackend
 from recsys.interval import DataInterval
 from recsys.night import Step, input_key, night_steps
 
@@ -102,6 +102,19 @@ def _extract(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any]) ->
     from recsys.stages.extract import extract_window
 
     return extract_window(night.settings, night.interval)
+
+
+def _spark_export(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    from recsys.spark.backend import prepare_fit
+
+    return prepare_fit(night.settings, night.interval, inputs["extract"]["dataset_path"], spec.name)
+
+
+def _spark_fit(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
+    # the DAG runs this step as a SparkSubmitOperator against its spark_default connection
+    from recsys.spark.backend import submit
+
+    return submit(night.settings, inputs["spark_export"]["job_path"])
 
 
 def _train(night: Night, spec: ModelSpec, inputs: Mapping[str, Any]) -> Any:
@@ -205,7 +218,7 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 
 
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
-    "extract": _extract, "health": _health, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate,
+    "extract": _extract, "health": _health, "spark_export": _spark_export, "spark_fit": _spark_fit, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate,
     "approval": _approval, "score": _score, "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
     "cleanup_artifacts": _cleanup_artifacts,
 }
@@ -249,6 +262,10 @@ def run_night(settings: Settings, interval: DataInterval, triggered_by: str = "m
         try:
             result = _run_mapped(step, night, outputs) if step.mapped else \
                 run_step(step, night, {input_key(i): outputs[i] for i in step.inputs})
+        except OtherBackend as exc:  # the Spark steps of a torch run: not a skip of the night's work
+            report.states[step.id] = SKIPPED
+            logger.info("step %s skipped: %s", step.id, exc)
+            continue
         except SKIP_ERRORS as exc:
             report.states[step.id], report.skips[step.id] = SKIPPED, str(exc)
             logger.warning("step %s skipped: %s", step.id, exc)

@@ -174,6 +174,17 @@ TABLE: tuple[EnvVar, ...] = (
     EnvVar("RECSYS_MF_DECAY_HALF_LIFE_DAYS", FLOAT, "time-decayed ALS confidence: each positive event's share of "
            "its pair's MF input halves every this many days of age at the window's end (the as-of date); 0 = no "
            "decay", "night", fields=("mf_decay_half_life_days",)),
+    EnvVar("RECSYS_MF_BACKEND", LOWER_STR, "where mf_als is fitted: `torch` (this worker) or `spark` (the window "
+           "exported to Parquet and fitted by pyspark.ml's ALS through spark-submit; the nightly DAG's `mf_backend` "
+           "param overrides it per run; docs/scaling.md)", "night", fields=("mf_backend",),
+           read_by=(f"dags/recsys_nightly.py {PARSED} (the `mf_backend` param's default)",)),
+    EnvVar("RECSYS_SPARK_MASTER", STR, "the Spark master `recsys run` submits the spark backend's job to (the "
+           "DAG uses its `spark_default` connection instead): `local[2]`, `spark://host:7077`, `yarn`", "night",
+           fields=("spark_master",)),
+    EnvVar("RECSYS_SPARK_PYTHON", STR, "the Python the Spark executors run the job with (it needs pyspark, numpy, "
+           "pandas, pyarrow); unset: the worker's own interpreter, right for `local[2]` and a cluster on the same "
+           "image", "night", default="",
+           read_by=(f"recsys/spark/__init__.py {PARSED} (the DAG's spark_fit conf) and by `recsys run`",)),
     EnvVar("RECSYS_HOLDOUT", STR, "the evaluate stage's hold-out: `last_day` (the window's last day; the gate "
            "scores the live model on it) or `user_last_day` (each user's own last active day; no champion)",
            "night", fields=("holdout",)),

@@ -24,6 +24,10 @@ else
   fi
 fi
 export PATH="$VENV/bin:$PATH"
+# The Spark backend's spark-submit needs a Java (docker-compose.yml's Airflow containers have none)
+if [ "${RECSYS_MF_BACKEND:-torch}" = spark ]; then
+  "$ROOT/scripts/install-java.sh"
+fi
 # Idle OpenMP threads that spin instead of sleeping slow torch down several
 # times on a shared 2-core machine (measured by bench/mf.py).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"

@@ -56,3 +56,29 @@ def test_database_urls_point_at_the_compose_postgres():
     assert creds in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     init_sql = (REPO / "scripts" / "compose-init-db.sql").read_text()
     assert "CREATE DATABASE airflow" in init_sql and env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("/airflow")
+
+
+def test_the_spark_profile_runs_a_master_and_workers_that_the_dag_reaches():
+    compose = _compose()
+    services = compose["services"]
+    master, worker = services["spark-master"], services["spark-worker"]
+    assert master["profiles"] == worker["profiles"] == ["spark"]
+    assert "org.apache.spark.deploy.master.Master" in master["command"] and "--port 7077" in master["command"]
+    assert "org.apache.spark.deploy.worker.Worker spark://spark-master:7077" in worker["command"]
+    assert "deploy" not in worker  # scaled with --scale spark-worker=N
+    for service in (master, worker):
+        # Java from the OS packages, then the project's pinned venv (pyspark, numpy, pandas, pyarrow)
+        assert service["command"].index("scripts/install-java.sh") < service["command"].index("scripts/_env.sh")
+        assert {v.split(":")[1] for v in service["volumes"]} >= {"/opt/recsys/artifacts", "/opt/recsys/venv"}
+    # every Airflow container submits to that master through the spark_default connection
+    import json
+
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        env = services[name]["environment"]
+        connection = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
+        assert (connection["conn_type"], connection["host"], connection["port"]) == ("spark", "spark://spark-master",
+                                                                                    7077)
+        assert env["RECSYS_MF_BACKEND"] == "${RECSYS_MF_BACKEND:-torch}"
+        assert env["RECSYS_VENV"] == services["spark-worker"]["environment"]["RECSYS_VENV"]
+    # the spark-submit client needs a Java too: _env.sh installs it when the backend is spark
+    assert "install-java.sh" in (REPO / "scripts" / "_env.sh").read_text()

@@ -39,6 +39,8 @@ FIELD_CASES = {
                                             EventType("pv", "positive", 1.0), EventType("buy", "positive", 4.0),
                                             EventType("seen", "impression", 0.5))}),
     "RECSYS_MF_CONFIDENCE": (" Value", {"mf_confidence": "value"}),
+    "RECSYS_MF_BACKEND": (" Spark", {"mf_backend": "spark"}),
+    "RECSYS_SPARK_MASTER": ("spark://spark-master:7077", {"spark_master": "spark://spark-master:7077"}),
     "RECSYS_MF_DECAY_HALF_LIFE_DAYS": ("14", {"mf_decay_half_life_days": 14.0}),
     "RECSYS_HOLDOUT": ("user_last_day", {"holdout": "user_last_day"}),
     "RECSYS_HOLDOUT_LAST_N": ("5", {"holdout_last_n": 5}),

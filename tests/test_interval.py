@@ -20,6 +20,18 @@ def test_airflow_interval_is_used_as_given():
     assert DataInterval.from_airflow(start, end, run_after=end + timedelta(hours=5)) == DataInterval(start, end)
 
 
+def test_airflow_pendulum_datetimes_keep_their_zone_through_window_arithmetic():
+    # pendulum's DateTime, after astimezone(utc), loses its zone on subtraction: the window's
+    # start was naive and could not be compared with an aware day boundary
+    import pendulum
+
+    interval = DataInterval.from_airflow(pendulum.datetime(2026, 1, 10, tz="UTC"),
+                                         pendulum.datetime(2026, 1, 11, tz="Europe/Paris"), run_after=None)
+    start = interval.train_window_start(90)
+    assert start.tzinfo is not None and start == datetime(2025, 10, 12, 23, tzinfo=UTC)
+    assert type(interval.end) is datetime and interval.end == datetime(2026, 1, 10, 23, tzinfo=UTC)
+
+
 def test_a_run_without_logical_date_takes_the_last_whole_day_before_run_after():
     # REST API runs with "logical_date": null have no data interval, only run_after
     interval = DataInterval.from_airflow(None, None, run_after=datetime(2026, 5, 4, 13, 7, tzinfo=UTC))

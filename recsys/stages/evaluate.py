@@ -255,6 +255,10 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
         # its MF part sees the confidence the nightly fit saw (weights, values, decay), as mf_als's refit does
         return hybrid_split_factors(settings, dataset, split, window, float(meta.get("profile_weight", 0.0)),
                                     matrix=_als_train(settings, meta, dataset, split))
+    if algorithm == "als" and meta.get("params", {}).get("backend") == "spark":
+        held = _spark_holdout_factors(settings, meta, dataset)
+        if held is not None:
+            return held
     if algorithm == "als":
         config = dataclasses.replace(settings.als, **_known(ALSConfig, meta.get("config", {})))
         # the nightly fit may have been a short warm-started one: the hold-out model starts cold
@@ -262,6 +266,20 @@ def _fit_on_split(settings: Settings, algorithm: str, meta: dict, dataset: Windo
         return fit_als(_als_train(settings, meta, dataset, split), config)
     half_life = meta.get("params", {}).get("half_life_days", settings.trending_half_life_days)
     return as_factors(item_scores(algorithm, dataset, split.train_mask, half_life), len(dataset.user_ids))
+
+
+def _spark_holdout_factors(settings: Settings, meta: dict, dataset: WindowDataset) -> tuple | None:
+    """The hold-out fit the version's Spark job made on the days before the hold-out day, so the gate
+    scores the Spark model and not a torch refit of it; None (then torch refits it, at the same values)
+    when the hold-out is not the window's last day, which the job cannot know."""
+    from recsys.spark.backend import load_factors
+
+    output = Path(meta.get("spark_output", ""))
+    if not (output / "holdout_user_factors").exists():
+        logger.warning("no Spark hold-out fit in %s (RECSYS_HOLDOUT=%s, RECSYS_HOLDOUT_LAST_N=%d): the hold-out "
+                       "model is a torch refit at the same values", output, settings.holdout, settings.holdout_last_n)
+        return None
+    return load_factors(output, dataset, prefix="holdout_")
 
 
 def _als_train(settings: Settings, meta: dict, dataset: WindowDataset, split: Split) -> sp.csr_matrix:

@@ -38,6 +38,7 @@ from recsys.models.hybrid import HybridModel
 from recsys.models.item_item.model import ItemItemModel
 from recsys.models.saved import load_model
 from recsys.models.topk import TopK, top_k_factors, top_k_popular
+from recsys.spark.backend import load_top_k
 from recsys.stages.train_item_item import item_item_top
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,15 @@ def _with_coverage_floor(settings: Settings, model: FactorModel, seen: sp.csr_ma
     return spread
 
 
+def _spark_lists(model: object) -> Path | None:
+    """The Spark job's output of a version it trained, when it holds top-K lists."""
+    meta = getattr(model, "meta", {}) or {}
+    if meta.get("params", {}).get("backend") != "spark":
+        return None
+    output = Path(meta.get("spark_output", ""))
+    return output if (output / "top_k").exists() else None
+
+
 def score_shard(settings: Settings, dataset_path: str, version: str, shard: int = 0, n_shards: int = 1) -> ScoredShard:
     """Top-K of the users in `shard` of `n_shards`; saves (user_id, rank, item_id, score) arrays."""
     if not 0 <= shard < n_shards:
@@ -130,6 +140,8 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     unavailable = unavailable_items(settings, run.run_date, item_ids)
     if isinstance(model, ItemItemModel):
         warm_top = item_item_top(settings, model.similarity, seen, warm, exclude_items=unavailable)
+    elif _spark_lists(model) is not None:  # the Spark job ranked them on the cluster (recsys.spark)
+        warm_top = load_top_k(_spark_lists(model), dataset.user_ids, item_ids, warm)
     else:
         warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
                                  batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)

@@ -15,6 +15,7 @@ values in `model_runs.params`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -60,11 +61,49 @@ def train_als(settings: Settings, interval: DataInterval, dataset_path: str, tri
         ModelFitError: the fit produced NaN or infinite factors (nothing is saved).
     """
     dataset = WindowDataset.load(Path(dataset_path))
+    if settings.mf_backend == "spark":
+        return _train_on_spark(settings, interval, dataset, triggered_by, model)
     config, search = settings.als, {}
     if settings.search.enabled:
         config, search = search_als(settings, dataset, interval)
     return _train(settings, interval, dataset, triggered_by, model, config, search,
                   lambda m, c, init: fit_als(m, c, init), n_columns=lambda c: c.factors)
+
+
+def _train_on_spark(settings: Settings, interval: DataInterval, dataset: WindowDataset, triggered_by: str,
+                    model: str) -> TrainManifest:
+    """Register the factors the night's Spark job fitted (recsys.spark): the configured ALS values, no
+    search and no warm start (the job fits from its seed on the cluster)."""
+    from recsys.spark.backend import job_result, load_factors, output_dir
+
+    started = time.perf_counter()
+    output = output_dir(settings, interval, model)
+    job = job_result(output)
+    positives = dataset.positive_mask(settings.positive_types)
+    if not positives.any():
+        raise EmptyWindowError(f"no {'/'.join(settings.positive_types)} events in the training window")
+    user_factors, item_factors = load_factors(output, dataset)
+    spark_job = json.loads((output.parent / "job.json").read_text())
+    config = dataclasses.replace(settings.als, factors=user_factors.shape[1])
+    version = model_version(model, interval.run_date)
+    n_users = int((np.diff(dataset.user_item_matrix(positives).indptr) > 0).sum())
+    params = {**dataclasses.asdict(config), "factors_used": user_factors.shape[1], "backend": "spark",
+              "spark": {"reg_param": spark_job["als"]["reg_param"], "seconds": job["seconds"],
+                        "master": job["master"], "spark_version": job["spark_version"], "n_pairs": job["n_pairs"]},
+              "train_window_days": settings.train_window_days, "search": {}, "warm_start": {},
+              **feedback_params(settings)}
+    meta = {
+        "model": model, "model_version": version, "config": dataclasses.asdict(config), "params": params,
+        "data_interval": [interval.start.isoformat(), interval.end.isoformat()],
+        "train_window_days": settings.train_window_days,
+        "positive_event_types": list(settings.positive_types), "spark_output": str(output),
+    }
+    fitted = FactorModel(user_factors, item_factors, dataset.user_ids, dataset.item_ids, meta)
+    npz = save_and_register(settings, interval, fitted, "mf", int(positives.sum()), n_users, params, triggered_by)
+    logger.info("registered %s from the Spark job (%s, fit %.1fs, top-K %.1fs)", version, job["master"],
+                job["seconds"].get("fit", 0.0), job["seconds"].get("top_k", 0.0))
+    return TrainManifest(version, str(npz), n_users, len(dataset.item_ids), int(positives.sum()),
+                         time.perf_counter() - started + sum(job["seconds"].values()))
 
 
 def train_bpr(settings: Settings, interval: DataInterval, dataset_path: str, triggered_by: str = "manual", *,
@@ -91,7 +130,7 @@ def _train(settings: Settings, interval: DataInterval, dataset: WindowDataset, t
             config = dataclasses.replace(config, iterations=min(config.iterations, config.warm_iterations))
     user_factors, item_factors = fit(matrix, config, initial)
     version = model_version(model, interval.run_date)
-    params = {**dataclasses.asdict(config), "factors_used": factors_used,
+    params = {**dataclasses.asdict(config), "factors_used": factors_used, "backend": "torch",
               "train_window_days": settings.train_window_days, "search": search, "warm_start": warm,
               **feedback_params(settings)}
     meta = {

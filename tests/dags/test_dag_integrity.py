@@ -35,7 +35,7 @@ def test_dag_parses_without_import_errors_or_heavy_modules(airflow_db):
     # of the package, only the standard-library declarations of the catalogue and the night
     recsys_line = next(l for l in out.stdout.splitlines() if l.startswith("RECSYS"))
     assert recsys_line == "RECSYS ['recsys', 'recsys.assets', 'recsys.catalogue', 'recsys.deadline', 'recsys.errors', " \
-                          "'recsys.night']", \
+                          "'recsys.night', 'recsys.spark']", \
         recsys_line
     for model in ("mf_als", "mf_bpr", "itemknn", "ease", "rl_reinforce", "rl_cql"):
         for stage in ("train", "gate", "score", "publish"):

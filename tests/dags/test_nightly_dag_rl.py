@@ -38,6 +38,8 @@ def test_rl_branch_trains_and_publishes_next_to_mf(airflow_db, settings, monkeyp
     run = dag.test(logical_date=datetime(2026, 1, 3, tzinfo=timezone.utc),
                    run_conf={"models": list(RUN_MODELS), "score_shards": 1})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    # mf_als's Spark steps skip themselves on the default torch backend
+    assert states.pop("mf_als.spark_export") == states.pop("mf_als.spark_fit") == "skipped"
     assert {s for t, s in states.items() if "." not in t or t.split(".")[0] in RUN_MODELS} == {"success"}, states
     assert states["mf_bpr.train"] == states["rl_cql.train"] == "skipped"  # not in this run's models
     with db.get_engine(settings.database_url, settings.schema).connect() as conn:
@@ -78,6 +80,8 @@ def test_dr_gate_compares_both_models_with_their_live_versions(airflow_db, setti
     run = dag.test(logical_date=datetime(2026, 1, 4, tzinfo=timezone.utc),
                    run_conf={"models": list(RUN_MODELS), "score_shards": 1})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    # mf_als's Spark steps skip themselves on the default torch backend
+    assert states.pop("mf_als.spark_export") == states.pop("mf_als.spark_fit") == "skipped"
     assert {s for t, s in states.items() if "." not in t or t.split(".")[0] in RUN_MODELS} == {"success"}, states
     assert states["mf_bpr.train"] == states["rl_cql.train"] == "skipped"  # not in this run's models
     with db.get_engine(settings.database_url, settings.schema).connect() as conn:
