@@ -57,6 +57,7 @@ class RegistryEntry:
     n_items: int | None
     data_interval_start: datetime
     data_interval_end: datetime
+    backend: str | None = None  # where an MF version was fitted: torch or spark (model_runs.params)
 
 
 def read_entries(settings: Settings, model: str | None = None, limit: int = 20) -> list[RegistryEntry]:
@@ -70,10 +71,10 @@ def read_entries(settings: Settings, model: str | None = None, limit: int = 20) 
         rows = cur.fetchall()
     return [RegistryEntry(version, model_, kind, run_date, status, is_live, f"{metric}@{settings.k}", value,
                           live_version, live_value, popularity_value, gate_accepted, gate_reason, failure,
-                          summary, triggered_by, n_interactions, n_users, n_items, start, end)
+                          summary, triggered_by, n_interactions, n_users, n_items, start, end, backend)
             for (version, model_, kind, run_date, status, is_live, metric, value, live_version, live_value,
                  popularity_value, gate_accepted, gate_reason, failure, summary, triggered_by, n_interactions,
-                 n_users, n_items, start, end) in rows]
+                 n_users, n_items, start, end, backend) in rows]
 
 
 def as_records(entries: Sequence[RegistryEntry]) -> list[dict[str, Any]]:

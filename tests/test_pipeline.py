@@ -35,6 +35,7 @@ def test_night_trains_evaluates_and_publishes(movielens_settings):
 
     runs = _query(s, "SELECT model_version, status, n_interactions, metrics FROM model_runs")
     assert [(r[0], r[1]) for r in runs] == [("mf_als@1998-04-23", "published")]
+    assert _query(s, "SELECT params->>'backend' FROM model_runs") == [("torch",)]  # which backend fitted it
     assert runs[0][2] == 100_000 - _query(s, "SELECT count(*) FROM interactions WHERE event_time < '1997-04-23'")[0][0]
     metrics = {(m, subj): v for subj, m, v in _query(s, "SELECT subject, metric, value FROM eval_metrics")}
     assert {("recall", "model"), ("ndcg", "model"), ("recall", "popularity"), ("ndcg", "popularity")} <= set(metrics)

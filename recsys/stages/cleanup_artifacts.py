@@ -12,7 +12,11 @@
   deletes newer nights' files), nor anything written in the last `GRACE` (a night
   running at the same time, a backfill of an old date, is still using it).
 
-Folders that are not dated (`closed_loop/`, ...) are left alone. Returns what was
+* A day of the Spark backend's export (`spark/events/day=<date>/`) goes once it is older
+  than the training window plus `RECSYS_DATASET_KEEP_DAYS` (a backfill that far back
+  exports it again).
+
+Other folders that are not dated (`closed_loop/`, ...) are left alone. Returns what was
 deleted and the bytes freed; `RECSYS_DATASET_KEEP_DAYS=0` keeps every dataset.
 """
 
@@ -68,6 +72,7 @@ def cleanup_artifacts(settings: Settings, run_date: date, now: float | None = No
         dataset = folder / DATASET_FILE
         if settings.dataset_keep_days > 0 and day < oldest_dataset and day not in live_days and dataset.exists():
             doomed.append(dataset)
+    doomed += _old_export_days(settings, run_date)
     deleted, freed = [], 0
     for path in doomed:
         if _newest_mtime(path) > newest_allowed:
@@ -85,6 +90,16 @@ def cleanup_artifacts(settings: Settings, run_date: date, now: float | None = No
     logger.info("artifact retention: deleted %d path(s), %.1f MB freed; live versions kept: %s", len(deleted),
                 freed / 1e6, ", ".join(kept_live) or "none")
     return ArtifactCleanup(deleted, kept_live, freed)
+
+
+def _old_export_days(settings: Settings, run_date: date) -> list[Path]:
+    """The Spark export's day folders before the window of a night `RECSYS_DATASET_KEEP_DAYS` ago."""
+    root = Path(settings.artifact_dir) / "spark" / "events"  # recsys.spark.export.export_root
+    if settings.dataset_keep_days <= 0 or not root.is_dir():
+        return []
+    oldest = run_date - timedelta(days=settings.train_window_days + settings.dataset_keep_days)
+    return [folder for folder in sorted(root.glob("day=*"))
+            if (day := _as_date(folder.name.removeprefix("day="))) is not None and day < oldest]
 
 
 def _as_date(name: str) -> date | None:

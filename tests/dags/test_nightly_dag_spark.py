@@ -52,6 +52,9 @@ def test_a_night_on_the_spark_backend_publishes_the_spark_lists(airflow_db, movi
     assert status == "published" and params["backend"] == "spark"
     assert params["spark"]["master"] == "local[2]" and params["spark"]["n_pairs"] > 90_000
     assert params["search"] == {} and params["warm_start"] == {}  # the configured values, fitted cold
+    from recsys.registry_table import read_entries
+
+    assert [(e.version, e.backend) for e in read_entries(s)] == [("mf_als@1998-04-23", "spark")]  # models list
     # the gate's figures are those of the Spark hold-out fit, beside popularity's
     subjects = {subject for (subject,) in _rows(s, "SELECT subject FROM eval_metrics WHERE metric = 'ndcg' "
                                                    "AND model_version = 'mf_als@1998-04-23'")}

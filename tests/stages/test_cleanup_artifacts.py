@@ -89,3 +89,22 @@ def test_recent_files_and_newer_nights_are_never_deleted(settings):
     _night(root, RUN_DATE - timedelta(days=20))
     kept = cleanup_artifacts(dataclasses.replace(s, dataset_keep_days=0), RUN_DATE)
     assert f"{RUN_DATE - timedelta(days=20)}/dataset.npz" not in kept.deleted
+
+
+def test_spark_export_days_go_once_they_are_before_every_kept_window(settings):
+    s = dataclasses.replace(settings, train_window_days=30, dataset_keep_days=5)
+    days = s.artifact_dir / "spark" / "events"
+    for back in (36, 35, 34, 1):  # 35 days back is the oldest a kept night (5 days ago) still reads
+        folder = days / f"day={RUN_DATE - timedelta(days=back)}"
+        folder.mkdir(parents=True)
+        (folder / "events.parquet").write_bytes(b"p" * 100)
+        for path in (folder, folder / "events.parquet"):
+            os.utime(path, (OLD, OLD))
+    (days / "_days.json").write_text("{}")
+    result = cleanup_artifacts(s, RUN_DATE)
+    assert result.deleted == [f"spark/events/day={RUN_DATE - timedelta(days=36)}"]
+    assert result.bytes_freed == 100
+    assert sorted(p.name for p in days.iterdir()) == [
+        "_days.json", *(f"day={RUN_DATE - timedelta(days=b)}" for b in (35, 34, 1))]
+    # with dataset_keep_days 0 every day stays
+    assert cleanup_artifacts(dataclasses.replace(s, dataset_keep_days=0), RUN_DATE + timedelta(days=30)).deleted == []

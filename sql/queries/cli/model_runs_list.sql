@@ -20,6 +20,7 @@
 WITH runs AS (
     SELECT r.model_version, r.model, r.model_kind, r.run_date, r.status, r.metrics, r.triggered_by,
            r.n_interactions, r.n_users, r.n_items, r.data_interval_start, r.data_interval_end,
+           r.params ->> 'backend' AS backend,
            (r.model = ANY(%(off_policy_models)s::text[]) OR r.model_kind = 'rl') AS off_policy
     FROM model_runs AS r
     WHERE %(model)s::text IS NULL OR r.model = %(model)s::text
@@ -67,6 +68,7 @@ SELECT f.model_version, f.model, f.model_kind, f.run_date, f.status, f.is_live,
            AS gate_reason,
        f.metrics -> 'last_failure' AS failure,
        f.metrics - 'gate' - 'last_failure' - 'approval' AS summary,
-       f.triggered_by, f.n_interactions, f.n_users, f.n_items, f.data_interval_start, f.data_interval_end
+       f.triggered_by, f.n_interactions, f.n_users, f.n_items, f.data_interval_start, f.data_interval_end,
+       f.backend
 FROM figures AS f
 ORDER BY f.run_date DESC, f.model
