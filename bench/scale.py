@@ -19,6 +19,7 @@ the two backends on the same hold-out.
     python bench/scale.py            # torch at 1M, 10M, 30M events; spark at 1M and 10M (~40 min)
     python bench/scale.py --quick    # 100,000 events, 5 ALS iterations, both backends (about a minute)
     python bench/scale.py --torch-sizes 1000000 --spark-sizes 1000000
+    SPARK_DRIVER_MEMORY=2g python bench/scale.py --torch-sizes "" --spark-sizes 10000000 --no-parity
 
 Ends with `SUMMARY torch_30m_s=<s> torch_30m_peak_mb=<MB> spark_10m_s=<s>
 spark_recall_ratio=<spark/torch recall@10 at the smallest spark size>` (`--quick`: on the
@@ -47,6 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nightly import DAYS, ITEMS, START  # noqa: E402 - the same simulated log as bench/nightly.py
 
+# Torch fits beside the parity's matched one, on the same split: which setting closes a gap
+# (the regularisation's strength and form; the solver's conjugate-gradient steps)
+TORCH_VARIANTS = {"regularization 0.5": {"regularization": 0.5}, "regularization 5": {"regularization": 5.0},
+                  "regularization 20": {"regularization": 20.0}, "cg_steps 10": {"cg_steps": 10},
+                  "reg_exponent 1, regularization 0.01": {"reg_exponent": 1.0, "regularization": 0.01}}
 WORKER_GIB = 24  # this machine's memory: where the torch backend stops
 WORKER_CORES = 2
 SPARK_DRIVER_MEMORY = "6g"  # local[2] runs the executors inside the driver's JVM
@@ -100,10 +106,12 @@ def run_night(url: str, artifacts: Path, backend: str, iterations: int | None, p
         from recsys.dataset import WindowDataset
         from recsys.spark.parity import compare_backends
 
-        result = compare_backends(settings, WindowDataset.load(Path(extracted.dataset_path)), artifacts / "parity")
+        result = compare_backends(settings, WindowDataset.load(Path(extracted.dataset_path)), artifacts / "parity",
+                                  torch_variants=TORCH_VARIANTS)
         extra["parity"] = {"n_users": result.n_users, "torch": result.torch, "spark": result.spark,
                            "recall_ratio": result.ratio("recall"), "ndcg_ratio": result.ratio("ndcg"),
-                           "torch_seconds": result.torch_seconds, "spark_seconds": result.spark_seconds}
+                           "torch_seconds": result.torch_seconds, "spark_seconds": result.spark_seconds,
+                           "torch_variants": result.torch_variants}
     return {"backend": backend, "stages": stages, "n_positive": trained.n_interactions, **extra}
 
 
@@ -150,6 +158,8 @@ def _print_night(result: dict) -> None:
         print(f"  parity on {p['n_users']:,} users: recall@10 torch {p['torch']['recall']:.4f} spark "
               f"{p['spark']['recall']:.4f} (x{p['recall_ratio']:.3f}); ndcg@10 torch {p['torch']['ndcg']:.4f} spark "
               f"{p['spark']['ndcg']:.4f} (x{p['ndcg_ratio']:.3f})")
+        for name, figures in p.get("torch_variants", {}).items():
+            print(f"    torch at {name}: recall@10 {figures['recall']:.4f}, ndcg@10 {figures['ndcg']:.4f}")
     sys.stdout.flush()
 
 
@@ -223,6 +233,7 @@ def main() -> int:
     parser.add_argument("--torch-sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=None)
     parser.add_argument("--spark-sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=None)
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--no-parity", action="store_true", help="skip the parity fits (a memory or timing run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--artifacts", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
@@ -233,27 +244,32 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_night(args.child, args.artifacts, args.backend, args.iterations, args.parity)))
         return 0
-    torch_sizes = args.torch_sizes or ([100_000] if args.quick else [1_000_000, 10_000_000, 30_000_000])
-    spark_sizes = args.spark_sizes or ([100_000] if args.quick else [1_000_000, 10_000_000])
+    torch_sizes = args.torch_sizes if args.torch_sizes is not None else \
+        ([100_000] if args.quick else [1_000_000, 10_000_000, 30_000_000])
+    spark_sizes = args.spark_sizes if args.spark_sizes is not None else \
+        ([100_000] if args.quick else [1_000_000, 10_000_000])
     iterations = 5 if args.quick else None
     results = []
     for size in sorted(set(torch_sizes) | set(spark_sizes)):
         backends = [b for b, sizes in (("torch", torch_sizes), ("spark", spark_sizes)) if size in sizes]
         # --quick compares the two nights' own hold-out figures instead: one spark-submit fewer
-        results += load_and_run(size, backends, iterations, parity=size == min(spark_sizes) and not args.quick)
+        results += load_and_run(size, backends, iterations, parity=size == min(spark_sizes or [0]) and not (args.quick or args.no_parity))
     _holdout_parity(results)
     plan(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    torch_top = max((r for r in results if r["backend"] == "torch"), key=lambda r: r["events"])
+    torch_top = max((r for r in results if r["backend"] == "torch"), key=lambda r: r["events"], default=None)
     spark_runs = [r for r in results if r["backend"] == "spark"]
-    spark_top = max(spark_runs, key=lambda r: r["events"])
-    parity = next((r["parity"] for r in spark_runs if "parity" in r), None) or \
-        next(r["holdout_parity"] for r in sorted(spark_runs, key=lambda r: r["events"]) if "holdout_parity" in r)
-    print(f"SUMMARY torch_30m_s={_night_s(torch_top):.1f} torch_30m_peak_mb={_peak_mb(torch_top):.0f} "
-          f"spark_10m_s={_night_s(spark_top):.1f} spark_recall_ratio={parity['recall_ratio']:.3f} "
-          f"spark_ndcg_ratio={parity['ndcg_ratio']:.3f} torch_events={torch_top['events']} "
-          f"spark_events={spark_top['events']}")
+    spark_top = max(spark_runs, key=lambda r: r["events"], default=None)
+    parity = next((r["parity"] for r in spark_runs if "parity" in r), None) or next(
+        (r["holdout_parity"] for r in sorted(spark_runs, key=lambda r: r["events"]) if "holdout_parity" in r),
+        {"recall_ratio": float("nan"), "ndcg_ratio": float("nan")})  # a run of one backend compares nothing
+    nan = float("nan")
+    print(f"SUMMARY torch_30m_s={_night_s(torch_top) if torch_top else nan:.1f} "
+          f"torch_30m_peak_mb={_peak_mb(torch_top) if torch_top else nan:.0f} "
+          f"spark_10m_s={_night_s(spark_top) if spark_top else nan:.1f} "
+          f"spark_recall_ratio={parity['recall_ratio']:.3f} spark_ndcg_ratio={parity['ndcg_ratio']:.3f} "
+          f"torch_events={torch_top['events'] if torch_top else 0} spark_events={spark_top['events'] if spark_top else 0}")
     return 0
 
 

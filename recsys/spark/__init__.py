@@ -36,4 +36,6 @@ def python_conf() -> dict[str, str]:
     this worker) always, the executors unless RECSYS_SPARK_PYTHON names a cluster's own Python
     (which needs pyspark, numpy, pandas and pyarrow)."""
     return {"spark.pyspark.python": os.environ.get("RECSYS_SPARK_PYTHON") or sys.executable,
-            "spark.pyspark.driver.python": sys.executable}
+            "spark.pyspark.driver.python": sys.executable,
+            # ALS's deep task graphs (and local mode's executor threads) need more than the JVM's 1 MB stack
+            "spark.driver.extraJavaOptions": "-Xss16m", "spark.executor.extraJavaOptions": "-Xss16m"}

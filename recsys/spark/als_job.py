@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,9 @@ def run(job: dict) -> dict:
         spark.conf.set("spark.sql.shuffle.partitions", str(cores))
     blocks = int(job["als"].get("blocks") or cores)
     out = job["output"]
+    # ALS checkpoints its factors every 10 iterations only when there is a checkpoint directory;
+    # without one the lineage of a long fit overflows the stack of the task deserialiser
+    spark.sparkContext.setCheckpointDir(f"{out}/_checkpoints")
     seconds = {}
     try:
         started = time.perf_counter()
@@ -138,6 +142,7 @@ def run(job: dict) -> dict:
         done = {"seconds": seconds, "n_pairs": int(n_pairs), "spark_version": spark.version,
                 "master": spark.sparkContext.master,
                 "default_parallelism": cores, "als_blocks": blocks}
+        shutil.rmtree(Path(out) / "_checkpoints", ignore_errors=True)
         marker = Path(out) / "_job.json"
         marker.write_text(json.dumps(done, indent=1))
         logger.info("recsys ALS job done: %s", done)

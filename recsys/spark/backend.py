@@ -152,13 +152,22 @@ def submit(settings: Settings, job_path: str) -> dict[str, Any]:
         ModelFitError: the job failed (the tail of its output is in the message).
     """
     check_available()
-    command = ["spark-submit", "--master", settings.spark_master, *_conf_flags(), str(JOB_PATH), job_path]
+    command = ["spark-submit", "--master", settings.spark_master, "--name", json.loads(Path(job_path).read_text())[
+        "name"], *_conf_flags(), str(JOB_PATH), job_path]
     logger.info("submitting %s", " ".join(command))
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-25:])
-        raise ModelFitError(f"spark-submit exited with {done.returncode} for {job_path}:\n{tail}")
+        raise ModelFitError(f"spark-submit exited with {done.returncode} for {job_path}:\n"
+                            + failure_summary(done.stderr or done.stdout))
     return json.loads((Path(json.loads(Path(job_path).read_text())["output"]) / "_job.json").read_text())
+
+
+def failure_summary(output: str, tail: int = 15) -> str:
+    """What a failed job's output says: its first lines naming an exception or error (a Java stack
+    trace's tail is only frames), then its last lines."""
+    lines = output.splitlines()
+    named = [line for line in lines if ("Exception" in line or "Error" in line) and not line.startswith("\tat ")]
+    return "\n".join([*dict.fromkeys(named[:5]), "...", *lines[-tail:]])
 
 
 def _conf_flags() -> list[str]:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,15 +47,20 @@ class Parity:
     torch_seconds: float       # fit and top-K
     spark_seconds: float       # spark-submit to the end of the job, JVM start included
     spark_job_seconds: dict[str, float]
+    torch_variants: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # name -> metrics
 
     def ratio(self, metric: str) -> float:
         """spark / torch: 1.0 is parity."""
         return self.spark[metric] / self.torch[metric] if self.torch[metric] else float("nan")
 
 
-def compare_backends(settings: Settings, dataset: WindowDataset, workdir: Path, last_n: int = 3) -> Parity:
+def compare_backends(settings: Settings, dataset: WindowDataset, workdir: Path, last_n: int = 3,
+                     torch_variants: dict[str, dict[str, Any]] | None = None) -> Parity:
     """Fit both backends on `dataset` less each user's last `last_n` positives, at `settings.als`
-    (`reg_exponent` 0 and `unobserved_weight` 1, which the Spark ALS has), and score both."""
+    (`reg_exponent` 0 and `unobserved_weight` 1, which the Spark ALS has), and score both.
+
+    `torch_variants` (name -> ALSConfig fields) are further torch fits on the same split, to see
+    which setting closes a gap (their figures are in `Parity.torch_variants`)."""
     config = dataclasses.replace(settings.als, reg_exponent=0.0, unobserved_weight=1.0)
     end = datetime.fromtimestamp(float(dataset.ts.max()) + 1.0, tz=timezone.utc)
     split = temporal_split(dataset, settings.positive_types, end, last_n=last_n, holdout="last_n")
@@ -74,9 +80,14 @@ def compare_backends(settings: Settings, dataset: WindowDataset, workdir: Path, 
     spark_seconds = time.perf_counter() - started
     spark_top = load_top_k(workdir / "out", dataset.user_ids, dataset.item_ids, split.users)
 
+    variants = {}
+    for name, fields in (torch_variants or {}).items():
+        users, items = fit_als(seen, dataclasses.replace(config, **fields))
+        variants[name] = ranking_metrics(top_k_factors(users, items, seen, k, users=split.users), split.relevant,
+                                         split.users, k)
     result = Parity(k, len(split.users), ranking_metrics(torch_top, split.relevant, split.users, k),
                     ranking_metrics(spark_top, split.relevant, split.users, k), torch_seconds, spark_seconds,
-                    job["seconds"])
+                    job["seconds"], variants)
     logger.info("parity on %d users, %d factors: recall@%d torch %.4f spark %.4f (x%.3f), ndcg@%d torch %.4f "
                 "spark %.4f (x%.3f); torch %.1fs, spark %.1fs", result.n_users, config.factors, k,
                 result.torch["recall"], result.spark["recall"], result.ratio("recall"), k, result.torch["ndcg"],

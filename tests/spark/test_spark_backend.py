@@ -109,3 +109,15 @@ def test_capped_users_are_those_at_the_cap():
     assert capped_users(dataset, 6) == {"5": 0.0}
     assert capped_users(dataset, 4) == {"5": 0.0, "9": 6.0}
     assert capped_users(dataset, 0) == {}
+
+
+def test_a_failed_jobs_message_names_the_exception_not_only_stack_frames():
+    from recsys.spark.backend import failure_summary
+
+    output = "\n".join(["26/12/04 INFO SparkContext: Running Spark version 4.3.0",
+                        "Exception in thread \"main\" java.lang.StackOverflowError",
+                        *(["\tat java.base/java.io.ObjectInputStream.readObject0(ObjectInputStream.java:1733)"] * 40),
+                        "26/12/04 INFO SparkContext: Successfully stopped SparkContext"])
+    summary = failure_summary(output)
+    assert summary.splitlines()[0] == "Exception in thread \"main\" java.lang.StackOverflowError"
+    assert summary.splitlines()[-1].endswith("Successfully stopped SparkContext") and len(summary.splitlines()) == 17
