@@ -71,6 +71,15 @@ class PeakRss:
         return self.peak / 2**20
 
 
+def score_and_publish(settings, dataset_path: str, version: str, run_date):  # noqa: ANN001, ANN201
+    """Score one shard of every user and publish it, as `recsys run` does: the night's publish stage."""
+    from recsys.stages.publish import publish_scores
+    from recsys.stages.score import score_shard
+
+    shard = score_shard(settings, dataset_path, version)
+    return publish_scores(settings, run_date, version, [shard.path])
+
+
 def timed(fn, *args, children: bool = False, **kwargs):  # noqa: ANN001, ANN201 - tiny helper
     with PeakRss(children) as rss:
         started = time.perf_counter()

@@ -42,13 +42,12 @@ START = date(2026, 1, 1)
 
 
 def run_size(target_events: int, rl: bool = True, rl_epochs: int | None = None) -> dict:
-    from _common import bench_database, timed
+    from _common import bench_database, score_and_publish, timed
 
     from recsys.config import Settings
     from recsys.stages.extract import extract_window
     from recsys.stages.evaluate import evaluate_holdout
     from recsys.interval import DataInterval
-    from recsys.stages.publish import publish_scores
     from recsys.stages.score import score_shard
     from recsys.stages.retention import refresh_retention
     from recsys.sim.synthetic_log import simulate_log, users_for_target_events
@@ -68,11 +67,8 @@ def run_size(target_events: int, rl: bool = True, rl_epochs: int | None = None) 
         stages["train"] = (s, mb, trained.n_interactions)
         _, s, mb = timed(evaluate_holdout, settings, interval, extracted.dataset_path, trained.model_version)
         stages["evaluate"] = (s, mb, trained.n_interactions)
-        def score_and_publish():  # one shard, as `recsys run` scores
-            shard = score_shard(settings, extracted.dataset_path, trained.model_version)
-            return publish_scores(settings, interval.run_date, trained.model_version, [shard.path])
-
-        published, s, mb = timed(score_and_publish)
+        published, s, mb = timed(score_and_publish, settings, extracted.dataset_path, trained.model_version,
+                                 interval.run_date)
         stages["publish"] = (s, mb, published.rows)
         refreshed, s, mb = timed(refresh_retention, settings, interval.run_date)
         stages["retention"] = (s, mb, summary.events)

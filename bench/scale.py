@@ -60,15 +60,13 @@ SPARK_DRIVER_MEMORY = "6g"  # local[2] runs the executors inside the driver's JV
 
 def run_night(url: str, artifacts: Path, backend: str, iterations: int | None, parity: bool) -> dict:
     """One night on `backend` against the loaded database; per stage (seconds, peak MB, rows)."""
-    from _common import timed
+    from _common import score_and_publish, timed
 
     from recsys.config import Settings
     from recsys.interval import DataInterval
     from recsys.stages.evaluate import evaluate_holdout
     from recsys.stages.extract import extract_window
-    from recsys.stages.publish import publish_scores
     from recsys.stages.retention import refresh_retention
-    from recsys.stages.score import score_shard
     from recsys.stages.train import train_als
 
     settings = Settings.from_env(database_url=url, artifact_dir=artifacts)
@@ -93,12 +91,8 @@ def run_night(url: str, artifacts: Path, backend: str, iterations: int | None, p
     holdout, s, mb = timed(evaluate_holdout, settings, interval, extracted.dataset_path, trained.model_version)
     stages["evaluate"] = (s, mb, trained.n_interactions)
     extra["holdout"] = holdout  # the night's own hold-out (the window's last day): recall, ndcg
-
-    def score_and_publish():  # noqa: ANN202 - one shard, as `recsys run` scores
-        shard = score_shard(settings, extracted.dataset_path, trained.model_version)
-        return publish_scores(settings, interval.run_date, trained.model_version, [shard.path])
-
-    published, s, mb = timed(score_and_publish)
+    published, s, mb = timed(score_and_publish, settings, extracted.dataset_path, trained.model_version,
+                             interval.run_date)
     stages["publish"] = (s, mb, published.rows)
     _, s, mb = timed(refresh_retention, settings, interval.run_date)
     stages["retention"] = (s, mb, extracted.n_events)

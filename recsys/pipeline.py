@@ -218,7 +218,8 @@ def _ope_realised(night: Night, spec: ModelSpec | None, inputs: Mapping[str, Any
 
 
 _STAGES: dict[str, Callable[[Night, Any, Mapping[str, Any]], Any]] = {
-    "extract": _extract, "health": _health, "spark_export": _spark_export, "spark_fit": _spark_fit, "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate,
+    "extract": _extract, "health": _health, "spark_export": _spark_export, "spark_fit": _spark_fit,
+    "train": _train, "evaluate": _evaluate, "ope": _ope, "gate": _gate,
     "approval": _approval, "score": _score, "publish": _publish, "choose": _choose, "retention": _retention, "ope_realised": _ope_realised,
     "cleanup_artifacts": _cleanup_artifacts,
 }

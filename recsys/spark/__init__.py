@@ -31,6 +31,11 @@ BACKENDS = ("torch", "spark")
 SPARK_MODELS = ("mf_als",)
 
 
+def export_root(artifact_dir: str | Path) -> Path:
+    """The day files of a deployment's log (`recsys.spark.export`): `<artifact_dir>/spark/events/`."""
+    return Path(artifact_dir) / "spark" / "events"
+
+
 def python_conf() -> dict[str, str]:
     """Spark properties that run the job's Python on this interpreter: the driver (client mode, on
     this worker) always, the executors unless RECSYS_SPARK_PYTHON names a cluster's own Python

@@ -36,6 +36,7 @@ from recsys.db.engine import copy_out, load_sql, raw_connection
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.interval import DataInterval
 from recsys.source import inspect_source
+from recsys.spark import export_root
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,6 @@ class WindowExport:
     days_written: int
     days_reused: int
     seconds: float
-
-
-def export_root(settings: Settings) -> Path:
-    """The day files of this deployment's log: `<artifact_dir>/spark/events/`."""
-    return Path(settings.artifact_dir) / "spark" / "events"
 
 
 def day_path(root: Path, day: date) -> Path:
@@ -80,7 +76,7 @@ def export_window(settings: Settings, interval: DataInterval) -> WindowExport:
         DataValidationError: `value` confidence and a positive event with a negative value.
     """
     started = time.perf_counter()
-    root = export_root(settings)
+    root = export_root(settings.artifact_dir)
     root.mkdir(parents=True, exist_ok=True)
     window_start, window_end = interval.train_window_start(settings.train_window_days), interval.end
     types = list(settings.positive_types)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.db.engine import load_sql, raw_connection, require_tables
+from recsys.spark import export_root
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def cleanup_artifacts(settings: Settings, run_date: date, now: float | None = No
 
 def _old_export_days(settings: Settings, run_date: date) -> list[Path]:
     """The Spark export's day folders before the window of a night `RECSYS_DATASET_KEEP_DAYS` ago."""
-    root = Path(settings.artifact_dir) / "spark" / "events"  # recsys.spark.export.export_root
+    root = export_root(settings.artifact_dir)
     if settings.dataset_keep_days <= 0 or not root.is_dir():
         return []
     oldest = run_date - timedelta(days=settings.train_window_days + settings.dataset_keep_days)

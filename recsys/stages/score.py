@@ -138,10 +138,11 @@ def score_shard(settings: Settings, dataset_path: str, version: str, shard: int 
     has_history = np.diff(seen.indptr) > 0
     warm, cold = np.flatnonzero(in_shard & has_history), np.flatnonzero(in_shard & ~has_history)
     unavailable = unavailable_items(settings, run.run_date, item_ids)
+    spark_output = _spark_lists(model)
     if isinstance(model, ItemItemModel):
         warm_top = item_item_top(settings, model.similarity, seen, warm, exclude_items=unavailable)
-    elif _spark_lists(model) is not None:  # the Spark job ranked them on the cluster (recsys.spark)
-        warm_top = load_top_k(_spark_lists(model), dataset.user_ids, item_ids, warm)
+    elif spark_output is not None:  # the Spark job ranked them on the cluster (recsys.spark)
+        warm_top = load_top_k(spark_output, dataset.user_ids, item_ids, warm)
     else:
         warm_top = top_k_factors(model.user_factors, model.item_factors, seen, settings.k,
                                  batch_users=settings.score_batch_users, users=warm, exclude_items=unavailable)

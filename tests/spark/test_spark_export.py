@@ -14,7 +14,8 @@ from eventdata import copy_events
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.event_types import EventType
 from recsys.interval import DataInterval
-from recsys.spark.export import export_root, export_window
+from recsys.spark import export_root
+from recsys.spark.export import export_window
 
 AS_OF = date(2026, 3, 10)
 
@@ -74,7 +75,8 @@ def test_days_are_exported_once_and_a_changed_day_is_written_again(settings):
     frame = _read_days(rewritten)[(AS_OF - timedelta(days=1)).isoformat()]
     assert frame.groupby(frame["item_id"] >= 300)["strength"].unique().map(list).to_dict() == {False: [1.0],
                                                                                                True: [3.0]}
-    assert export_root(settings).is_dir() and not list(export_root(settings).rglob("*.partial"))
+    root = export_root(settings.artifact_dir)
+    assert root.is_dir() and not list(root.rglob("*.partial"))
 
 
 def test_the_next_night_reuses_the_overlapping_days_and_a_short_window_reads_less(settings):
