@@ -152,10 +152,11 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def copy_out(cur: psycopg2.extensions.cursor, query: sql.Composable | str, params: dict | None = None) -> io.BytesIO:
-    """Run `COPY (query) TO STDOUT` in CSV and return the bytes, rewound."""
+def copy_out(cur: psycopg2.extensions.cursor, query: sql.Composable | str, params: dict | None = None,
+             into: IO[bytes] | None = None) -> IO[bytes]:
+    """Run `COPY (query) TO STDOUT` in CSV into `into` (a new BytesIO by default) and return it, rewound."""
     bound = cur.mogrify(query if isinstance(query, str) else query.as_string(cur), params)
-    buf = io.BytesIO()
+    buf = io.BytesIO() if into is None else into
     cur.copy_expert(b"COPY (" + bound + b") TO STDOUT WITH (FORMAT csv)", buf)
     buf.seek(0)
     return buf

@@ -10,10 +10,12 @@ here, before anything reads them.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -76,11 +78,13 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
                 f"no events in {settings.source_table} for the data interval "
                 f"[{interval.start.isoformat()}, {interval.end.isoformat()}): nothing to train or publish"
             )
-        buf = copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window)
-    frame = pd.read_csv(
-        buf, header=None, names=["user_id", "item_id", "event_type", "ts", "value", "session_id"],
-        dtype={"event_type": "string", "session_id": "Int64"}, na_values=[""], keep_default_na=False,
-    )
+        directory = dataset_path(settings, interval).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        # the window's CSV goes to a file beside the dataset, not to memory, and is parsed in chunks:
+        # the text and a Python string per event type were half of the extract's peak (docs/scaling.md)
+        with tempfile.TemporaryFile(dir=directory, prefix=".window-", suffix=".csv") as spool:
+            copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window, into=spool)
+            frame = read_window_csv(spool)
     read_s = time.perf_counter() - started
     dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp(),
                           settings.event_type_names)
@@ -101,6 +105,27 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
         time.perf_counter() - started, read_s, manifest.n_events / max(read_s, 1e-9),
     )
     return manifest
+
+
+WINDOW_COLUMNS = ("user_id", "item_id", "event_type", "ts", "value", "session_id")
+CSV_CHUNK_ROWS = 1_000_000
+
+
+def read_window_csv(csv: IO[bytes], chunk_rows: int | None = None) -> pd.DataFrame:
+    """The window's COPY output as one frame, parsed `chunk_rows` (CSV_CHUNK_ROWS) rows at a time.
+
+    Each chunk's event types become a category (a byte a row where a Python string took about
+    sixty), so the peak is the compact frame, not the text; `_to_dataset` validates the whole,
+    so its counts cover every chunk.
+    """
+    parts = [chunk for chunk in pd.read_csv(
+        csv, header=None, names=list(WINDOW_COLUMNS), dtype={"event_type": "category", "session_id": "Int64"},
+        na_values=[""], keep_default_na=False, chunksize=chunk_rows or CSV_CHUNK_ROWS)]
+    # one category list for all chunks, or concat would fall back to Python strings
+    types = pd.CategoricalDtype(sorted(set().union(*(p["event_type"].cat.categories for p in parts))))
+    for part in parts:
+        part["event_type"] = part["event_type"].astype(types)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _to_dataset(frame: pd.DataFrame, table: str, max_events_per_user: int = 0,

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from eventdata import copy_events
@@ -27,6 +28,8 @@ from recsys.dev import devdb
 from recsys.db import migrations
 from recsys.config import Settings
 from recsys.errors import DataValidationError, InputFormatError
+from recsys.dataset import WindowDataset
+from recsys.stages import extract
 from recsys.stages.extract import extract_window
 from recsys.interval import DataInterval
 from recsys.loaders.movielens import load_movielens
@@ -100,6 +103,34 @@ def test_bad_rows_are_refused_naming_table_and_column_and_nothing_is_published(b
         run_night(s, INTERVAL)
     assert (err.value.table, err.value.column) == (s.source_table, column)
     assert (live_state(base), query(base, "SELECT count(*) FROM model_runs")) == before
+
+
+def test_bad_rows_in_different_chunks_of_the_read_are_counted_together(base, monkeypatch):
+    # the extract parses the window a chunk at a time (read_window_csv): the messages count them all
+    monkeypatch.setattr(extract, "CSV_CHUNK_ROWS", 5)
+    good = _good()
+    unknown = [(_at(2.9), 1, 1, "purchase", None), (_at(0.1), 2, 1, "refund", None), (_at(0.2), 3, 1, "purchase", None)]
+    s = _raw_source(base, good + unknown)
+    with pytest.raises(DataValidationError, match=rf"^{s.source_table}\.event_type: 3 rows with unknown event types "
+                                                  r"\['purchase', 'refund'\]"):
+        extract_window(s, INTERVAL)
+    s = _raw_source(base, good + [(_at(2.9), None, 1, "click", None), (_at(0.1), None, 2, "click", None)])
+    with pytest.raises(DataValidationError, match=rf"^{s.source_table}\.user_id: 2 rows have NULL user_id"):
+        extract_window(s, INTERVAL)
+    assert not list(Path(s.artifact_dir).rglob(".window-*")), "the spooled CSV outlives a refused read"
+
+
+def test_a_window_read_in_chunks_is_the_window_read_whole(base, tmp_path, monkeypatch):
+    s = _raw_source(base, _good() + [(_at(1.5), 1, 1, "consume", 2.5)])
+    whole = WindowDataset.load(Path(extract_window(dataclasses.replace(s, artifact_dir=str(tmp_path / "whole")),
+                                                   INTERVAL).dataset_path))
+    monkeypatch.setattr(extract, "CSV_CHUNK_ROWS", 7)
+    chunked = WindowDataset.load(Path(extract_window(dataclasses.replace(s, artifact_dir=str(tmp_path / "chunked")),
+                                                     INTERVAL).dataset_path))
+    assert whole.n_events > 7 * 3
+    for field in ("user_ids", "item_ids", "user_index", "item_index", "event_code", "ts", "value"):
+        np.testing.assert_array_equal(getattr(chunked, field), getattr(whole, field), err_msg=field)
+    assert not list((tmp_path / "chunked").rglob(".window-*"))
 
 
 VIEWS = {
