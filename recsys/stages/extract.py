@@ -10,7 +10,6 @@ here, before anything reads them.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,7 +22,7 @@ from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.dataset import EVENT_TYPES, NO_SESSION, WindowDataset
-from recsys.db.engine import copy_out, load_sql, raw_connection
+from recsys.db.engine import copy_out_to_file, load_sql, raw_connection
 from recsys.errors import DataValidationError, EmptyWindowError
 from recsys.interval import DataInterval
 from recsys.source import assign_keys, describe_shape, inspect_source
@@ -78,13 +77,11 @@ def extract_window(settings: Settings, interval: DataInterval) -> ExtractManifes
                 f"no events in {settings.source_table} for the data interval "
                 f"[{interval.start.isoformat()}, {interval.end.isoformat()}): nothing to train or publish"
             )
-        directory = dataset_path(settings, interval).parent
-        directory.mkdir(parents=True, exist_ok=True)
         # the window's CSV goes to a file beside the dataset, not to memory, and is parsed in chunks:
         # the text and a Python string per event type were half of the extract's peak (docs/scaling.md)
-        with tempfile.TemporaryFile(dir=directory, prefix=".window-", suffix=".csv") as spool:
-            copy_out(cur, sql.SQL(load_sql("extract/window")).format(source=source), window, into=spool)
-            frame = read_window_csv(spool)
+        with copy_out_to_file(cur, sql.SQL(load_sql("extract/window")).format(source=source), window,
+                              dataset_path(settings, interval).parent) as csv:
+            frame = read_window_csv(csv)
     read_s = time.perf_counter() - started
     dataset = _to_dataset(frame, settings.source_table, settings.max_events_per_user, now.timestamp(),
                           settings.event_type_names)

@@ -39,7 +39,7 @@ from psycopg2 import sql
 
 from recsys.config import Settings
 from recsys.dataset import WindowDataset
-from recsys.db.engine import copy_out, load_sql, raw_connection, require_tables
+from recsys.db.engine import copy_out_to_file, load_sql, raw_connection, require_tables
 from recsys.errors import EmptyWindowError, ModelFitError
 from recsys.source import inspect_source
 from recsys.interval import DataInterval
@@ -88,9 +88,12 @@ def read_logged_events(settings: Settings, interval: DataInterval, dataset: Wind
     with raw_connection(settings.database_url, settings.schema) as conn, conn.cursor() as cur:
         # absent session_id / propensity read as NULL: sessions by day, the behaviour policy estimated
         source = inspect_source(cur, settings).relation()
-        buf = copy_out(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=source), window)
-    frame = pd.read_csv(buf, header=None, names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
-                        na_values=[""], keep_default_na=False, dtype={"session_id": "float64", "propensity": "float64"})
+        with copy_out_to_file(cur, sql.SQL(load_sql("train/rl_extract_window")).format(source=source), window,
+                              Path(settings.artifact_dir) / interval.run_date.isoformat()) as csv:
+            frame = pd.read_csv(csv, header=None,
+                                names=["user_id", "item_id", "event_code", "ts", "session_id", "propensity"],
+                                na_values=[""], keep_default_na=False,
+                                dtype={"session_id": "float64", "propensity": "float64"})
     untyped = frame["event_code"].isna()
     if untyped.any():  # a type the extract did not meet (it refuses unknown ones): written since
         logger.warning("%d events have an event type that is neither built in nor declared (late arrivals); "

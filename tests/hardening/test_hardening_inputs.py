@@ -117,7 +117,6 @@ def test_bad_rows_in_different_chunks_of_the_read_are_counted_together(base, mon
     s = _raw_source(base, good + [(_at(2.9), None, 1, "click", None), (_at(0.1), None, 2, "click", None)])
     with pytest.raises(DataValidationError, match=rf"^{s.source_table}\.user_id: 2 rows have NULL user_id"):
         extract_window(s, INTERVAL)
-    assert not list(Path(s.artifact_dir).rglob(".window-*")), "the spooled CSV outlives a refused read"
 
 
 def test_a_window_read_in_chunks_is_the_window_read_whole(base, tmp_path, monkeypatch):
@@ -130,7 +129,6 @@ def test_a_window_read_in_chunks_is_the_window_read_whole(base, tmp_path, monkey
     assert whole.n_events > 7 * 3
     for field in ("user_ids", "item_ids", "user_index", "item_index", "event_code", "ts", "value"):
         np.testing.assert_array_equal(getattr(chunked, field), getattr(whole, field), err_msg=field)
-    assert not list((tmp_path / "chunked").rglob(".window-*"))
 
 
 VIEWS = {
