@@ -16,7 +16,7 @@ and an extrapolation to a Spark cluster for 1B events (docs/scaling.md says how)
 smallest Spark size, `recsys.spark.parity.compare_backends` compares recall@10 and NDCG@10 of
 the two backends on the same hold-out.
 
-    python bench/scale.py            # torch at 1M, 10M, 30M events; spark at 1M and 10M (~40 min)
+    python bench/scale.py            # torch at 1M, 10M, 30M events; spark at 1M and 10M (~20 min)
     python bench/scale.py --quick    # 100,000 events, 5 ALS iterations, both backends (about a minute)
     python bench/scale.py --torch-sizes 1000000 --spark-sizes 1000000
     SPARK_DRIVER_MEMORY=2g python bench/scale.py --torch-sizes "" --spark-sizes 10000000 --no-parity
